@@ -1,0 +1,67 @@
+//! Main-registry users: super admins and shop admins.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+/// A main user as the API shows it (never the hash).
+#[derive(Debug, Clone, Serialize)]
+pub struct MainUser {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub role: String,
+    pub client_id: Option<i64>,
+    pub created_at: String,
+}
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<MainUser> {
+    Ok(MainUser {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        email: r.get(2)?,
+        role: r.get(3)?,
+        client_id: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
+pub fn find(conn: &Connection, id: i64) -> rusqlite::Result<Option<MainUser>> {
+    conn.query_row("SELECT id, name, email, role, client_id, created_at FROM users WHERE id = ?1", [id], from_row)
+        .optional()
+}
+
+/// The user and their password hash, for sign-in.
+pub fn find_for_login(conn: &Connection, email: &str) -> rusqlite::Result<Option<(MainUser, String)>> {
+    conn.query_row(
+        "SELECT id, name, email, role, client_id, created_at, password_hash FROM users WHERE email = ?1",
+        [email],
+        |r| Ok((from_row(r)?, r.get(6)?)),
+    )
+    .optional()
+}
+
+pub fn insert_admin(
+    conn: &Connection,
+    client_id: i64,
+    name: &str,
+    email: &str,
+    password_hash: &str,
+) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO users (name, email, password_hash, role, client_id) VALUES (?1, ?2, ?3, 'admin', ?4)",
+        params![name, email, password_hash, client_id],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn insert_super_admin(conn: &Connection, name: &str, email: &str, password_hash: &str) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO users (name, email, password_hash, role) VALUES (?1, ?2, ?3, 'super_admin')",
+        params![name, email, password_hash],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn count_super_admins(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT COUNT(*) FROM users WHERE role = 'super_admin'", [], |r| r.get(0))
+}

@@ -1,0 +1,279 @@
+//! Command-line interface. Commands that change shop files run directly when no server owns the
+//! data folder, and are handed to the running server through the job queue when one does.
+
+use std::ffi::OsString;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::config::{Settings, SettingsArgs};
+use crate::db::{self, migrations};
+use crate::error::AppError;
+use crate::jobs::{Task, queue};
+use crate::state::AppState;
+use crate::tenancy::lifecycle::{NewClient, NewClientInput};
+use crate::tenancy::lock::{self, Holder};
+use crate::tenancy::registry::{self, Client, ClientStatus};
+use crate::tenancy::{files, reconcile, template};
+
+#[derive(Debug, Parser)]
+#[command(name = "vergeflow", version, about = "Multi-tenant e-commerce backend: one SQLite file per shop")]
+pub struct Cli {
+    #[command(flatten)]
+    settings: SettingsArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Manage shops.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Run pending migrations on main.db, then on every shop (or one).
+    Migrate {
+        /// Only this shop.
+        #[arg(long)]
+        client: Option<i64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientsCommand {
+    /// Create a shop and its admin.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        subdomain: String,
+        #[arg(long)]
+        domain: Option<String>,
+        #[arg(long)]
+        admin_email: String,
+        /// Generated and printed once when omitted.
+        #[arg(long, env = "VERGEFLOW_NEW_ADMIN_PASSWORD", hide_env_values = true)]
+        admin_password: Option<String>,
+        #[arg(long)]
+        admin_name: Option<String>,
+    },
+    /// List shops.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a shop: its file, its admins and its tokens.
+    Delete { id: i64 },
+}
+
+pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
+    let cli = Cli::try_parse_from(args).unwrap_or_else(|e| e.exit());
+    let settings = cli.settings.validate()?;
+    crate::telemetry::init(settings.log_format);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings),
+        Command::Clients(ClientsCommand::Create {
+            name,
+            subdomain,
+            domain,
+            admin_email,
+            admin_password,
+            admin_name,
+        }) => {
+            let input = NewClientInput {
+                name: &name,
+                subdomain: &subdomain,
+                domain: domain.as_deref(),
+                admin_name: admin_name.as_deref(),
+                admin_email: &admin_email,
+                admin_password: admin_password.as_deref(),
+            };
+            let client = create_client(&settings, &input)?;
+            println!(
+                "created shop {} '{}' at {}.{} ({}/{})",
+                client.id,
+                client.name,
+                client.subdomain,
+                settings.base_domain,
+                settings.data_dir.display(),
+                client.database
+            );
+            Ok(())
+        }
+        Command::Clients(ClientsCommand::List { json }) => list_clients(&settings, json),
+        Command::Clients(ClientsCommand::Delete { id }) => {
+            delete_client(&settings, id)?;
+            println!("deleted shop {id}; its file and admins are gone");
+            Ok(())
+        }
+        Command::Migrate { client } => migrate(&settings, client),
+    }
+}
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    actix_web::rt::System::new().block_on(async move {
+        let data_dir = settings.data_dir.clone();
+        let app = crate::startup::Application::build(settings)?;
+        let state = app.state();
+        println!(
+            "VergeFlow listening on http://{}:{} (data folder: {}, up to {} open shops)",
+            state.settings.bind.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h),
+            app.port(),
+            data_dir.display(),
+            state.settings.max_open_clients
+        );
+        drop(state);
+        app.run_until_stopped().await.context("running the server")
+    })
+}
+
+/// Validates, hashes and creates a shop (directly or through the running server).
+pub fn create_client(settings: &Settings, input: &NewClientInput<'_>) -> anyhow::Result<Client> {
+    let mut new = NewClient::parse(input, &settings.base_domain).map_err(describe)?;
+    let password = match input.admin_password {
+        Some(p) => p.to_string(),
+        None => {
+            let p = crate::bootstrap::random_password();
+            println!("admin password for {}: {p}  (shown only once)", new.admin_email);
+            p
+        }
+    };
+    new.admin_password_hash = crate::auth::password::hash(&password).map_err(describe)?;
+    let value = run_task(settings, Task::CreateClient(new))?;
+    serde_json::from_value(value).context("reading the created client")
+}
+
+pub fn delete_client(settings: &Settings, id: i64) -> anyhow::Result<()> {
+    run_task(settings, Task::DeleteClient { client_id: id }).map(|_| ())
+}
+
+/// Turns an AppError into a one-line CLI error, naming bad fields.
+fn describe(err: AppError) -> anyhow::Error {
+    match err {
+        AppError::Validation { fields, .. } => {
+            let parts: Vec<String> = fields.iter().map(|(f, p)| format!("{} {p}", f.replace('_', "-"))).collect();
+            anyhow::anyhow!("invalid input: {}", parts.join("; "))
+        }
+        AppError::Internal(e) => e,
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+/// How long the CLI waits for the server to run a handed-over job.
+const JOB_WAIT: Duration = Duration::from_secs(120);
+
+/// Runs a task: directly when the data folder is free, through the server's queue when a server owns it.
+pub fn run_task(settings: &Settings, task: Task) -> anyhow::Result<serde_json::Value> {
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let owned = match lock::try_acquire(&settings.data_dir, "cli")? {
+        Ok(lock) => Some(lock),
+        Err(Holder::Server(_)) => None,
+        Err(Holder::Cli(_)) => Some(lock::acquire(&settings.data_dir, "cli", Duration::from_secs(60))?),
+    };
+    let state = AppState::open(settings.clone())?;
+    if let Some(_lock) = owned {
+        let mut main = state.main.get().map_err(describe)?;
+        reconcile::reconcile(&state.tenancy, &mut main).map_err(describe)?;
+        drop(main);
+        return task.execute(&state).map_err(describe);
+    }
+    let payload = serde_json::to_string(&task)?;
+    let job_id = queue::enqueue(&*state.main.get().map_err(describe)?, task.kind(), &payload)?;
+    let started = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let job = queue::find(&*state.main.get().map_err(describe)?, job_id)?.context("the queued job vanished")?;
+        let result: serde_json::Value =
+            job.result.as_deref().map(serde_json::from_str).transpose()?.unwrap_or_default();
+        match job.status.as_str() {
+            "done" => return Ok(result),
+            "failed" => bail!(
+                "{}",
+                result.get("message").and_then(|m| m.as_str()).unwrap_or("the server could not run the job")
+            ),
+            _ if started.elapsed() > JOB_WAIT => {
+                bail!(
+                    "the running server has not finished job {job_id} after {} s; it stays queued",
+                    JOB_WAIT.as_secs()
+                )
+            }
+            _ => {}
+        }
+    }
+}
+
+fn list_clients(settings: &Settings, json: bool) -> anyhow::Result<()> {
+    let state = AppState::open(settings.clone())?;
+    let conn = state.main.get().map_err(describe)?;
+    let (clients, total) = registry::list(&conn, None, i64::MAX, 0)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&clients)?);
+        return Ok(());
+    }
+    println!("{:>6}  {:<24} {:<12} {:>6}  {:<28} NAME", "ID", "SUBDOMAIN", "STATUS", "SCHEMA", "DOMAIN");
+    for c in &clients {
+        println!(
+            "{:>6}  {:<24} {:<12} {:>6}  {:<28} {}",
+            c.id,
+            c.subdomain,
+            c.status.as_str(),
+            c.schema_version,
+            c.domain.as_deref().unwrap_or("-"),
+            c.name
+        );
+    }
+    println!("{total} shop(s)");
+    Ok(())
+}
+
+/// Migrates main.db (done by opening it), then each shop file in place. SQLite applies schema
+/// changes safely beside a running server's connections; no file is replaced.
+fn migrate(settings: &Settings, only: Option<i64>) -> anyhow::Result<()> {
+    let state = AppState::open(settings.clone())?;
+    println!("main.db: up to date");
+    let conn = state.main.get().map_err(describe)?;
+    let mut clients = registry::all_with_status(&conn, &[ClientStatus::Active, ClientStatus::Suspended])?;
+    if let Some(id) = only {
+        clients.retain(|c| c.id == id);
+        if clients.is_empty() {
+            bail!("no active or suspended shop with id {id}");
+        }
+    }
+    let latest = migrations::latest_client_version();
+    let bar = ProgressBar::new(clients.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} shops  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let (mut migrated, mut current, mut failed) = (0, 0, 0);
+    for client in &clients {
+        bar.set_message(client.subdomain.clone());
+        let path = files::client_path(&settings.data_dir, client.id);
+        let outcome = (|| -> anyhow::Result<Vec<i64>> {
+            template::verify_file(&path, client.id)?;
+            let mut shop = db::open_file(&path, false, 1024)?;
+            let applied = migrations::migrate_client(&mut shop)?;
+            registry::set_schema_version(&conn, client.id, migrations::client_version(&shop)?)?;
+            Ok(applied)
+        })();
+        match outcome {
+            Ok(applied) if applied.is_empty() => current += 1,
+            Ok(_) => migrated += 1,
+            Err(err) => {
+                failed += 1;
+                bar.println(format!("shop {} ({}): {err:#}", client.id, client.subdomain));
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    println!("shops: {migrated} migrated, {current} already at version {latest}, {failed} failed");
+    if failed > 0 {
+        bail!("{failed} shop(s) could not be migrated");
+    }
+    Ok(())
+}

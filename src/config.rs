@@ -1,0 +1,140 @@
+//! Every setting in one place: flag > environment (and `.env`) > default, validated once at start.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The settings shared by `serve` and every CLI command, as clap parses them.
+#[derive(Debug, Clone, Args)]
+pub struct SettingsArgs {
+    /// Folder holding main.db and one client_<id>.db per shop.
+    #[arg(long, env = "VERGEFLOW_DATA_DIR", default_value = "data", global = true)]
+    pub data_dir: PathBuf,
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "VERGEFLOW_BIND", default_value = "127.0.0.1:8080", global = true)]
+    pub bind: String,
+    /// Shops are reached at <subdomain>.<base-domain>.
+    #[arg(long, env = "VERGEFLOW_BASE_DOMAIN", default_value = "localhost", global = true)]
+    pub base_domain: String,
+    /// How many shop files may have an open pool at once (LRU capacity); default sized for the box.
+    #[arg(long, env = "VERGEFLOW_MAX_OPEN_CLIENTS", global = true)]
+    pub max_open_clients: Option<usize>,
+    /// E-mail of the super admin created on first start.
+    #[arg(long, env = "VERGEFLOW_ADMIN_EMAIL", default_value = "admin@localhost", global = true, hide = true)]
+    pub admin_email: String,
+    /// Password of the super admin created on first start (random and printed once if unset).
+    #[arg(long, env = "VERGEFLOW_ADMIN_PASSWORD", global = true, hide = true, hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Log format: text or json.
+    #[arg(long, env = "VERGEFLOW_LOG_FORMAT", value_enum, default_value = "text", global = true, hide = true)]
+    pub log_format: LogFormat,
+    /// Comma-separated proxy IPs whose X-Forwarded-Host / X-Forwarded-For are believed.
+    #[arg(long, env = "VERGEFLOW_TRUSTED_PROXIES", value_delimiter = ',', global = true, hide = true)]
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Lifetime of bearer tokens, in hours.
+    #[arg(long, env = "VERGEFLOW_TOKEN_TTL_HOURS", default_value_t = 720, global = true, hide = true)]
+    pub token_ttl_hours: u64,
+    /// Connections per open shop pool.
+    #[arg(long, env = "VERGEFLOW_CLIENT_POOL_SIZE", default_value_t = 4, global = true, hide = true)]
+    pub client_pool_size: u32,
+    /// Close a shop's pool after this many seconds without a request.
+    #[arg(long, env = "VERGEFLOW_IDLE_CLIENT_SECS", default_value_t = 300, global = true, hide = true)]
+    pub idle_client_secs: u64,
+    /// Mark the session cookie Secure (set this when served over HTTPS).
+    #[arg(long, env = "VERGEFLOW_SECURE_COOKIES", default_value_t = false, global = true, hide = true)]
+    pub secure_cookies: bool,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "VERGEFLOW_WORKERS", global = true, hide = true)]
+    pub workers: Option<usize>,
+}
+
+/// Validated settings used by the server, the CLI, the job worker and tests.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub bind: String,
+    pub base_domain: String,
+    pub max_open_clients: usize,
+    pub admin_email: String,
+    pub admin_password: Option<String>,
+    pub log_format: LogFormat,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub token_ttl: Duration,
+    pub client_pool_size: u32,
+    pub idle_client_after: Duration,
+    pub secure_cookies: bool,
+    pub workers: usize,
+}
+
+impl SettingsArgs {
+    pub fn validate(self) -> anyhow::Result<Settings> {
+        let base_domain = self.base_domain.trim().trim_end_matches('.').to_ascii_lowercase();
+        anyhow::ensure!(!base_domain.is_empty(), "--base-domain must not be empty");
+        anyhow::ensure!(
+            self.client_pool_size >= 1 && self.client_pool_size <= 64,
+            "VERGEFLOW_CLIENT_POOL_SIZE must be 1..=64"
+        );
+        anyhow::ensure!(self.token_ttl_hours >= 1, "VERGEFLOW_TOKEN_TTL_HOURS must be at least 1");
+        let max_open_clients = match self.max_open_clients {
+            Some(0) => anyhow::bail!("--max-open-clients must be at least 1"),
+            Some(n) => n,
+            None => default_max_open_clients(self.client_pool_size),
+        };
+        Ok(Settings {
+            data_dir: self.data_dir,
+            bind: self.bind,
+            base_domain,
+            max_open_clients,
+            admin_email: self.admin_email,
+            admin_password: self.admin_password,
+            log_format: self.log_format,
+            trusted_proxies: self.trusted_proxies,
+            token_ttl: Duration::from_secs(self.token_ttl_hours * 3600),
+            client_pool_size: self.client_pool_size,
+            idle_client_after: Duration::from_secs(self.idle_client_secs.max(1)),
+            secure_cookies: self.secure_cookies,
+            workers: self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        })
+    }
+}
+
+impl Settings {
+    /// Defaults for a given data folder (what tests and the bench start from).
+    pub fn for_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let mut args = SettingsArgs {
+            data_dir: PathBuf::new(),
+            bind: "127.0.0.1:0".into(),
+            base_domain: "localhost".into(),
+            max_open_clients: None,
+            admin_email: "admin@localhost".into(),
+            admin_password: None,
+            log_format: LogFormat::Text,
+            trusted_proxies: Vec::new(),
+            token_ttl_hours: 720,
+            client_pool_size: 4,
+            idle_client_secs: 300,
+            secure_cookies: false,
+            workers: Some(2),
+        };
+        args.data_dir = data_dir.into();
+        args.validate().expect("defaults are valid")
+    }
+}
+
+/// Sizes the LRU so open shop files stay well inside the process's file-descriptor limit: every WAL
+/// connection holds three descriptors (db, -wal, -shm), and a few hundred are kept for sockets.
+fn default_max_open_clients(pool_size: u32) -> usize {
+    let limit = crate::sys::raise_fd_limit();
+    let per_shop = 3 * pool_size as u64;
+    let budget = limit.saturating_sub(512) / per_shop.max(1);
+    budget.clamp(16, 1000) as usize
+}

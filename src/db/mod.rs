@@ -1,0 +1,117 @@
+//! SQLite plumbing shared by the registry and the shop files: PRAGMAs, the main pool, migrations.
+
+pub mod migrations;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OpenFlags};
+use scheduled_thread_pool::ScheduledThreadPool;
+
+use crate::error::{AppError, Context};
+
+/// How long a connection waits on another writer before giving up with SQLITE_BUSY.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request waits for a pooled connection before failing with a clear error.
+pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Applies the house PRAGMAs. `cache_kib` bounds this connection's page cache.
+///
+/// `synchronous=NORMAL` in WAL mode survives process crashes without losing commits; only a power
+/// cut can lose the last transactions, never corrupt the file. That is the trade we make for
+/// checkout throughput; the README says so.
+pub fn apply_pragmas(conn: &Connection, cache_kib: u32) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(failure(format!("journal_mode is {mode}, expected wal")));
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -{cache_kib}; PRAGMA temp_store = MEMORY;"
+    ))
+}
+
+/// Opens one standalone connection with the house PRAGMAs (CLI, reconciliation, provisioning).
+/// `create` decides whether a missing file may be created.
+pub fn open_file(path: &Path, create: bool, cache_kib: u32) -> rusqlite::Result<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags)?;
+    apply_pragmas(&conn, cache_kib)?;
+    Ok(conn)
+}
+
+/// A pooled connection to the main registry. Its own type, so a shop handler cannot reach
+/// `main.db` by accident.
+pub type MainConnection = r2d2::PooledConnection<SqliteConnectionManager>;
+
+/// The main registry's pool.
+#[derive(Clone)]
+pub struct MainDb {
+    pool: r2d2::Pool<SqliteConnectionManager>,
+}
+
+impl MainDb {
+    /// Opens (creating if needed) `main.db` and runs its migrations.
+    pub fn open(data_dir: &Path, threads: Arc<ScheduledThreadPool>) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        std::fs::create_dir_all(data_dir).with_context(|| format!("creating data folder {}", data_dir.display()))?;
+        let path = data_dir.join("main.db");
+        {
+            let mut conn = open_file(&path, true, 8192).with_context(|| format!("opening {}", path.display()))?;
+            migrations::migrate_main(&mut conn).context("migrating main.db")?;
+        }
+        let manager = SqliteConnectionManager::file(&path)
+            .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_init(|c| apply_pragmas(c, 8192));
+        let pool = r2d2::Pool::builder()
+            .max_size(8)
+            .min_idle(Some(1))
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .test_on_check_out(false)
+            .connection_timeout(CHECKOUT_TIMEOUT)
+            .thread_pool(threads)
+            .build(manager)
+            .map_err(|e| anyhow::anyhow!("opening the main.db pool: {e}"))?;
+        Ok(Self { pool })
+    }
+
+    /// A connection for synchronous callers (CLI, job worker, tests).
+    pub fn get(&self) -> Result<MainConnection, AppError> {
+        self.pool.get().context("checking out a main.db connection")
+    }
+
+    /// Runs `f` on a main.db connection off the async worker threads.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get().context("checking out a main.db connection")?;
+            f(&mut conn)
+        })
+        .await?
+    }
+}
+
+/// One shared scheduler for every r2d2 pool: without it each pool would start three threads.
+pub fn shared_pool_threads() -> Arc<ScheduledThreadPool> {
+    Arc::new(ScheduledThreadPool::builder().num_threads(4).thread_name_pattern("sqlite-open-{}").build())
+}
+
+/// Current time as RFC 3339 UTC with seconds, the format every table stores.
+pub fn now_rfc3339(conn: &Connection) -> rusqlite::Result<String> {
+    conn.query_row("SELECT strftime('%Y-%m-%dT%H:%M:%SZ', 'now')", [], |r| r.get(0))
+}
+
+/// A SQLite-shaped error for conditions we detect ourselves (wrong journal mode, wrong shop stamp).
+pub fn failure(message: String) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR), Some(message))
+}

@@ -1,0 +1,80 @@
+//! The `jobs` table: enqueue, claim, finish, fail. Plain SQL over `&Connection`.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+/// A row of the queue.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub payload: String,
+    pub status: String,
+    pub result: Option<String>,
+}
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
+    Ok(Job { id: r.get(0)?, kind: r.get(1)?, payload: r.get(2)?, status: r.get(3)?, result: r.get(4)? })
+}
+
+pub fn enqueue(conn: &Connection, kind: &str, payload: &str) -> rusqlite::Result<i64> {
+    conn.execute("INSERT INTO jobs (kind, payload) VALUES (?1, ?2)", params![kind, payload])?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn find(conn: &Connection, id: i64) -> rusqlite::Result<Option<Job>> {
+    conn.query_row("SELECT id, kind, payload, status, result FROM jobs WHERE id = ?1", [id], from_row).optional()
+}
+
+/// Takes the oldest pending job, marking it running, in one immediate transaction.
+pub fn claim_next(conn: &mut Connection) -> rusqlite::Result<Option<Job>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let job = tx
+        .query_row(
+            "UPDATE jobs SET status = 'running', attempts = attempts + 1,
+                    reserved_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+             WHERE id = (SELECT id FROM jobs WHERE status = 'pending' ORDER BY id LIMIT 1)
+             RETURNING id, kind, payload, status, result",
+            [],
+            from_row,
+        )
+        .optional()?;
+    tx.commit()?;
+    Ok(job)
+}
+
+/// Marks a job done. The payload is cleared: it may carry a password hash we no longer need.
+pub fn finish(conn: &Connection, id: i64, result: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE jobs SET status = 'done', result = ?2, payload = '{}',
+                finished_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?1",
+        params![id, result],
+    )?;
+    Ok(())
+}
+
+/// Marks a job failed and records it in `failed_jobs`.
+pub fn fail(conn: &mut Connection, job: &Job, result: &str, exception: &str) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute(
+        "UPDATE jobs SET status = 'failed', result = ?2, payload = '{}',
+                finished_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?1",
+        params![job.id, result],
+    )?;
+    tx.execute(
+        "INSERT INTO failed_jobs (job_id, kind, payload, exception) VALUES (?1, ?2, '{}', ?3)",
+        params![job.id, job.kind, exception],
+    )?;
+    tx.commit()
+}
+
+/// Jobs left `running` by a process that died: failed, since their effect is unknown until
+/// reconciliation has run (it has, when this is called).
+pub fn fail_interrupted(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE jobs SET status = 'failed', payload = '{}',
+                result = '{\"error\":\"interrupted\",\"message\":\"the server stopped while running this job; check the clients list\"}',
+                finished_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+         WHERE status = 'running'",
+        [],
+    )
+}

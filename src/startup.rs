@@ -1,0 +1,215 @@
+//! Builds the running server: owns the data folder, reconciles, bootstraps, composes routes.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::CookieContentSecurity;
+use actix_session::storage::CookieSessionStore;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use anyhow::Context as _;
+
+use crate::config::Settings;
+use crate::error::AppError;
+use crate::jobs::{queue, worker};
+use crate::state::AppState;
+use crate::tenancy::{lock, reconcile};
+
+/// Largest JSON body accepted.
+pub const JSON_LIMIT: usize = 64 * 1024;
+
+/// A bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: Arc<AppState>,
+    background: worker::Background,
+    _lock: lock::DataLock,
+}
+
+impl Application {
+    pub fn build(settings: Settings) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating data folder {}", settings.data_dir.display()))?;
+        let lock = lock::acquire(&settings.data_dir, "serve", Duration::from_secs(30))?;
+        let state = Arc::new(AppState::open(settings)?);
+        {
+            let mut main = state.main.get()?;
+            let report = reconcile::reconcile(&state.tenancy, &mut main)?;
+            if !report.is_clean() {
+                tracing::warn!(?report, "start-up reconciliation repaired the data folder");
+            }
+            let interrupted = queue::fail_interrupted(&main)?;
+            if interrupted > 0 {
+                tracing::warn!(interrupted, "jobs interrupted by the last stop were marked failed");
+            }
+            crate::bootstrap::ensure_super_admin(&main, &state.settings)?;
+        }
+        let session_key = crate::bootstrap::session_key(&*state.main.get()?)?;
+        let listener =
+            TcpListener::bind(&state.settings.bind).with_context(|| format!("binding {}", state.settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let data = web::Data::from(Arc::clone(&state));
+        let secure = state.settings.secure_cookies;
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(
+                    SessionMiddleware::builder(CookieSessionStore::default(), session_key.clone())
+                        .cookie_name("vergeflow_session".into())
+                        .cookie_content_security(CookieContentSecurity::Signed)
+                        .cookie_http_only(true)
+                        .cookie_secure(secure)
+                        .cookie_same_site(SameSite::Lax)
+                        .build(),
+                )
+                .wrap_fn(crate::telemetry::trace_request)
+                .app_data(data.clone())
+                .app_data(json_config())
+                .app_data(web::PathConfig::default().error_handler(path_error))
+                .app_data(web::QueryConfig::default().error_handler(query_error))
+                .app_data(web::PayloadConfig::default().limit(JSON_LIMIT))
+                .configure(routes)
+                .default_service(web::to(not_found))
+        })
+        .workers(state.settings.workers)
+        .listen(listener)?
+        .run();
+        let background = worker::spawn(Arc::clone(&state));
+        Ok(Self { port, server, state, background, _lock: lock })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        Arc::clone(&self.state)
+    }
+
+    /// A handle that stops the server from elsewhere (tests).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped; then stops the worker and releases the data folder.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let Application { server, background, _lock, state, .. } = self;
+        let result = server.await;
+        drop(background);
+        drop(state);
+        drop(_lock);
+        result
+    }
+}
+
+/// Every feature's routes, composed.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/health", web::get().to(health))
+        .route("/metrics", web::get().to(metrics))
+        .configure(crate::auth::routes::routes)
+        .configure(crate::super_admin::routes::routes)
+        .configure(crate::storefront::routes::routes);
+}
+
+fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default().limit(JSON_LIMIT).error_handler(|err, _req| {
+        let app_err = match &err {
+            JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+                AppError::PayloadTooLarge { limit: JSON_LIMIT }
+            }
+            JsonPayloadError::ContentType => AppError::bad_request(
+                "unsupported_content_type",
+                "send a JSON body with Content-Type: application/json",
+            ),
+            JsonPayloadError::Deserialize(e) if e.is_data() => {
+                let text = e.to_string();
+                let field = text
+                    .split_once("missing field `")
+                    .and_then(|(_, rest)| rest.split_once('`'))
+                    .map(|(f, _)| f.to_string());
+                let mut fields = std::collections::BTreeMap::new();
+                match field {
+                    Some(f) => fields.insert(f, "is required".to_string()),
+                    None => fields.insert("body".to_string(), text.clone()),
+                };
+                AppError::Validation { message: text, fields }
+            }
+            JsonPayloadError::Deserialize(e) => {
+                AppError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+            }
+            other => AppError::bad_request("malformed_json", format!("the body could not be read: {other}")),
+        };
+        app_err.into()
+    })
+}
+
+fn path_error(_: PathError, _: &HttpRequest) -> actix_web::Error {
+    AppError::not_found("not_found", "no such record").into()
+}
+
+fn query_error(err: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    AppError::bad_request("invalid_query", format!("the query string is invalid: {err}")).into()
+}
+
+async fn not_found() -> Result<HttpResponse, AppError> {
+    Err(AppError::not_found("not_found", "no such endpoint"))
+}
+
+async fn health(state: web::Data<AppState>) -> HttpResponse {
+    match state.main.run(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await {
+        Ok(_) => HttpResponse::Ok().json(serde_json::json!({ "status": "ok" })),
+        Err(err) => {
+            tracing::error!(error = %err, "health check failed");
+            HttpResponse::ServiceUnavailable()
+                .json(serde_json::json!({ "error": "unhealthy", "message": "main.db does not answer" }))
+        }
+    }
+}
+
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    use std::fmt::Write;
+    use std::sync::atomic::Ordering;
+    let s = state.tenancy.pools.stats();
+    let p = crate::sys::process_figures();
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: String| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+    };
+    metric(
+        "vergeflow_http_requests_total",
+        "counter",
+        "HTTP requests answered",
+        state.requests_total.load(Ordering::Relaxed).to_string(),
+    );
+    metric(
+        "vergeflow_http_responses_5xx_total",
+        "counter",
+        "HTTP 5xx responses",
+        state.responses_5xx.load(Ordering::Relaxed).to_string(),
+    );
+    metric("vergeflow_tenant_pools_open", "gauge", "Open shop pools", s.open_pools.to_string());
+    metric("vergeflow_tenant_pools_max", "gauge", "LRU capacity", s.max_open_pools.to_string());
+    metric("vergeflow_tenant_pool_hits_total", "counter", "Pool lookups served from the LRU", s.hits.to_string());
+    metric("vergeflow_tenant_pool_misses_total", "counter", "Pool lookups that opened a pool", s.misses.to_string());
+    metric("vergeflow_tenant_pool_evictions_total", "counter", "Pools closed to make room", s.evictions.to_string());
+    metric(
+        "vergeflow_tenant_pool_idle_closed_total",
+        "counter",
+        "Pools closed for idleness",
+        s.idle_closed.to_string(),
+    );
+    metric("vergeflow_tenant_connections_open", "gauge", "Open shop file connections", s.open_connections.to_string());
+    metric("vergeflow_process_resident_bytes", "gauge", "Resident memory", p.rss_bytes.to_string());
+    metric("vergeflow_process_threads", "gauge", "Threads", p.threads.to_string());
+    metric("vergeflow_process_open_fds", "gauge", "Open file descriptors", p.open_files.to_string());
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out)
+}
+
+/// Checks the session key length rule actix enforces, so a bad stored key fails at start, not later.
+pub fn key_from_bytes(bytes: &[u8]) -> anyhow::Result<Key> {
+    Key::try_from(bytes).map_err(|e| anyhow::anyhow!("session key: {e}"))
+}

@@ -1,0 +1,38 @@
+//! The state shared by every request, the job worker and CLI commands.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use anyhow::Context as _;
+
+use crate::auth::throttle::LoginThrottle;
+use crate::config::Settings;
+use crate::db::{self, MainDb};
+use crate::tenancy::Tenancy;
+
+pub struct AppState {
+    pub settings: Settings,
+    pub main: MainDb,
+    pub tenancy: Arc<Tenancy>,
+    pub throttle: LoginThrottle,
+    pub requests_total: AtomicU64,
+    pub responses_5xx: AtomicU64,
+}
+
+impl AppState {
+    /// Opens main.db (migrating it) and prepares the shop machinery. Does not lock the data folder
+    /// or reconcile: callers that own the folder do that.
+    pub fn open(settings: Settings) -> anyhow::Result<Self> {
+        let threads = db::shared_pool_threads();
+        let main = MainDb::open(&settings.data_dir, Arc::clone(&threads))?;
+        let tenancy = Arc::new(Tenancy::new(&settings, threads).context("preparing the shop template")?);
+        Ok(Self {
+            settings,
+            main,
+            tenancy,
+            throttle: LoginThrottle::default(),
+            requests_total: AtomicU64::new(0),
+            responses_5xx: AtomicU64::new(0),
+        })
+    }
+}

@@ -1,0 +1,3 @@
+//! The storefront: what a shop shows its visitors and customers.
+
+pub mod routes;

@@ -1,0 +1,3 @@
+//! The super admin's API over the clients registry.
+
+pub mod routes;

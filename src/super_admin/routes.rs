@@ -1,0 +1,258 @@
+//! `/api/super-admin`: list, create, change, delete and migrate shops; pool statistics.
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpResponse, web};
+use rusqlite::TransactionBehavior;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::auth::caller::SuperAdmin;
+use crate::auth::password;
+use crate::error::{AppError, FieldErrors, is_unique_violation};
+use crate::pagination::{Page, PageQuery, Paginated};
+use crate::state::AppState;
+use crate::tenancy::lifecycle::{self, NewClient, NewClientInput};
+use crate::tenancy::names::{Domain, Subdomain};
+use crate::tenancy::pools::PoolStats;
+use crate::tenancy::registry::{self, Client, ClientChanges, ClientStatus};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/super-admin")
+            .route("/clients", web::get().to(list))
+            .route("/clients", web::post().to(create))
+            .route("/clients/{id}", web::get().to(show))
+            .route("/clients/{id}", web::patch().to(update))
+            .route("/clients/{id}", web::delete().to(delete))
+            .route("/clients/{id}/migrate", web::post().to(migrate))
+            .route("/stats", web::get().to(stats)),
+    );
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    #[serde(flatten)]
+    page: PageQuery,
+}
+
+fn parse_status(raw: &str) -> Result<ClientStatus, String> {
+    match raw {
+        "provisioning" => Ok(ClientStatus::Provisioning),
+        "active" => Ok(ClientStatus::Active),
+        "suspended" => Ok(ClientStatus::Suspended),
+        "deleting" => Ok(ClientStatus::Deleting),
+        _ => Err("must be one of provisioning, active, suspended, deleting".into()),
+    }
+}
+
+async fn list(
+    state: web::Data<AppState>,
+    _: SuperAdmin,
+    q: web::Query<ListQuery>,
+) -> Result<web::Json<Paginated<Client>>, AppError> {
+    let page = Page::from_query(&q.page)?;
+    let status = q.status.as_deref().map(parse_status).transpose().map_err(|e| AppError::invalid_field("status", e))?;
+    let (rows, total) = state.main.run(move |c| Ok(registry::list(c, status, page.limit(), page.offset())?)).await?;
+    Ok(web::Json(Paginated::new(rows, page, total)))
+}
+
+fn client_id(path: &web::Path<String>) -> Result<i64, AppError> {
+    path.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| AppError::not_found("client_not_found", "no such client"))
+}
+
+async fn show(
+    state: web::Data<AppState>,
+    _: SuperAdmin,
+    path: web::Path<String>,
+) -> Result<web::Json<Client>, AppError> {
+    let id = client_id(&path)?;
+    let found = state.main.run(move |c| Ok(registry::find(c, id)?)).await?;
+    found.map(web::Json).ok_or_else(|| AppError::not_found("client_not_found", "no such client"))
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    name: String,
+    subdomain: String,
+    domain: Option<String>,
+    admin_email: String,
+    admin_password: String,
+    admin_name: Option<String>,
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    _: SuperAdmin,
+    body: web::Json<CreateBody>,
+) -> Result<HttpResponse, AppError> {
+    let input = NewClientInput {
+        name: &body.name,
+        subdomain: &body.subdomain,
+        domain: body.domain.as_deref(),
+        admin_name: body.admin_name.as_deref(),
+        admin_email: &body.admin_email,
+        admin_password: Some(&body.admin_password),
+    };
+    let mut new = NewClient::parse(&input, &state.settings.base_domain)?;
+    let password = body.admin_password.clone();
+    let tenancy = state.tenancy.clone();
+    let client = state
+        .main
+        .run(move |conn| {
+            new.admin_password_hash = password::hash(&password)?;
+            lifecycle::provision_client(&tenancy, conn, &new)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(client))
+}
+
+/// `Some(None)` for an explicit `null`, `None` for an absent field.
+fn explicit_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+struct UpdateBody {
+    name: Option<String>,
+    subdomain: Option<String>,
+    #[serde(default, deserialize_with = "explicit_null")]
+    domain: Option<Option<String>>,
+    status: Option<String>,
+}
+
+async fn update(
+    state: web::Data<AppState>,
+    _: SuperAdmin,
+    path: web::Path<String>,
+    body: web::Json<UpdateBody>,
+) -> Result<web::Json<Client>, AppError> {
+    let id = client_id(&path)?;
+    let body = body.into_inner();
+    let mut errors = FieldErrors::default();
+    let changes = ClientChanges {
+        name: body.name.as_deref().and_then(|n| errors.take("name", lifecycle::parse_name(n))),
+        subdomain: body
+            .subdomain
+            .as_deref()
+            .and_then(|s| errors.take("subdomain", Subdomain::parse(s)))
+            .map(|s| s.as_str().to_string()),
+        domain: match body.domain {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(d)) if d.trim().is_empty() => Some(None),
+            Some(Some(d)) => errors
+                .take("domain", Domain::parse(&d, &state.settings.base_domain))
+                .map(|d| Some(d.as_str().to_string())),
+        },
+        status: match body.status.as_deref() {
+            None => None,
+            Some(s @ ("active" | "suspended")) => parse_status(s).ok(),
+            Some(_) => {
+                errors.add("status", "must be active or suspended");
+                None
+            }
+        },
+    };
+    errors.into_result()?;
+    let tenancy = state.tenancy.clone();
+    let client = state
+        .main
+        .run(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let current =
+                registry::find(&tx, id)?.ok_or_else(|| AppError::not_found("client_not_found", "no such client"))?;
+            if changes.status.is_some() && !matches!(current.status, ClientStatus::Active | ClientStatus::Suspended) {
+                return Err(AppError::conflict(
+                    "invalid_status_transition",
+                    format!("a {} shop cannot be suspended or reactivated", current.status.as_str()),
+                ));
+            }
+            registry::update(&tx, id, &changes).map_err(|e| {
+                if is_unique_violation(&e, "subdomain") {
+                    AppError::conflict("subdomain_taken", "that subdomain is taken")
+                } else if is_unique_violation(&e, "domain") {
+                    AppError::conflict("domain_taken", "that custom domain belongs to another shop")
+                } else {
+                    e.into()
+                }
+            })?;
+            let updated =
+                registry::find(&tx, id)?.ok_or_else(|| AppError::not_found("client_not_found", "no such client"))?;
+            tx.commit()?;
+            tenancy.directory.invalidate(id);
+            if updated.status != current.status {
+                tracing::info!(
+                    client_id = id,
+                    from = current.status.as_str(),
+                    to = updated.status.as_str(),
+                    "client status changed"
+                );
+            }
+            Ok(updated)
+        })
+        .await?;
+    Ok(web::Json(client))
+}
+
+async fn delete(state: web::Data<AppState>, _: SuperAdmin, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let id = client_id(&path)?;
+    let tenancy = state.tenancy.clone();
+    state.main.run(move |conn| lifecycle::delete_client(&tenancy, conn, id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Serialize)]
+struct MigrateResult {
+    client: Client,
+    applied: Vec<i64>,
+}
+
+async fn migrate(
+    state: web::Data<AppState>,
+    _: SuperAdmin,
+    path: web::Path<String>,
+) -> Result<web::Json<MigrateResult>, AppError> {
+    let id = client_id(&path)?;
+    let tenancy = state.tenancy.clone();
+    let result = state
+        .main
+        .run(move |conn| {
+            let client =
+                registry::find(conn, id)?.ok_or_else(|| AppError::not_found("client_not_found", "no such client"))?;
+            if !matches!(client.status, ClientStatus::Active | ClientStatus::Suspended) {
+                return Err(AppError::unavailable(
+                    "client_unavailable",
+                    format!("this shop is {}", client.status.as_str()),
+                ));
+            }
+            let (_, applied) = lifecycle::migrate_client_file(&tenancy, conn, id)?;
+            let client =
+                registry::find(conn, id)?.ok_or_else(|| AppError::not_found("client_not_found", "no such client"))?;
+            Ok(MigrateResult { client, applied })
+        })
+        .await?;
+    Ok(web::Json(result))
+}
+
+#[derive(Serialize)]
+struct Stats {
+    clients: i64,
+    clients_by_status: BTreeMap<String, i64>,
+    #[serde(flatten)]
+    pools: PoolStats,
+    process: crate::sys::ProcessFigures,
+}
+
+async fn stats(state: web::Data<AppState>, _: SuperAdmin) -> Result<web::Json<Stats>, AppError> {
+    let by_status = state.main.run(|c| Ok(registry::count_by_status(c)?)).await?;
+    Ok(web::Json(Stats {
+        clients: by_status.iter().map(|(_, n)| n).sum(),
+        clients_by_status: by_status.into_iter().collect(),
+        pools: state.tenancy.pools.stats(),
+        process: crate::sys::process_figures(),
+    }))
+}

@@ -1,0 +1,196 @@
+//! Creating and deleting shops. Each step is recorded in the client's `status` in main.db first, so
+//! a process that dies halfway leaves a state that start-up reconciliation can finish.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::names::{Domain, Subdomain};
+use super::registry::{self, Client, ClientStatus};
+use super::{Tenancy, files, template};
+use crate::auth::Email;
+use crate::db::migrations;
+use crate::error::{AppError, Context, is_unique_violation};
+
+/// How long deletion waits for in-flight requests on the shop to finish.
+pub const DELETE_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A validated request for a new shop. The admin password arrives already hashed.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct NewClient {
+    pub name: String,
+    pub subdomain: String,
+    pub domain: Option<String>,
+    pub admin_name: String,
+    pub admin_email: String,
+    pub admin_password_hash: String,
+}
+
+impl NewClient {
+    /// Parses raw input; every bad field is named in one 422. The password is only checked here:
+    /// the caller hashes it (slowly, off the async workers) into `admin_password_hash`.
+    pub fn parse(input: &NewClientInput<'_>, base_domain: &str) -> Result<Self, AppError> {
+        let NewClientInput { name, subdomain, domain, admin_name, admin_email, admin_password } = *input;
+        let mut errors = crate::error::FieldErrors::default();
+        if let Some(password) = admin_password {
+            errors.take("admin_password", crate::auth::password::validate(password));
+        }
+        let name = errors.take("name", parse_name(name));
+        let subdomain = errors.take("subdomain", Subdomain::parse(subdomain));
+        let domain = match domain.map(str::trim).filter(|d| !d.is_empty()) {
+            Some(d) => errors.take("domain", Domain::parse(d, base_domain)).map(Some),
+            None => Some(None),
+        };
+        let admin_email = errors.take("admin_email", Email::parse(admin_email));
+        let admin_name = match admin_name {
+            Some(n) => errors.take("admin_name", parse_name(n)),
+            None => name.clone().map(|n| format!("{n} admin")),
+        };
+        errors.into_result()?;
+        let (Some(name), Some(subdomain), Some(domain), Some(admin_email), Some(admin_name)) =
+            (name, subdomain, domain, admin_email, admin_name)
+        else {
+            unreachable!("into_result returned Ok with a field missing")
+        };
+        Ok(Self {
+            name,
+            subdomain: subdomain.as_str().to_string(),
+            domain: domain.map(|d| d.as_str().to_string()),
+            admin_name,
+            admin_email: admin_email.as_str().to_string(),
+            admin_password_hash: String::new(),
+        })
+    }
+}
+
+/// Raw fields of a shop to create, as the API or the CLI received them.
+#[derive(Debug, Clone, Copy)]
+pub struct NewClientInput<'a> {
+    pub name: &'a str,
+    pub subdomain: &'a str,
+    pub domain: Option<&'a str>,
+    pub admin_name: Option<&'a str>,
+    pub admin_email: &'a str,
+    pub admin_password: Option<&'a str>,
+}
+
+/// A display name: trimmed, 1–200 characters, no control characters.
+pub fn parse_name(raw: &str) -> Result<String, String> {
+    let s = raw.trim();
+    if s.is_empty() || s.chars().count() > 200 {
+        return Err("must be 1 to 200 characters".into());
+    }
+    if s.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(s.to_string())
+}
+
+/// Step 1: the registry row (state `provisioning`) and the shop's admin, in one transaction.
+pub fn begin_provisioning(main: &mut Connection, new: &NewClient) -> Result<i64, AppError> {
+    let tx = main.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let id = registry::insert_provisioning(&tx, &new.name, &new.subdomain, new.domain.as_deref()).map_err(|e| {
+        if is_unique_violation(&e, "subdomain") {
+            AppError::conflict("subdomain_taken", format!("the subdomain '{}' is taken", new.subdomain))
+        } else if is_unique_violation(&e, "domain") {
+            AppError::conflict("domain_taken", "that custom domain belongs to another shop")
+        } else {
+            e.into()
+        }
+    })?;
+    crate::auth::users::insert_admin(&tx, id, &new.admin_name, &new.admin_email, &new.admin_password_hash).map_err(
+        |e| {
+            if is_unique_violation(&e, "email") {
+                AppError::conflict("email_taken", "a user with that e-mail already exists")
+            } else {
+                e.into()
+            }
+        },
+    )?;
+    tx.commit()?;
+    Ok(id)
+}
+
+/// Steps 2–3: build (or adopt a valid) shop file, then mark the client `active`. Safe to repeat.
+pub fn finish_provisioning(tenancy: &Tenancy, main: &mut Connection, id: i64) -> Result<Client, AppError> {
+    let path = files::client_path(&tenancy.data_dir, id);
+    let version = if path.exists() {
+        match template::verify_file(&path, id) {
+            Ok(()) => {
+                let mut conn =
+                    crate::db::open_file(&path, false, 256).context(format!("opening {}", path.display()))?;
+                migrations::migrate_client(&mut conn)?;
+                migrations::client_version(&conn)?
+            }
+            Err(problem) => {
+                tracing::warn!(client_id = id, %problem, "unusable file for a provisioning shop; moving it aside");
+                for p in files::family(&path).into_iter().filter(|p| p.exists()) {
+                    files::move_aside(&tenancy.data_dir, &p)?;
+                }
+                tenancy.template.build_file(&tenancy.data_dir, id)?
+            }
+        }
+    } else {
+        tenancy.template.build_file(&tenancy.data_dir, id)?
+    };
+    let tx = main.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    registry::set_schema_version(&tx, id, version)?;
+    tx.execute("UPDATE clients SET status = 'active' WHERE id = ?1 AND status = 'provisioning'", [id])?;
+    tx.commit()?;
+    tenancy.directory.invalidate(id);
+    let client = registry::find(main, id)?.ok_or_else(|| AppError::not_found("client_not_found", "no such client"))?;
+    tracing::info!(client_id = id, subdomain = %client.subdomain, schema_version = version, "client created");
+    Ok(client)
+}
+
+/// Creates a shop: registry row → file built under a temporary name and renamed → active.
+/// If building fails, the row, its admin and any partial file are removed again.
+pub fn provision_client(tenancy: &Tenancy, main: &mut Connection, new: &NewClient) -> Result<Client, AppError> {
+    let id = begin_provisioning(main, new)?;
+    finish_provisioning(tenancy, main, id).inspect_err(|err| {
+        tracing::error!(client_id = id, error = %err, "provisioning failed; rolling back");
+        // Nothing has opened the file: it was never active.
+        let _ = files::remove_family(&files::building_path(&tenancy.data_dir, id));
+        let _ = files::remove_family(&files::client_path(&tenancy.data_dir, id));
+        let _ = registry::delete_row(main, id);
+        tenancy.directory.invalidate(id);
+    })
+}
+
+/// Deletes a shop: state `deleting` (requests get 503 at once) → wait for its connections to close
+/// → remove the file and its sidecars → remove its admins, tokens and row. Safe to repeat.
+pub fn delete_client(tenancy: &Tenancy, main: &mut Connection, id: i64) -> Result<(), AppError> {
+    let client = registry::find(main, id)?.ok_or_else(|| AppError::not_found("client_not_found", "no such client"))?;
+    if client.status == ClientStatus::Provisioning {
+        return Err(AppError::conflict("client_provisioning", "the shop is still being created; try again shortly"));
+    }
+    registry::set_status(main, id, ClientStatus::Deleting)?;
+    tenancy.directory.invalidate(id);
+    tenancy.pools.retire(id, DELETE_DRAIN_TIMEOUT)?;
+    remove_files(tenancy, id)?;
+    let tx = main.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    registry::delete_row(&tx, id)?;
+    tx.commit()?;
+    tenancy.directory.invalidate(id);
+    tracing::info!(client_id = id, subdomain = %client.subdomain, "client deleted");
+    Ok(())
+}
+
+pub(super) fn remove_files(tenancy: &Tenancy, id: i64) -> Result<(), AppError> {
+    files::remove_family(&files::client_path(&tenancy.data_dir, id))?;
+    files::remove_family(&files::building_path(&tenancy.data_dir, id))?;
+    Ok(())
+}
+
+/// Runs pending client migrations on one shop through its pool and records the version.
+pub fn migrate_client_file(tenancy: &Tenancy, main: &Connection, id: i64) -> Result<(i64, Vec<i64>), AppError> {
+    let db = tenancy.pools.checkout(id)?;
+    let mut conn = db.get()?;
+    let applied = migrations::migrate_client(&mut conn)
+        .map_err(|e| AppError::Internal(e.context(format!("migrating client {id}"))))?;
+    let version = migrations::client_version(&conn)?;
+    drop(conn);
+    registry::set_schema_version(main, id, version)?;
+    tenancy.directory.invalidate(id);
+    Ok((version, applied))
+}

@@ -1,0 +1,316 @@
+//! The bounded LRU of per-shop connection pools.
+//!
+//! One r2d2 pool per open shop file, at most `capacity` at once. Pools open no connection until one
+//! is asked for, share one scheduler thread pool and run no reaper jobs; idle shops are closed by
+//! [`TenantPools::close_idle`]. An evicted pool stays valid for connections already checked out and
+//! closes when the last one returns. Every live connection to a shop file holds that file's
+//! [`FileGuard`], so deletion can wait until the file is truly closed.
+
+use std::collections::{HashMap, HashSet};
+use std::num::NonZeroUsize;
+use std::ops::{Deref, DerefMut};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use lru::LruCache;
+use parking_lot::Mutex;
+use rusqlite::Connection;
+use scheduled_thread_pool::ScheduledThreadPool;
+use serde::Serialize;
+
+use super::files;
+use crate::db::{self, CHECKOUT_TIMEOUT};
+use crate::error::AppError;
+
+/// Page cache per shop connection (KiB). Capacity × pool size × this bounds the cache memory.
+const CLIENT_CACHE_KIB: u32 = 1024;
+
+/// Shared by every connection (in every pool) to one shop file.
+#[derive(Default)]
+struct FileGuard {
+    /// Set when the shop is being deleted: no new connection may open.
+    retired: AtomicBool,
+}
+
+/// Counts one live connection; released after the connection itself is closed.
+struct OpenCount {
+    _guard: Arc<FileGuard>,
+    global: Arc<AtomicI64>,
+}
+
+impl Drop for OpenCount {
+    fn drop(&mut self) {
+        self.global.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A connection to one shop file. Field order matters: the SQLite handle closes before the count.
+pub struct TenantConnection {
+    conn: Connection,
+    _count: OpenCount,
+}
+
+impl Deref for TenantConnection {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl DerefMut for TenantConnection {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
+/// Opens connections to one shop file, never creating it, and checks the file is that shop's.
+struct TenantManager {
+    client_id: i64,
+    path: PathBuf,
+    guard: Arc<FileGuard>,
+    global_open: Arc<AtomicI64>,
+}
+
+impl r2d2::ManageConnection for TenantManager {
+    type Connection = TenantConnection;
+    type Error = rusqlite::Error;
+
+    fn connect(&self) -> Result<TenantConnection, rusqlite::Error> {
+        // Count first, then check `retired`: a deletion that saw no count is guaranteed to be seen here.
+        self.global_open.fetch_add(1, Ordering::SeqCst);
+        let count = OpenCount { _guard: Arc::clone(&self.guard), global: Arc::clone(&self.global_open) };
+        if self.guard.retired.load(Ordering::SeqCst) {
+            return Err(db::failure(format!("client {} is being deleted", self.client_id)));
+        }
+        let conn = db::open_file(&self.path, false, CLIENT_CACHE_KIB)?;
+        let owner: i64 = conn.query_row("SELECT client_id FROM shop WHERE id = 1", [], |r| r.get(0))?;
+        if owner != self.client_id {
+            return Err(db::failure(format!(
+                "{} belongs to client {owner}, not {}",
+                self.path.display(),
+                self.client_id
+            )));
+        }
+        Ok(TenantConnection { conn, _count: count })
+    }
+
+    fn is_valid(&self, _conn: &mut TenantConnection) -> Result<(), rusqlite::Error> {
+        Ok(())
+    }
+
+    fn has_broken(&self, _conn: &mut TenantConnection) -> bool {
+        false
+    }
+}
+
+/// One open shop: its pool and when it was last used.
+pub struct TenantPool {
+    pub client_id: i64,
+    pool: r2d2::Pool<TenantManager>,
+    last_used_ms: AtomicU64,
+}
+
+struct PoolsState {
+    lru: LruCache<i64, Arc<TenantPool>>,
+    guards: HashMap<i64, Arc<FileGuard>>,
+    retired: HashSet<i64>,
+}
+
+/// Counters served at `/api/super-admin/stats` and `/metrics`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PoolStats {
+    pub open_pools: usize,
+    pub max_open_pools: usize,
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
+    pub idle_closed: u64,
+    pub open_connections: i64,
+}
+
+/// The LRU of shop pools.
+pub struct TenantPools {
+    data_dir: PathBuf,
+    capacity: usize,
+    pool_size: u32,
+    threads: Arc<ScheduledThreadPool>,
+    state: Mutex<PoolsState>,
+    epoch: Instant,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    evictions: AtomicU64,
+    idle_closed: AtomicU64,
+    open_connections: Arc<AtomicI64>,
+}
+
+impl TenantPools {
+    pub fn new(data_dir: PathBuf, capacity: usize, pool_size: u32, threads: Arc<ScheduledThreadPool>) -> Self {
+        let capacity = capacity.max(1);
+        Self {
+            data_dir,
+            capacity,
+            pool_size: pool_size.max(1),
+            threads,
+            state: Mutex::new(PoolsState {
+                lru: LruCache::new(NonZeroUsize::new(capacity).expect("capacity is at least 1")),
+                guards: HashMap::new(),
+                retired: HashSet::new(),
+            }),
+            epoch: Instant::now(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+            idle_closed: AtomicU64::new(0),
+            open_connections: Arc::new(AtomicI64::new(0)),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// The pool for a shop, opening it (and evicting the least recently used one) if needed.
+    /// Cheap: no file is touched until a connection is asked for.
+    pub fn checkout(&self, client_id: i64) -> Result<ClientDb, AppError> {
+        let now = self.now_ms();
+        let mut evicted = None;
+        let pool = {
+            let mut st = self.state.lock();
+            if st.retired.contains(&client_id) {
+                return Err(AppError::unavailable("client_unavailable", "this shop is being deleted"));
+            }
+            if let Some(pool) = st.lru.get(&client_id) {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                pool.last_used_ms.store(now, Ordering::Relaxed);
+                Arc::clone(pool)
+            } else {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                let path = files::client_path(&self.data_dir, client_id);
+                if !path.exists() {
+                    tracing::error!(client_id, path = %path.display(), "shop file is missing");
+                    return Err(AppError::unavailable("client_unavailable", "this shop's data is unavailable"));
+                }
+                let guard = Arc::clone(st.guards.entry(client_id).or_default());
+                let manager = TenantManager { client_id, path, guard, global_open: Arc::clone(&self.open_connections) };
+                let r2d2_pool = r2d2::Pool::builder()
+                    .max_size(self.pool_size)
+                    .min_idle(Some(0))
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .test_on_check_out(false)
+                    .connection_timeout(CHECKOUT_TIMEOUT)
+                    .thread_pool(Arc::clone(&self.threads))
+                    .build_unchecked(manager);
+                let pool = Arc::new(TenantPool { client_id, pool: r2d2_pool, last_used_ms: AtomicU64::new(now) });
+                if let Some((old_id, old)) = st.lru.push(client_id, Arc::clone(&pool)) {
+                    if old_id != client_id {
+                        self.evictions.fetch_add(1, Ordering::Relaxed);
+                    }
+                    evicted = Some(old);
+                }
+                pool
+            }
+        };
+        drop(evicted); // closing idle connections is file I/O: never under the lock
+        Ok(ClientDb { pool })
+    }
+
+    /// Stops serving a shop and waits until every connection to its file is closed. After `Ok`, no
+    /// connection to the file exists and none can open, so the file may be removed.
+    pub fn retire(&self, client_id: i64, timeout: Duration) -> Result<(), AppError> {
+        let (evicted, guard) = {
+            let mut st = self.state.lock();
+            st.retired.insert(client_id);
+            (st.lru.pop(&client_id), st.guards.remove(&client_id))
+        };
+        drop(evicted);
+        let Some(guard) = guard else { return Ok(()) };
+        guard.retired.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + timeout;
+        // Every pool, manager and connection of this file holds the guard: when ours is the last
+        // reference, nothing is open.
+        while Arc::strong_count(&guard) > 1 {
+            if Instant::now() >= deadline {
+                return Err(AppError::unavailable(
+                    "client_busy",
+                    "the shop still has requests in flight; deletion will be finished by the next attempt",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(())
+    }
+
+    /// Lets a retired id be opened again (a deletion that was refused before it began).
+    pub fn unretire(&self, client_id: i64) {
+        self.state.lock().retired.remove(&client_id);
+    }
+
+    /// Closes pools unused for `idle`; returns how many.
+    pub fn close_idle(&self, idle: Duration) -> usize {
+        let cutoff = self.now_ms().saturating_sub(idle.as_millis() as u64);
+        let closed: Vec<Arc<TenantPool>> = {
+            let mut st = self.state.lock();
+            let stale: Vec<i64> = st
+                .lru
+                .iter()
+                .filter(|(_, p)| p.last_used_ms.load(Ordering::Relaxed) < cutoff)
+                .map(|(id, _)| *id)
+                .collect();
+            stale.iter().filter_map(|id| st.lru.pop(id)).collect()
+        };
+        self.idle_closed.fetch_add(closed.len() as u64, Ordering::Relaxed);
+        closed.len()
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        let open_pools = self.state.lock().lru.len();
+        PoolStats {
+            open_pools,
+            max_open_pools: self.capacity,
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
+            idle_closed: self.idle_closed.load(Ordering::Relaxed),
+            open_connections: self.open_connections.load(Ordering::SeqCst),
+        }
+    }
+}
+
+/// A handle on one shop's database. Handlers receive it already resolved; it reaches only that file.
+#[derive(Clone)]
+pub struct ClientDb {
+    pool: Arc<TenantPool>,
+}
+
+impl ClientDb {
+    pub fn client_id(&self) -> i64 {
+        self.pool.client_id
+    }
+
+    /// Checks out a connection (blocking; for the CLI, jobs and code already off the async workers).
+    pub fn get(
+        &self,
+    ) -> Result<r2d2::PooledConnection<impl r2d2::ManageConnection<Connection = TenantConnection>>, AppError> {
+        self.pool.pool.get().map_err(|e| {
+            tracing::warn!(client_id = self.pool.client_id, error = %e, "no connection to shop file");
+            AppError::unavailable("client_unavailable", "this shop is busy or unavailable; try again")
+        })
+    }
+
+    /// Runs `f` on a connection to this shop's file, off the async worker threads.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.clone();
+        actix_web::web::block(move || {
+            let mut conn = db.get()?;
+            f(&mut conn)
+        })
+        .await?
+    }
+}

@@ -1,0 +1,101 @@
+//! Start-up reconciliation: make the registry and the files agree after a crash, before serving.
+
+use std::collections::HashSet;
+
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::Tenancy;
+use super::files::{self, DataFile};
+use super::lifecycle;
+use super::registry::{self, ClientStatus};
+use crate::error::AppError;
+
+/// What reconciliation did; logged, and returned to tests.
+#[derive(Debug, Default, Serialize)]
+pub struct ReconcileReport {
+    pub provisioning_finished: Vec<i64>,
+    pub deletions_finished: Vec<i64>,
+    pub building_files_removed: Vec<String>,
+    pub moved_aside: Vec<String>,
+    pub missing_files: Vec<i64>,
+}
+
+impl ReconcileReport {
+    pub fn is_clean(&self) -> bool {
+        self.provisioning_finished.is_empty()
+            && self.deletions_finished.is_empty()
+            && self.building_files_removed.is_empty()
+            && self.moved_aside.is_empty()
+            && self.missing_files.is_empty()
+    }
+}
+
+/// Runs with the data-folder lock held and no shop file open.
+pub fn reconcile(tenancy: &Tenancy, main: &mut Connection) -> Result<ReconcileReport, AppError> {
+    let mut report = ReconcileReport::default();
+    let dir = &tenancy.data_dir;
+
+    // Half-built files are never served; whatever they held is rebuilt below if still wanted.
+    for name in data_file_names(dir)? {
+        if let DataFile::Building(_) = files::classify(&name) {
+            std::fs::remove_file(dir.join(&name))
+                .map_err(|e| anyhow::Error::new(e).context(format!("removing {name}")))?;
+            report.building_files_removed.push(name);
+        }
+    }
+
+    for client in registry::all_with_status(main, &[ClientStatus::Deleting])? {
+        lifecycle::remove_files(tenancy, client.id)?;
+        registry::delete_row(main, client.id)?;
+        tracing::info!(client_id = client.id, "reconciled: finished an interrupted deletion");
+        report.deletions_finished.push(client.id);
+    }
+
+    for client in registry::all_with_status(main, &[ClientStatus::Provisioning])? {
+        lifecycle::finish_provisioning(tenancy, main, client.id)?;
+        tracing::info!(client_id = client.id, "reconciled: finished an interrupted provisioning");
+        report.provisioning_finished.push(client.id);
+    }
+
+    let known: HashSet<i64> = registry::all_ids(main)?.into_iter().collect();
+    let names = data_file_names(dir)?;
+    for name in &names {
+        let orphan = match files::classify(name) {
+            DataFile::Client(id) => !known.contains(&id),
+            // A -wal or -shm whose database is gone must never be picked up by a future file.
+            DataFile::ClientSidecar(id) => !known.contains(&id) || !files::client_path(dir, id).exists(),
+            _ => false,
+        };
+        if orphan {
+            let moved = files::move_aside(dir, &dir.join(name))?;
+            tracing::warn!(file = %name, to = %moved.display(), "reconciled: moved a file that belongs to no shop aside");
+            report.moved_aside.push(name.clone());
+        }
+    }
+
+    for client in registry::all_with_status(main, &[ClientStatus::Active, ClientStatus::Suspended])? {
+        if !files::client_path(dir, client.id).exists() {
+            tracing::error!(
+                client_id = client.id,
+                "shop file is missing; the shop will answer 503 until it is restored"
+            );
+            report.missing_files.push(client.id);
+        }
+    }
+    if !report.is_clean() {
+        tracing::info!(report = ?report, "reconciliation changed the data folder");
+    }
+    Ok(report)
+}
+
+fn data_file_names(dir: &std::path::Path) -> Result<Vec<String>, AppError> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::Error::new(e).context(format!("listing {}", dir.display())))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    Ok(names)
+}

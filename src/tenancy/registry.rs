@@ -1,0 +1,181 @@
+//! The clients table in main.db: plain SQL over `&Connection`.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+
+/// Where a shop is in its life. Only `active` shops are served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientStatus {
+    Provisioning,
+    Active,
+    Suspended,
+    Deleting,
+}
+
+impl ClientStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Provisioning => "provisioning",
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Deleting => "deleting",
+        }
+    }
+    fn from_db(s: &str) -> rusqlite::Result<Self> {
+        Ok(match s {
+            "provisioning" => Self::Provisioning,
+            "active" => Self::Active,
+            "suspended" => Self::Suspended,
+            "deleting" => Self::Deleting,
+            other => return Err(crate::db::failure(format!("unknown client status {other}"))),
+        })
+    }
+}
+
+/// A shop as the registry knows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Client {
+    pub id: i64,
+    pub name: String,
+    pub subdomain: String,
+    pub domain: Option<String>,
+    /// The shop file's name inside the data folder, `client_<id>.db`.
+    pub database: String,
+    pub status: ClientStatus,
+    pub schema_version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+const COLUMNS: &str = "id, name, subdomain, domain, database, status, schema_version, created_at, updated_at";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Client> {
+    Ok(Client {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        subdomain: row.get(2)?,
+        domain: row.get(3)?,
+        database: row.get(4)?,
+        status: ClientStatus::from_db(&row.get::<_, String>(5)?)?,
+        schema_version: row.get(6)?,
+        created_at: row.get(7)?,
+        updated_at: row.get(8)?,
+    })
+}
+
+pub fn find(conn: &Connection, id: i64) -> rusqlite::Result<Option<Client>> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM clients WHERE id = ?1"))?.query_row([id], from_row).optional()
+}
+
+pub fn find_by_subdomain(conn: &Connection, subdomain: &str) -> rusqlite::Result<Option<Client>> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM clients WHERE subdomain = ?1"))?
+        .query_row([subdomain], from_row)
+        .optional()
+}
+
+pub fn find_by_domain(conn: &Connection, domain: &str) -> rusqlite::Result<Option<Client>> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM clients WHERE domain = ?1"))?
+        .query_row([domain], from_row)
+        .optional()
+}
+
+/// One page of clients, newest id last, with the total count.
+pub fn list(
+    conn: &Connection,
+    status: Option<ClientStatus>,
+    limit: i64,
+    offset: i64,
+) -> rusqlite::Result<(Vec<Client>, i64)> {
+    let status = status.map(ClientStatus::as_str);
+    let total =
+        conn.query_row("SELECT COUNT(*) FROM clients WHERE ?1 IS NULL OR status = ?1", [status], |r| r.get(0))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM clients WHERE ?1 IS NULL OR status = ?1 ORDER BY id LIMIT ?2 OFFSET ?3"
+    ))?;
+    let rows = stmt.query_map(params![status, limit, offset], from_row)?.collect::<Result<_, _>>()?;
+    Ok((rows, total))
+}
+
+/// Every client in the given states (reconciliation and `migrate` walk these).
+pub fn all_with_status(conn: &Connection, statuses: &[ClientStatus]) -> rusqlite::Result<Vec<Client>> {
+    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM clients ORDER BY id"))?;
+    let rows: Vec<Client> = stmt.query_map([], from_row)?.collect::<Result<_, _>>()?;
+    Ok(rows.into_iter().filter(|c| statuses.contains(&c.status)).collect())
+}
+
+pub fn all_ids(conn: &Connection) -> rusqlite::Result<Vec<i64>> {
+    let mut stmt = conn.prepare("SELECT id FROM clients")?;
+    stmt.query_map([], |r| r.get(0))?.collect()
+}
+
+pub fn count_by_status(conn: &Connection) -> rusqlite::Result<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare("SELECT status, COUNT(*) FROM clients GROUP BY status ORDER BY status")?;
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+}
+
+pub fn insert_provisioning(
+    conn: &Connection,
+    name: &str,
+    subdomain: &str,
+    domain: Option<&str>,
+) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO clients (name, subdomain, domain, status) VALUES (?1, ?2, ?3, 'provisioning')",
+        params![name, subdomain, domain],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn set_status(conn: &Connection, id: i64, status: ClientStatus) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "UPDATE clients SET status = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?1",
+        params![id, status.as_str()],
+    )?;
+    Ok(n == 1)
+}
+
+pub fn set_schema_version(conn: &Connection, id: i64, version: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE clients SET schema_version = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?1",
+        params![id, version],
+    )?;
+    Ok(())
+}
+
+/// Changes to a client's editable fields; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct ClientChanges {
+    pub name: Option<String>,
+    pub subdomain: Option<String>,
+    /// `Some(None)` clears the custom domain.
+    pub domain: Option<Option<String>>,
+    pub status: Option<ClientStatus>,
+}
+
+pub fn update(conn: &Connection, id: i64, changes: &ClientChanges) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE clients SET
+            name = COALESCE(?2, name),
+            subdomain = COALESCE(?3, subdomain),
+            domain = CASE WHEN ?4 THEN ?5 ELSE domain END,
+            status = COALESCE(?6, status),
+            updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+         WHERE id = ?1",
+        params![
+            id,
+            changes.name,
+            changes.subdomain,
+            changes.domain.is_some(),
+            changes.domain.clone().flatten(),
+            changes.status.map(ClientStatus::as_str),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Removes the row; the shop's admins and every token tied to the shop go with it (ON DELETE CASCADE).
+pub fn delete_row(conn: &Connection, id: i64) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM clients WHERE id = ?1", [id])?;
+    Ok(())
+}
