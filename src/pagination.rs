@@ -22,11 +22,15 @@ pub struct Page {
 
 impl Page {
     pub fn from_query(q: &PageQuery) -> Result<Self, AppError> {
-        let page = q.page.unwrap_or(1);
+        Self::parse(q.page, q.per_page)
+    }
+
+    pub fn parse(page: Option<i64>, per_page: Option<i64>) -> Result<Self, AppError> {
+        let page = page.unwrap_or(1);
         if !(1..=1_000_000).contains(&page) {
             return Err(AppError::invalid_field("page", "must be between 1 and 1000000"));
         }
-        let per_page = q.per_page.unwrap_or(DEFAULT_PER_PAGE);
+        let per_page = per_page.unwrap_or(DEFAULT_PER_PAGE);
         if per_page < 1 {
             return Err(AppError::invalid_field("per_page", "must be at least 1"));
         }

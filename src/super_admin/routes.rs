@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::auth::caller::SuperAdmin;
 use crate::auth::password;
 use crate::error::{AppError, FieldErrors, is_unique_violation};
-use crate::pagination::{Page, PageQuery, Paginated};
+use crate::pagination::{Page, Paginated};
 use crate::state::AppState;
 use crate::tenancy::lifecycle::{self, NewClient, NewClientInput};
 use crate::tenancy::names::{Domain, Subdomain};
@@ -32,8 +32,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(Deserialize)]
 struct ListQuery {
     status: Option<String>,
-    #[serde(flatten)]
-    page: PageQuery,
+    page: Option<i64>,
+    per_page: Option<i64>,
 }
 
 fn parse_status(raw: &str) -> Result<ClientStatus, String> {
@@ -51,7 +51,7 @@ async fn list(
     _: SuperAdmin,
     q: web::Query<ListQuery>,
 ) -> Result<web::Json<Paginated<Client>>, AppError> {
-    let page = Page::from_query(&q.page)?;
+    let page = Page::parse(q.page, q.per_page)?;
     let status = q.status.as_deref().map(parse_status).transpose().map_err(|e| AppError::invalid_field("status", e))?;
     let (rows, total) = state.main.run(move |c| Ok(registry::list(c, status, page.limit(), page.offset())?)).await?;
     Ok(web::Json(Paginated::new(rows, page, total)))

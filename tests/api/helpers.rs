@@ -1,0 +1,168 @@
+use std::path::{Path, PathBuf};
+
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use vergeflow::config::Settings;
+use vergeflow::startup::Application;
+
+pub const SUPER_EMAIL: &str = "root@example.com";
+pub const SUPER_PASSWORD: &str = "super-secret-password";
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub address: String,
+    pub data_dir: PathBuf,
+    pub settings: Settings,
+    pub http: reqwest::Client,
+    pub super_token: String,
+    handle: actix_web::dev::ServerHandle,
+    join: tokio::task::JoinHandle<std::io::Result<()>>,
+    tmp: Option<TempDir>,
+}
+
+pub fn test_settings(data_dir: &Path) -> Settings {
+    let mut s = Settings::for_data_dir(data_dir);
+    s.admin_email = SUPER_EMAIL.into();
+    s.admin_password = Some(SUPER_PASSWORD.into());
+    s
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data_dir = tmp.path().join("data");
+    let mut app = spawn_on(&data_dir, tweak).await;
+    app.tmp = Some(tmp);
+    app
+}
+
+/// Starts a server over an existing data folder (a restart after a simulated crash).
+pub async fn spawn_on(data_dir: &Path, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    vergeflow::telemetry::init_with_default(vergeflow::config::LogFormat::Text, "error");
+    let mut settings = test_settings(data_dir);
+    tweak(&mut settings);
+    let app = Application::build(settings.clone()).expect("server builds");
+    let port = app.port();
+    let handle = app.handle();
+    let join = tokio::spawn(app.run_until_stopped());
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut test = TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        data_dir: data_dir.to_path_buf(),
+        settings,
+        http,
+        super_token: String::new(),
+        handle,
+        join,
+        tmp: None,
+    };
+    test.super_token = test.login_token(SUPER_EMAIL, SUPER_PASSWORD).await;
+    test
+}
+
+/// A shop created through the API, with its admin's token.
+pub struct TestShop {
+    pub id: i64,
+    pub subdomain: String,
+    pub admin_email: String,
+    pub admin_token: String,
+}
+
+impl TestApp {
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http.request(method, format!("{}{}", self.address, path))
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.request(Method::GET, path)
+    }
+
+    /// A request to the super-admin API, signed in.
+    pub fn admin_api(&self, method: Method, path: &str) -> RequestBuilder {
+        self.request(method, path).bearer_auth(&self.super_token)
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.request(Method::POST, "/api/auth/login")
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn login_token(&self, email: &str, password: &str) -> String {
+        let res = self.login(email, password).await;
+        assert_eq!(res.status(), StatusCode::OK, "login of {email}");
+        res.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn create_client(&self, body: &Value) -> Response {
+        self.admin_api(Method::POST, "/api/super-admin/clients").json(body).send().await.unwrap()
+    }
+
+    pub async fn create_shop(&self, subdomain: &str) -> TestShop {
+        let admin_email = format!("admin@{subdomain}.example.com");
+        let res = self
+            .create_client(&json!({
+                "name": format!("Shop {subdomain}"),
+                "subdomain": subdomain,
+                "admin_email": admin_email,
+                "admin_password": "shop-admin-password",
+            }))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "creating {subdomain}");
+        let client: Value = res.json().await.unwrap();
+        let admin_token = self.login_token(&admin_email, "shop-admin-password").await;
+        TestShop { id: client["id"].as_i64().unwrap(), subdomain: subdomain.into(), admin_email, admin_token }
+    }
+
+    pub async fn list_clients(&self) -> Value {
+        self.admin_api(Method::GET, "/api/super-admin/clients?per_page=100").send().await.unwrap().json().await.unwrap()
+    }
+
+    pub async fn stats(&self) -> Value {
+        self.admin_api(Method::GET, "/api/super-admin/stats").send().await.unwrap().json().await.unwrap()
+    }
+
+    /// `GET /api/shop` with a Host header.
+    pub async fn shop_by_host(&self, host: &str) -> Response {
+        self.get("/api/shop").header("Host", host).send().await.unwrap()
+    }
+
+    /// Names of the files at the top of the data folder, sorted.
+    pub fn data_files(&self) -> Vec<String> {
+        list_files(&self.data_dir)
+    }
+
+    /// Stops the server gracefully and keeps the data folder (and its temp dir) alive.
+    pub async fn stop(self) -> (PathBuf, Option<TempDir>) {
+        self.handle.stop(true).await;
+        self.join.await.unwrap().unwrap();
+        (self.data_dir, self.tmp)
+    }
+}
+
+pub fn list_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| e.file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Asserts the JSON error shape and code, returning the body.
+pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> Value {
+    let actual = res.status();
+    let body: Value = res.json().await.expect("error bodies are JSON");
+    assert_eq!(actual, status, "body: {body}");
+    assert_eq!(body["error"], code, "body: {body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "body: {body}");
+    body
+}
