@@ -73,8 +73,13 @@ enum ClientsCommand {
 pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
     let cli = Cli::try_parse_from(args).unwrap_or_else(|e| e.exit());
     let settings = cli.settings.validate()?;
-    crate::telemetry::init(settings.log_format);
-    match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    match command {
+        Command::Serve => crate::telemetry::init(settings.log_format),
+        // Commands print their own results; logs are for problems.
+        _ => crate::telemetry::init_with_default(settings.log_format, "warn"),
+    }
+    match command {
         Command::Serve => serve(settings),
         Command::Clients(ClientsCommand::Create {
             name,

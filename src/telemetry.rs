@@ -15,7 +15,7 @@ use crate::state::AppState;
 
 /// Installs the global subscriber once; later calls (tests) are no-ops.
 pub fn init(format: LogFormat) {
-    init_with_default(format, "info");
+    init_with_default(format, "info,refinery_core=warn");
 }
 
 /// As [`init`], with the filter used when `RUST_LOG` is unset (tests pass "warn").
