@@ -112,7 +112,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics))
         .configure(crate::auth::routes::routes)
         .configure(crate::super_admin::routes::routes)
-        .configure(crate::storefront::routes::routes);
+        .configure(crate::storefront::routes::routes)
+        .configure(crate::catalog::routes::routes)
+        .configure(crate::customers::routes::routes)
+        .configure(crate::cart::routes::routes)
+        .configure(crate::addresses::routes::routes)
+        .configure(crate::coupons::routes::routes)
+        .configure(crate::orders::routes::routes)
+        .configure(crate::reviews::routes::routes)
+        .configure(crate::recently_viewed::routes);
 }
 
 fn json_config() -> web::JsonConfig {

@@ -157,11 +157,13 @@ CREATE TABLE product_reviews (
 );
 CREATE INDEX product_reviews_user ON product_reviews (user_id);
 
+-- `seq` orders views newest first without relying on clock resolution.
 CREATE TABLE recently_viewed (
     user_id    INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     product_id INTEGER NOT NULL REFERENCES products (id) ON DELETE CASCADE,
-    viewed_at  TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    seq        INTEGER NOT NULL,
+    viewed_at  TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
     PRIMARY KEY (user_id, product_id)
 ) WITHOUT ROWID;
-CREATE INDEX recently_viewed_user_time ON recently_viewed (user_id, viewed_at DESC);
+CREATE INDEX recently_viewed_user_seq ON recently_viewed (user_id, seq DESC);
 CREATE INDEX recently_viewed_product ON recently_viewed (product_id);

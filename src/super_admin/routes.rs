@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use actix_web::{HttpResponse, web};
 use rusqlite::TransactionBehavior;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::auth::caller::SuperAdmin;
 use crate::auth::password;
@@ -110,16 +110,11 @@ async fn create(
     Ok(HttpResponse::Created().json(client))
 }
 
-/// `Some(None)` for an explicit `null`, `None` for an absent field.
-fn explicit_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
 #[derive(Deserialize)]
 struct UpdateBody {
     name: Option<String>,
     subdomain: Option<String>,
-    #[serde(default, deserialize_with = "explicit_null")]
+    #[serde(default, deserialize_with = "crate::validate::explicit_null")]
     domain: Option<Option<String>>,
     status: Option<String>,
 }
@@ -134,7 +129,7 @@ async fn update(
     let body = body.into_inner();
     let mut errors = FieldErrors::default();
     let changes = ClientChanges {
-        name: body.name.as_deref().and_then(|n| errors.take("name", lifecycle::parse_name(n))),
+        name: body.name.as_deref().and_then(|n| errors.take("name", crate::validate::name(n))),
         subdomain: body
             .subdomain
             .as_deref()

@@ -35,7 +35,7 @@ impl NewClient {
         if let Some(password) = admin_password {
             errors.take("admin_password", crate::auth::password::validate(password));
         }
-        let name = errors.take("name", parse_name(name));
+        let name = errors.take("name", crate::validate::name(name));
         let subdomain = errors.take("subdomain", Subdomain::parse(subdomain));
         let domain = match domain.map(str::trim).filter(|d| !d.is_empty()) {
             Some(d) => errors.take("domain", Domain::parse(d, base_domain)).map(Some),
@@ -43,7 +43,7 @@ impl NewClient {
         };
         let admin_email = errors.take("admin_email", Email::parse(admin_email));
         let admin_name = match admin_name {
-            Some(n) => errors.take("admin_name", parse_name(n)),
+            Some(n) => errors.take("admin_name", crate::validate::name(n)),
             None => name.clone().map(|n| format!("{n} admin")),
         };
         errors.into_result()?;
@@ -72,18 +72,6 @@ pub struct NewClientInput<'a> {
     pub admin_name: Option<&'a str>,
     pub admin_email: &'a str,
     pub admin_password: Option<&'a str>,
-}
-
-/// A display name: trimmed, 1–200 characters, no control characters.
-pub fn parse_name(raw: &str) -> Result<String, String> {
-    let s = raw.trim();
-    if s.is_empty() || s.chars().count() > 200 {
-        return Err("must be 1 to 200 characters".into());
-    }
-    if s.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
-    }
-    Ok(s.to_string())
 }
 
 /// Step 1: the registry row (state `provisioning`) and the shop's admin, in one transaction.

@@ -120,6 +120,46 @@ impl TestApp {
         TestShop { id: client["id"].as_i64().unwrap(), subdomain: subdomain.into(), admin_email, admin_token }
     }
 
+    /// A request to a shop, addressed by its subdomain.
+    pub fn on_shop(&self, method: Method, subdomain: &str, path: &str) -> RequestBuilder {
+        self.request(method, path).header("Host", format!("{subdomain}.localhost"))
+    }
+
+    /// A request from a shop's admin (or customer) token to that shop.
+    pub fn as_user(&self, method: Method, token: &str, path: &str) -> RequestBuilder {
+        self.request(method, path).bearer_auth(token)
+    }
+
+    /// Registers a customer on a shop and returns their token.
+    pub async fn register_customer(&self, subdomain: &str, email: &str) -> String {
+        let res = self
+            .on_shop(Method::POST, subdomain, "/api/shop/auth/register")
+            .json(&json!({"name": "Customer", "email": email, "password": "customer-password"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED, "registering {email}");
+        res.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
+    }
+
+    /// POSTs JSON with a token and expects 201, returning the body.
+    pub async fn create(&self, token: &str, path: &str, body: Value) -> Value {
+        let res = self.as_user(Method::POST, token, path).json(&body).send().await.unwrap();
+        let status = res.status();
+        let value: Value = res.json().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "POST {path}: {value}");
+        value
+    }
+
+    /// GETs with a token and expects 200, returning the body.
+    pub async fn fetch(&self, token: &str, path: &str) -> Value {
+        let res = self.as_user(Method::GET, token, path).send().await.unwrap();
+        let status = res.status();
+        let value: Value = res.json().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "GET {path}: {value}");
+        value
+    }
+
     pub async fn list_clients(&self) -> Value {
         self.admin_api(Method::GET, "/api/super-admin/clients?per_page=100").send().await.unwrap().json().await.unwrap()
     }

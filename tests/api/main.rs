@@ -7,4 +7,5 @@ mod helpers;
 mod isolation;
 mod reconcile;
 mod resolution;
+mod shop_journeys;
 mod validation;

@@ -1,0 +1,4 @@
+//! A customer's saved shipping addresses.
+
+pub mod routes;
+pub mod store;

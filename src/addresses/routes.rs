@@ -1,0 +1,107 @@
+//! `/api/shop/addresses`: the signed-in customer's own addresses.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::store::{self, Address, AddressFields};
+use crate::error::{AppError, FieldErrors};
+use crate::tenancy::resolve::ShopCustomer;
+use crate::validate;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/api/shop/addresses").get(list).post(create))
+        .service(web::resource("/api/shop/addresses/{id}").get(show).patch(update).delete(remove));
+}
+
+#[derive(Deserialize)]
+struct AddressBody {
+    name: Option<String>,
+    line1: Option<String>,
+    line2: Option<String>,
+    city: Option<String>,
+    region: Option<String>,
+    postal_code: Option<String>,
+    country: Option<String>,
+    phone: Option<String>,
+    is_default: Option<bool>,
+}
+
+impl AddressBody {
+    fn parse(self, creating: bool) -> Result<AddressFields, AppError> {
+        let mut errors = FieldErrors::default();
+        if creating {
+            for (field, value) in [
+                ("name", &self.name),
+                ("line1", &self.line1),
+                ("city", &self.city),
+                ("postal_code", &self.postal_code),
+                ("country", &self.country),
+            ] {
+                if value.is_none() {
+                    errors.add(field, "is required");
+                }
+            }
+        }
+        let required = |errors: &mut FieldErrors, field: &str, v: &Option<String>, max: usize| {
+            v.as_deref().and_then(|s| errors.take(field, validate::text(s, 1, max)))
+        };
+        let optional = |errors: &mut FieldErrors, field: &str, v: &Option<String>, max: usize| {
+            v.as_deref().and_then(|s| errors.take(field, validate::optional_text(Some(s), max)))
+        };
+        let fields = AddressFields {
+            name: required(&mut errors, "name", &self.name, 200),
+            line1: required(&mut errors, "line1", &self.line1, 200),
+            line2: optional(&mut errors, "line2", &self.line2, 200),
+            city: required(&mut errors, "city", &self.city, 100),
+            region: optional(&mut errors, "region", &self.region, 100),
+            postal_code: required(&mut errors, "postal_code", &self.postal_code, 20),
+            country: self.country.as_deref().and_then(|c| errors.take("country", validate::country(c))),
+            phone: optional(&mut errors, "phone", &self.phone, 40),
+            is_default: self.is_default,
+        };
+        errors.into_result()?;
+        Ok(fields)
+    }
+}
+
+#[derive(Serialize)]
+struct AddressList {
+    data: Vec<Address>,
+}
+
+async fn list(customer: ShopCustomer) -> Result<web::Json<AddressList>, AppError> {
+    let user_id = customer.customer_id;
+    let data = customer.shop.db.run(move |c| Ok(store::list(c, user_id)?)).await?;
+    Ok(web::Json(AddressList { data }))
+}
+
+async fn create(customer: ShopCustomer, body: web::Json<AddressBody>) -> Result<HttpResponse, AppError> {
+    let (user_id, f) = (customer.customer_id, body.into_inner().parse(true)?);
+    let created = customer.shop.db.write(move |tx| store::insert(tx, user_id, &f)).await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+async fn show(customer: ShopCustomer, id: web::Path<i64>) -> Result<web::Json<Address>, AppError> {
+    let (user_id, id) = (customer.customer_id, id.into_inner());
+    customer
+        .shop
+        .db
+        .run(move |c| store::find(c, user_id, id)?.ok_or_else(|| AppError::not_found("not_found", "no such address")))
+        .await
+        .map(web::Json)
+}
+
+async fn update(
+    customer: ShopCustomer,
+    id: web::Path<i64>,
+    body: web::Json<AddressBody>,
+) -> Result<web::Json<Address>, AppError> {
+    let (user_id, id, f) = (customer.customer_id, id.into_inner(), body.into_inner().parse(false)?);
+    customer.shop.db.write(move |tx| store::update(tx, user_id, id, &f)).await.map(web::Json)
+}
+
+async fn remove(customer: ShopCustomer, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    let (user_id, id) = (customer.customer_id, id.into_inner());
+    customer.shop.db.write(move |tx| store::delete(tx, user_id, id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

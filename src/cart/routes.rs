@@ -1,0 +1,60 @@
+//! `/api/shop/cart`: the signed-in customer's own cart.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::store::{self, Cart, CartItem};
+use crate::error::{AppError, FieldErrors};
+use crate::tenancy::resolve::ShopCustomer;
+use crate::validate;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/shop/cart", web::get().to(show))
+        .route("/api/shop/cart/items", web::post().to(add))
+        .service(web::resource("/api/shop/cart/items/{id}").patch(update).delete(remove));
+}
+
+async fn show(customer: ShopCustomer) -> Result<web::Json<Cart>, AppError> {
+    let user_id = customer.customer_id;
+    customer.shop.db.run(move |c| Ok(store::cart(c, user_id)?)).await.map(web::Json)
+}
+
+#[derive(Deserialize)]
+struct AddBody {
+    product_id: Option<i64>,
+    quantity: Option<i64>,
+}
+
+async fn add(customer: ShopCustomer, body: web::Json<AddBody>) -> Result<HttpResponse, AppError> {
+    let mut errors = FieldErrors::default();
+    if body.product_id.is_none() {
+        errors.add("product_id", "is required");
+    }
+    let quantity = errors.take("quantity", validate::quantity(body.quantity.unwrap_or(1)));
+    errors.into_result()?;
+    let (user_id, product_id, quantity) =
+        (customer.customer_id, body.product_id.unwrap_or_default(), quantity.unwrap_or(1));
+    let item = customer.shop.db.write(move |tx| store::add(tx, user_id, product_id, quantity)).await?;
+    Ok(HttpResponse::Created().json(item))
+}
+
+#[derive(Deserialize)]
+struct UpdateBody {
+    quantity: i64,
+}
+
+async fn update(
+    customer: ShopCustomer,
+    id: web::Path<i64>,
+    body: web::Json<UpdateBody>,
+) -> Result<web::Json<CartItem>, AppError> {
+    let quantity = validate::quantity(body.quantity).map_err(|e| AppError::invalid_field("quantity", e))?;
+    let (user_id, id) = (customer.customer_id, id.into_inner());
+    customer.shop.db.write(move |tx| store::set_quantity(tx, user_id, id, quantity)).await.map(web::Json)
+}
+
+async fn remove(customer: ShopCustomer, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    let (user_id, id) = (customer.customer_id, id.into_inner());
+    customer.shop.db.write(move |tx| store::remove(tx, user_id, id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

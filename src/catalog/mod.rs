@@ -1,0 +1,4 @@
+//! Categories and products: the admin's catalog editing and the storefront's browsing and search.
+
+pub mod routes;
+pub mod store;

@@ -1,0 +1,247 @@
+//! Catalog endpoints: `/api/admin/{categories,products}` for the shop's admin and
+//! `/api/shop/{categories,products}` for the storefront.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::store::{self, Category, CategoryFields, Product, ProductFields, ProductFilter};
+use crate::auth::Caller;
+use crate::error::{AppError, FieldErrors};
+use crate::pagination::{Page, Paginated};
+use crate::recently_viewed;
+use crate::tenancy::resolve::{Shop, ShopAdmin};
+use crate::validate;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/api/admin/categories").get(admin_list_categories).post(create_category))
+        .service(
+            web::resource("/api/admin/categories/{id}")
+                .get(show_category)
+                .patch(update_category)
+                .delete(delete_category),
+        )
+        .service(web::resource("/api/admin/products").get(admin_list_products).post(create_product))
+        .service(
+            web::resource("/api/admin/products/{id}")
+                .get(admin_show_product)
+                .patch(update_product)
+                .delete(delete_product),
+        )
+        .service(web::resource("/api/shop/categories").get(shop_list_categories))
+        .service(web::resource("/api/shop/products").get(shop_list_products))
+        .service(web::resource("/api/shop/products/{id}").get(shop_show_product));
+}
+
+fn not_found(what: &str) -> AppError {
+    AppError::not_found("not_found", format!("no such {what}"))
+}
+
+#[derive(Deserialize)]
+struct PageParams {
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+async fn list_categories(shop: &Shop, q: &PageParams) -> Result<web::Json<Paginated<Category>>, AppError> {
+    let page = Page::parse(q.page, q.per_page)?;
+    let (rows, total) = shop.db.run(move |c| Ok(store::list_categories(c, page)?)).await?;
+    Ok(web::Json(Paginated::new(rows, page, total)))
+}
+
+async fn admin_list_categories(
+    admin: ShopAdmin,
+    q: web::Query<PageParams>,
+) -> Result<web::Json<Paginated<Category>>, AppError> {
+    list_categories(&admin.0, &q).await
+}
+
+async fn shop_list_categories(
+    shop: Shop,
+    q: web::Query<PageParams>,
+) -> Result<web::Json<Paginated<Category>>, AppError> {
+    list_categories(&shop, &q).await
+}
+
+#[derive(Deserialize)]
+struct CategoryBody {
+    name: Option<String>,
+    slug: Option<String>,
+    #[serde(default, deserialize_with = "validate::explicit_null")]
+    parent_id: Option<Option<i64>>,
+}
+
+impl CategoryBody {
+    /// Validates; on create the name is required and the slug defaults to one made from it.
+    fn parse(self, creating: bool) -> Result<CategoryFields, AppError> {
+        let mut errors = FieldErrors::default();
+        if creating && self.name.is_none() {
+            errors.add("name", "is required");
+        }
+        let name = self.name.as_deref().and_then(|n| errors.take("name", validate::name(n)));
+        let slug = match (self.slug.as_deref(), &name) {
+            (Some(s), _) => errors.take("slug", validate::slug(s)),
+            (None, Some(n)) if creating => Some(validate::slugify(n)),
+            _ => None,
+        };
+        errors.into_result()?;
+        Ok(CategoryFields { name, slug, parent_id: self.parent_id })
+    }
+}
+
+async fn create_category(admin: ShopAdmin, body: web::Json<CategoryBody>) -> Result<HttpResponse, AppError> {
+    let f = body.into_inner().parse(true)?;
+    let created = admin
+        .0
+        .db
+        .write(move |tx| {
+            store::insert_category(
+                tx,
+                f.name.as_deref().unwrap_or_default(),
+                f.slug.as_deref().unwrap_or_default(),
+                f.parent_id.flatten(),
+            )
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+async fn show_category(admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<Category>, AppError> {
+    let id = id.into_inner();
+    admin.0.db.run(move |c| store::find_category(c, id)?.ok_or_else(|| not_found("category"))).await.map(web::Json)
+}
+
+async fn update_category(
+    admin: ShopAdmin,
+    id: web::Path<i64>,
+    body: web::Json<CategoryBody>,
+) -> Result<web::Json<Category>, AppError> {
+    let (id, f) = (id.into_inner(), body.into_inner().parse(false)?);
+    admin.0.db.write(move |tx| store::update_category(tx, id, &f)).await.map(web::Json)
+}
+
+async fn delete_category(admin: ShopAdmin, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    admin.0.db.write(move |tx| store::delete_category(tx, id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+struct ProductQuery {
+    q: Option<String>,
+    category_id: Option<i64>,
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+async fn list_products(
+    shop: &Shop,
+    q: ProductQuery,
+    active_only: bool,
+) -> Result<web::Json<Paginated<Product>>, AppError> {
+    let page = Page::parse(q.page, q.per_page)?;
+    if q.q.as_ref().is_some_and(|s| s.len() > 200) {
+        return Err(AppError::invalid_field("q", "must be at most 200 characters"));
+    }
+    let filter = ProductFilter { q: q.q, category_id: q.category_id, active_only };
+    let (rows, total) = shop.db.run(move |c| Ok(store::search_products(c, &filter, page)?)).await?;
+    Ok(web::Json(Paginated::new(rows, page, total)))
+}
+
+async fn admin_list_products(
+    admin: ShopAdmin,
+    q: web::Query<ProductQuery>,
+) -> Result<web::Json<Paginated<Product>>, AppError> {
+    list_products(&admin.0, q.into_inner(), false).await
+}
+
+async fn shop_list_products(
+    shop: Shop,
+    q: web::Query<ProductQuery>,
+) -> Result<web::Json<Paginated<Product>>, AppError> {
+    list_products(&shop, q.into_inner(), true).await
+}
+
+#[derive(Deserialize)]
+struct ProductBody {
+    name: Option<String>,
+    slug: Option<String>,
+    description: Option<String>,
+    price_cents: Option<i64>,
+    stock: Option<i64>,
+    #[serde(default, deserialize_with = "validate::explicit_null")]
+    category_id: Option<Option<i64>>,
+    active: Option<bool>,
+}
+
+impl ProductBody {
+    fn parse(self, creating: bool) -> Result<ProductFields, AppError> {
+        let mut errors = FieldErrors::default();
+        if creating {
+            for (field, missing) in [("name", self.name.is_none()), ("price_cents", self.price_cents.is_none())] {
+                if missing {
+                    errors.add(field, "is required");
+                }
+            }
+        }
+        let name = self.name.as_deref().and_then(|n| errors.take("name", validate::name(n)));
+        let slug = match (self.slug.as_deref(), &name) {
+            (Some(s), _) => errors.take("slug", validate::slug(s)),
+            (None, Some(n)) if creating => Some(validate::slugify(n)),
+            _ => None,
+        };
+        let fields = ProductFields {
+            description: self
+                .description
+                .as_deref()
+                .and_then(|d| errors.take("description", validate::text(d, 0, 20_000))),
+            price_cents: self.price_cents.and_then(|p| errors.take("price_cents", validate::price_cents(p))),
+            stock: self.stock.and_then(|s| errors.take("stock", validate::stock(s))),
+            category_id: self.category_id,
+            active: self.active,
+            name,
+            slug,
+        };
+        errors.into_result()?;
+        Ok(fields)
+    }
+}
+
+async fn create_product(admin: ShopAdmin, body: web::Json<ProductBody>) -> Result<HttpResponse, AppError> {
+    let f = body.into_inner().parse(true)?;
+    let created = admin.0.db.write(move |tx| store::insert_product(tx, &f)).await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+async fn admin_show_product(admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<Product>, AppError> {
+    let id = id.into_inner();
+    admin.0.db.run(move |c| store::find_product(c, id, false)?.ok_or_else(|| not_found("product"))).await.map(web::Json)
+}
+
+async fn update_product(
+    admin: ShopAdmin,
+    id: web::Path<i64>,
+    body: web::Json<ProductBody>,
+) -> Result<web::Json<Product>, AppError> {
+    let (id, f) = (id.into_inner(), body.into_inner().parse(false)?);
+    admin.0.db.write(move |tx| store::update_product(tx, id, &f)).await.map(web::Json)
+}
+
+async fn delete_product(admin: ShopAdmin, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    admin.0.db.write(move |tx| store::delete_product(tx, id)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// One active product; a signed-in customer's view is recorded in their recently viewed list.
+async fn shop_show_product(shop: Shop, id: web::Path<i64>) -> Result<web::Json<Product>, AppError> {
+    let id = id.into_inner();
+    let viewer = match shop.caller {
+        Caller::Customer { customer_id, .. } => Some(customer_id),
+        _ => None,
+    };
+    let product = shop.db.run(move |c| store::find_product(c, id, true)?.ok_or_else(|| not_found("product"))).await?;
+    if let Some(user_id) = viewer {
+        shop.db.write(move |tx| Ok(recently_viewed::record(tx, user_id, id)?)).await?;
+    }
+    Ok(web::Json(product))
+}

@@ -1,0 +1,302 @@
+//! Catalog SQL over one shop's connection.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+
+use crate::error::{AppError, is_unique_violation};
+use crate::pagination::Page;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Category {
+    pub id: i64,
+    pub name: String,
+    pub slug: String,
+    pub parent_id: Option<i64>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+const CATEGORY_COLUMNS: &str = "id, name, slug, parent_id, created_at, updated_at";
+
+fn category(r: &Row<'_>) -> rusqlite::Result<Category> {
+    Ok(Category {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        slug: r.get(2)?,
+        parent_id: r.get(3)?,
+        created_at: r.get(4)?,
+        updated_at: r.get(5)?,
+    })
+}
+
+pub fn list_categories(conn: &Connection, page: Page) -> rusqlite::Result<(Vec<Category>, i64)> {
+    let total = conn.query_row("SELECT COUNT(*) FROM categories", [], |r| r.get(0))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {CATEGORY_COLUMNS} FROM categories ORDER BY COALESCE(parent_id, id), parent_id IS NOT NULL, name LIMIT ?1 OFFSET ?2"
+    ))?;
+    let rows = stmt.query_map([page.limit(), page.offset()], category)?.collect::<Result<_, _>>()?;
+    Ok((rows, total))
+}
+
+pub fn find_category(conn: &Connection, id: i64) -> rusqlite::Result<Option<Category>> {
+    conn.prepare_cached(&format!("SELECT {CATEGORY_COLUMNS} FROM categories WHERE id = ?1"))?
+        .query_row([id], category)
+        .optional()
+}
+
+/// Fields of a category to write; `None` keeps the current value.
+#[derive(Debug, Default)]
+pub struct CategoryFields {
+    pub name: Option<String>,
+    pub slug: Option<String>,
+    pub parent_id: Option<Option<i64>>,
+}
+
+/// Categories nest one level: a parent must exist and be top-level, and a category with children
+/// cannot itself get a parent.
+fn check_parent(conn: &Connection, id: Option<i64>, parent_id: Option<i64>) -> Result<(), AppError> {
+    let Some(parent_id) = parent_id else { return Ok(()) };
+    if Some(parent_id) == id {
+        return Err(AppError::invalid_field("parent_id", "a category cannot be its own parent"));
+    }
+    match find_category(conn, parent_id)? {
+        None => return Err(AppError::invalid_field("parent_id", "no such category")),
+        Some(p) if p.parent_id.is_some() => {
+            return Err(AppError::invalid_field("parent_id", "categories nest one level: pick a top-level parent"));
+        }
+        Some(_) => {}
+    }
+    if let Some(id) = id {
+        let has_children: bool =
+            conn.query_row("SELECT EXISTS (SELECT 1 FROM categories WHERE parent_id = ?1)", [id], |r| r.get(0))?;
+        if has_children {
+            return Err(AppError::invalid_field("parent_id", "this category has children, so it must stay top-level"));
+        }
+    }
+    Ok(())
+}
+
+fn slug_conflict(e: rusqlite::Error) -> AppError {
+    if is_unique_violation(&e, "slug") {
+        AppError::conflict("slug_taken", "another record already uses that slug")
+    } else {
+        e.into()
+    }
+}
+
+pub fn insert_category(
+    conn: &Connection,
+    name: &str,
+    slug: &str,
+    parent_id: Option<i64>,
+) -> Result<Category, AppError> {
+    check_parent(conn, None, parent_id)?;
+    conn.execute("INSERT INTO categories (name, slug, parent_id) VALUES (?1, ?2, ?3)", params![name, slug, parent_id])
+        .map_err(slug_conflict)?;
+    Ok(find_category(conn, conn.last_insert_rowid())?.expect("just inserted"))
+}
+
+pub fn update_category(conn: &Connection, id: i64, f: &CategoryFields) -> Result<Category, AppError> {
+    find_category(conn, id)?.ok_or_else(|| AppError::not_found("not_found", "no such category"))?;
+    if let Some(parent) = f.parent_id {
+        check_parent(conn, Some(id), parent)?;
+    }
+    conn.execute(
+        "UPDATE categories SET name = COALESCE(?2, name), slug = COALESCE(?3, slug),
+                parent_id = CASE WHEN ?4 THEN ?5 ELSE parent_id END,
+                updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+         WHERE id = ?1",
+        params![id, f.name, f.slug, f.parent_id.is_some(), f.parent_id.flatten()],
+    )
+    .map_err(slug_conflict)?;
+    Ok(find_category(conn, id)?.expect("exists"))
+}
+
+pub fn delete_category(conn: &Connection, id: i64) -> Result<(), AppError> {
+    let has_children: bool =
+        conn.query_row("SELECT EXISTS (SELECT 1 FROM categories WHERE parent_id = ?1)", [id], |r| r.get(0))?;
+    if has_children {
+        return Err(AppError::conflict("category_has_children", "delete or move this category's children first"));
+    }
+    match conn.execute("DELETE FROM categories WHERE id = ?1", [id])? {
+        0 => Err(AppError::not_found("not_found", "no such category")),
+        _ => Ok(()),
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Product {
+    pub id: i64,
+    pub name: String,
+    pub slug: String,
+    pub description: String,
+    pub price_cents: i64,
+    pub stock: i64,
+    pub category_id: Option<i64>,
+    pub active: bool,
+    /// Mean of visible reviews, two decimals; null without reviews.
+    pub rating_avg: Option<f64>,
+    pub rating_count: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+const PRODUCT_COLUMNS: &str = "p.id, p.name, p.slug, p.description, p.price_cents, p.stock, p.category_id, p.active, \
+                               p.rating_sum, p.rating_count, p.created_at, p.updated_at";
+
+fn product(r: &Row<'_>) -> rusqlite::Result<Product> {
+    let rating_sum: i64 = r.get(8)?;
+    let rating_count: i64 = r.get(9)?;
+    Ok(Product {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        slug: r.get(2)?,
+        description: r.get(3)?,
+        price_cents: r.get(4)?,
+        stock: r.get(5)?,
+        category_id: r.get(6)?,
+        active: r.get(7)?,
+        rating_avg: (rating_count > 0).then(|| (rating_sum as f64 / rating_count as f64 * 100.0).round() / 100.0),
+        rating_count,
+        created_at: r.get(10)?,
+        updated_at: r.get(11)?,
+    })
+}
+
+pub fn find_product(conn: &Connection, id: i64, active_only: bool) -> rusqlite::Result<Option<Product>> {
+    conn.prepare_cached(&format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.id = ?1 AND (p.active = 1 OR NOT ?2)"
+    ))?
+    .query_row(params![id, active_only], product)
+    .optional()
+}
+
+/// What a product list is narrowed by.
+#[derive(Debug, Default, Clone)]
+pub struct ProductFilter {
+    /// Full-text query as the user typed it.
+    pub q: Option<String>,
+    /// A category; products of its sub-categories are included.
+    pub category_id: Option<i64>,
+    pub active_only: bool,
+}
+
+/// Turns user input into a safe FTS5 query: every word quoted, prefix-matched, all required.
+pub fn fts_query(q: &str) -> Option<String> {
+    let words: Vec<String> = q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(|w| format!("\"{}\"*", w.to_lowercase()))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+pub fn search_products(conn: &Connection, filter: &ProductFilter, page: Page) -> rusqlite::Result<(Vec<Product>, i64)> {
+    // ?1 active only, ?2 category, ?3 FTS query (NULL: no search), ?4 limit, ?5 offset.
+    const WHERE: &str = "(p.active = 1 OR NOT ?1)
+        AND (?2 IS NULL OR p.category_id IN (SELECT id FROM categories WHERE id = ?2 OR parent_id = ?2))";
+    let query = filter.q.as_deref().and_then(fts_query);
+    let (from, order) = match query {
+        Some(_) => (
+            "products_fts f JOIN products p ON p.id = f.rowid AND products_fts MATCH ?3",
+            "bm25(products_fts, 10.0, 1.0), p.id",
+        ),
+        None => ("products p", "p.id"),
+    };
+    let filter_args = params![filter.active_only, filter.category_id, query];
+    let total = conn
+        .prepare_cached(&format!("SELECT COUNT(*) FROM {from} WHERE {WHERE} AND (?3 IS NULL OR 1)"))?
+        .query_row(filter_args, |r| r.get(0))?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {PRODUCT_COLUMNS} FROM {from} WHERE {WHERE} AND (?3 IS NULL OR 1) ORDER BY {order} LIMIT ?4 OFFSET ?5"
+    ))?;
+    let rows = stmt
+        .query_map(params![filter.active_only, filter.category_id, query, page.limit(), page.offset()], product)?
+        .collect::<Result<_, _>>()?;
+    Ok((rows, total))
+}
+
+/// Fields of a product to write; `None` keeps the current value (all are required on create).
+#[derive(Debug, Default)]
+pub struct ProductFields {
+    pub name: Option<String>,
+    pub slug: Option<String>,
+    pub description: Option<String>,
+    pub price_cents: Option<i64>,
+    pub stock: Option<i64>,
+    pub category_id: Option<Option<i64>>,
+    pub active: Option<bool>,
+}
+
+fn check_category(conn: &Connection, category_id: Option<Option<i64>>) -> Result<(), AppError> {
+    if let Some(Some(id)) = category_id
+        && find_category(conn, id)?.is_none()
+    {
+        return Err(AppError::invalid_field("category_id", "no such category"));
+    }
+    Ok(())
+}
+
+pub fn insert_product(conn: &Connection, f: &ProductFields) -> Result<Product, AppError> {
+    check_category(conn, f.category_id)?;
+    conn.execute(
+        "INSERT INTO products (name, slug, description, price_cents, stock, category_id, active)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            f.name,
+            f.slug,
+            f.description.as_deref().unwrap_or(""),
+            f.price_cents,
+            f.stock.unwrap_or(0),
+            f.category_id.flatten(),
+            f.active.unwrap_or(true)
+        ],
+    )
+    .map_err(slug_conflict)?;
+    Ok(find_product(conn, conn.last_insert_rowid(), false)?.expect("just inserted"))
+}
+
+pub fn update_product(conn: &Connection, id: i64, f: &ProductFields) -> Result<Product, AppError> {
+    find_product(conn, id, false)?.ok_or_else(|| AppError::not_found("not_found", "no such product"))?;
+    check_category(conn, f.category_id)?;
+    conn.execute(
+        "UPDATE products SET name = COALESCE(?2, name), slug = COALESCE(?3, slug),
+                description = COALESCE(?4, description), price_cents = COALESCE(?5, price_cents),
+                stock = COALESCE(?6, stock), category_id = CASE WHEN ?7 THEN ?8 ELSE category_id END,
+                active = COALESCE(?9, active), updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+         WHERE id = ?1",
+        params![
+            id,
+            f.name,
+            f.slug,
+            f.description,
+            f.price_cents,
+            f.stock,
+            f.category_id.is_some(),
+            f.category_id.flatten(),
+            f.active
+        ],
+    )
+    .map_err(slug_conflict)?;
+    Ok(find_product(conn, id, false)?.expect("exists"))
+}
+
+pub fn delete_product(conn: &Connection, id: i64) -> Result<(), AppError> {
+    match conn.execute("DELETE FROM products WHERE id = ?1", [id])? {
+        0 => Err(AppError::not_found("not_found", "no such product")),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fts_queries_are_quoted() {
+        assert_eq!(fts_query("Blue shirt").unwrap(), "\"blue\"* \"shirt\"*");
+        assert_eq!(fts_query("\"OR NEAR(a b)* -x").unwrap(), "\"or\"* \"near\"* \"a\"* \"b\"* \"x\"*");
+        assert!(fts_query("  --  ").is_none());
+    }
+}

@@ -1,0 +1,120 @@
+//! `/api/shop/auth/*` for customers and `/api/admin/customers` for the shop's admin.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::store::{self, Customer, ShopUser};
+use crate::auth::throttle::AttemptKeys;
+use crate::auth::{Email, password, tokens};
+use crate::error::{AppError, FieldErrors};
+use crate::pagination::{Page, Paginated};
+use crate::state::AppState;
+use crate::tenancy::resolve::{Shop, ShopAdmin, ShopCustomer};
+use crate::validate;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/shop/auth/register", web::post().to(register))
+        .route("/api/shop/auth/login", web::post().to(login))
+        .route("/api/shop/auth/logout", web::post().to(logout))
+        .route("/api/shop/me", web::get().to(me))
+        .route("/api/admin/customers", web::get().to(list));
+}
+
+#[derive(Deserialize)]
+struct RegisterBody {
+    name: String,
+    email: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct SignedIn {
+    token: String,
+    token_type: &'static str,
+    expires_at: String,
+    user: ShopUser,
+}
+
+async fn issue_token(state: &AppState, client_id: i64, user: ShopUser) -> Result<SignedIn, AppError> {
+    let ttl = state.settings.token_ttl;
+    let customer_id = user.id;
+    let issued =
+        state.main.run(move |c| Ok(tokens::issue(c, tokens::Owner::Customer { client_id, customer_id }, ttl)?)).await?;
+    Ok(SignedIn { token: issued.token, token_type: "Bearer", expires_at: issued.expires_at, user })
+}
+
+async fn register(
+    state: web::Data<AppState>,
+    shop: Shop,
+    body: web::Json<RegisterBody>,
+) -> Result<HttpResponse, AppError> {
+    let mut errors = FieldErrors::default();
+    let name = errors.take("name", validate::name(&body.name));
+    let email = errors.take("email", Email::parse(&body.email));
+    errors.take("password", password::validate(&body.password));
+    errors.into_result()?;
+    let (name, email) = (name.unwrap_or_default(), email.map(|e| e.as_str().to_string()).unwrap_or_default());
+    let pw = body.password.clone();
+    let hash = web::block(move || password::hash(&pw)).await??;
+    let user = shop.db.write(move |tx| store::register(tx, &name, &email, &hash)).await?;
+    tracing::info!(customer_id = user.id, "customer registered");
+    Ok(HttpResponse::Created().json(issue_token(&state, shop.client.id, user).await?))
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    email: String,
+    password: String,
+}
+
+async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    shop: Shop,
+    body: web::Json<LoginBody>,
+) -> Result<web::Json<SignedIn>, AppError> {
+    let LoginBody { email, password } = body.into_inner();
+    let scope = format!("shop:{}", shop.client.id);
+    let keys = AttemptKeys::new(&scope, &email, &crate::proxy::remote_address(&req, &state.settings));
+    state.throttle.check(&keys)?;
+    let found = shop
+        .db
+        .run(move |c| {
+            let Some((user, hash)) = store::find_for_login(c, email.trim())? else {
+                password::verify_dummy(&password);
+                return Ok(None);
+            };
+            Ok(password::verify(&password, &hash).then_some(user))
+        })
+        .await?;
+    let Some(user) = found else {
+        state.throttle.record_failure(&keys);
+        return Err(AppError::Unauthorized("e-mail or password is wrong".into()));
+    };
+    state.throttle.record_success(&keys);
+    Ok(web::Json(issue_token(&state, shop.client.id, user).await?))
+}
+
+async fn logout(state: web::Data<AppState>, customer: ShopCustomer) -> Result<HttpResponse, AppError> {
+    let token_id = customer.shop.caller.token_id().expect("customers are signed in");
+    state.main.run(move |c| Ok(tokens::revoke(c, token_id)?)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn me(customer: ShopCustomer) -> Result<web::Json<ShopUser>, AppError> {
+    let id = customer.customer_id;
+    let user = customer.shop.db.run(move |c| Ok(store::find_user(c, id)?)).await?;
+    user.map(web::Json).ok_or_else(|| AppError::Unauthorized("this account no longer exists".into()))
+}
+
+#[derive(Deserialize)]
+struct PageParams {
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+async fn list(admin: ShopAdmin, q: web::Query<PageParams>) -> Result<web::Json<Paginated<Customer>>, AppError> {
+    let page = Page::parse(q.page, q.per_page)?;
+    let (rows, total) = admin.0.db.run(move |c| Ok(store::list_customers(c, page)?)).await?;
+    Ok(web::Json(Paginated::new(rows, page, total)))
+}

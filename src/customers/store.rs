@@ -1,0 +1,115 @@
+//! Customer accounts (`users` in the shop file) and their buying history (`customers`).
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+
+use crate::error::{AppError, is_unique_violation};
+use crate::pagination::Page;
+
+/// A customer account as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShopUser {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub role: &'static str,
+    pub created_at: String,
+}
+
+fn shop_user(r: &Row<'_>) -> rusqlite::Result<ShopUser> {
+    Ok(ShopUser { id: r.get(0)?, name: r.get(1)?, email: r.get(2)?, role: "customer", created_at: r.get(3)? })
+}
+
+/// Creates the account and its (empty) customer record.
+pub fn register(conn: &Connection, name: &str, email: &str, password_hash: &str) -> Result<ShopUser, AppError> {
+    conn.execute(
+        "INSERT INTO users (name, email, password_hash) VALUES (?1, ?2, ?3)",
+        params![name, email, password_hash],
+    )
+    .map_err(|e| {
+        if is_unique_violation(&e, "email") {
+            AppError::conflict("email_taken", "an account with that e-mail already exists in this shop")
+        } else {
+            e.into()
+        }
+    })?;
+    let id = conn.last_insert_rowid();
+    conn.execute("INSERT INTO customers (user_id, name, email) VALUES (?1, ?2, ?3)", params![id, name, email])?;
+    Ok(find_user(conn, id)?.expect("just inserted"))
+}
+
+pub fn find_user(conn: &Connection, id: i64) -> rusqlite::Result<Option<ShopUser>> {
+    conn.prepare_cached("SELECT id, name, email, created_at FROM users WHERE id = ?1")?
+        .query_row([id], shop_user)
+        .optional()
+}
+
+pub fn find_for_login(conn: &Connection, email: &str) -> rusqlite::Result<Option<(ShopUser, String)>> {
+    conn.prepare_cached("SELECT id, name, email, created_at, password_hash FROM users WHERE email = ?1")?
+        .query_row([email], |r| Ok((shop_user(r)?, r.get(4)?)))
+        .optional()
+}
+
+/// Adds one order's total to the customer's record, creating it if needed; returns its id.
+pub fn record_order(conn: &Connection, user_id: i64, total_cents: i64) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "INSERT INTO customers (user_id, name, email, orders_count, total_spent_cents, last_order_at)
+         SELECT id, name, email, 1, ?2, strftime('%Y-%m-%dT%H:%M:%SZ', 'now') FROM users WHERE id = ?1
+         ON CONFLICT (user_id) DO UPDATE SET
+            orders_count = orders_count + 1,
+            total_spent_cents = total_spent_cents + excluded.total_spent_cents,
+            last_order_at = excluded.last_order_at,
+            name = excluded.name, email = excluded.email,
+            updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+         RETURNING id",
+        params![user_id, total_cents],
+        |r| r.get(0),
+    )
+}
+
+/// Takes a cancelled order back out of the customer's totals.
+pub fn forget_order(conn: &Connection, customer_id: i64, total_cents: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE customers SET orders_count = MAX(orders_count - 1, 0),
+                total_spent_cents = MAX(total_spent_cents - ?2, 0),
+                updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+         WHERE id = ?1",
+        params![customer_id, total_cents],
+    )?;
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+pub struct Customer {
+    pub id: i64,
+    pub user_id: Option<i64>,
+    pub name: String,
+    pub email: String,
+    pub orders_count: i64,
+    pub total_spent_cents: i64,
+    pub last_order_at: Option<String>,
+    pub created_at: String,
+}
+
+pub fn list_customers(conn: &Connection, page: Page) -> rusqlite::Result<(Vec<Customer>, i64)> {
+    let total = conn.query_row("SELECT COUNT(*) FROM customers", [], |r| r.get(0))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, user_id, name, email, orders_count, total_spent_cents, last_order_at, created_at
+         FROM customers ORDER BY id LIMIT ?1 OFFSET ?2",
+    )?;
+    let rows = stmt
+        .query_map([page.limit(), page.offset()], |r| {
+            Ok(Customer {
+                id: r.get(0)?,
+                user_id: r.get(1)?,
+                name: r.get(2)?,
+                email: r.get(3)?,
+                orders_count: r.get(4)?,
+                total_spent_cents: r.get(5)?,
+                last_order_at: r.get(6)?,
+                created_at: r.get(7)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok((rows, total))
+}

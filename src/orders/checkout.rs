@@ -1,0 +1,118 @@
+//! Checkout: the cart becomes an order in one `BEGIN IMMEDIATE` transaction, or nothing changes.
+
+use rand::RngExt;
+use rusqlite::{Connection, params};
+
+use super::store::{self, Order};
+use crate::addresses;
+use crate::coupons;
+use crate::customers;
+use crate::error::AppError;
+
+/// Places the customer's order. Must run inside an immediate transaction: prices and stock are
+/// re-read under the write lock, so no two checkouts can sell the same unit.
+pub fn place_order(
+    conn: &Connection,
+    user_id: i64,
+    address_id: i64,
+    coupon_code: Option<&str>,
+) -> Result<Order, AppError> {
+    let address = addresses::store::find(conn, user_id, address_id)?
+        .ok_or_else(|| AppError::invalid_field("address_id", "no such address"))?;
+
+    struct Line {
+        product_id: i64,
+        name: String,
+        unit: i64,
+        quantity: i64,
+        active: bool,
+        stock: i64,
+    }
+    let lines: Vec<Line> = conn
+        .prepare_cached(
+            "SELECT p.id, p.name, p.price_cents, c.quantity, p.active, p.stock
+             FROM cart_items c JOIN products p ON p.id = c.product_id WHERE c.user_id = ?1 ORDER BY c.id",
+        )?
+        .query_map([user_id], |r| {
+            Ok(Line {
+                product_id: r.get(0)?,
+                name: r.get(1)?,
+                unit: r.get(2)?,
+                quantity: r.get(3)?,
+                active: r.get(4)?,
+                stock: r.get(5)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    if lines.is_empty() {
+        return Err(AppError::unprocessable("empty_cart", "the cart is empty"));
+    }
+    for l in &lines {
+        if !l.active || l.stock < l.quantity {
+            return Err(AppError::conflict(
+                "out_of_stock",
+                format!("'{}' has {} left; the cart wants {}", l.name, if l.active { l.stock } else { 0 }, l.quantity),
+            ));
+        }
+    }
+    let subtotal: i64 = lines.iter().map(|l| l.unit * l.quantity).sum();
+
+    let now = crate::db::now_rfc3339(conn)?;
+    let (coupon, discount) = match coupon_code {
+        None => (None, 0),
+        Some(code) => {
+            let coupon = coupons::store::find_by_code(conn, code)?
+                .ok_or_else(|| AppError::unprocessable("invalid_coupon", "no coupon with that code"))?;
+            let discount =
+                coupon.discount_for(subtotal, &now).map_err(|why| AppError::unprocessable("invalid_coupon", why))?;
+            if !coupons::store::count_use(conn, coupon.id)? {
+                return Err(AppError::unprocessable("invalid_coupon", "this coupon has been used up"));
+            }
+            (Some(coupon), discount)
+        }
+    };
+    let total = subtotal - discount;
+    let customer_id = customers::store::record_order(conn, user_id, total)?;
+
+    let number = format!("VF-{:010X}", rand::rng().random::<u64>() & 0xFF_FFFF_FFFF);
+    conn.execute(
+        "INSERT INTO orders (number, user_id, customer_id, status, subtotal_cents, discount_cents, total_cents,
+                             coupon_id, coupon_code, ship_name, ship_line1, ship_line2, ship_city, ship_region,
+                             ship_postal_code, ship_country, ship_phone)
+         VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        params![
+            number,
+            user_id,
+            customer_id,
+            subtotal,
+            discount,
+            total,
+            coupon.as_ref().map(|c| c.id),
+            coupon.as_ref().map(|c| c.code.clone()),
+            address.name,
+            address.line1,
+            address.line2,
+            address.city,
+            address.region,
+            address.postal_code,
+            address.country,
+            address.phone
+        ],
+    )?;
+    let order_id = conn.last_insert_rowid();
+    let mut insert_item = conn.prepare_cached(
+        "INSERT INTO order_items (order_id, product_id, name, unit_price_cents, quantity, line_total_cents)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    let mut take_stock = conn.prepare_cached(
+        "UPDATE products SET stock = stock - ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?1 AND stock >= ?2",
+    )?;
+    for l in &lines {
+        insert_item.execute(params![order_id, l.product_id, l.name, l.unit, l.quantity, l.unit * l.quantity])?;
+        if take_stock.execute(params![l.product_id, l.quantity])? != 1 {
+            return Err(AppError::conflict("out_of_stock", format!("'{}' sold out", l.name)));
+        }
+    }
+    conn.execute("DELETE FROM cart_items WHERE user_id = ?1", [user_id])?;
+    Ok(store::find(conn, order_id, Some(user_id))?.expect("just placed"))
+}

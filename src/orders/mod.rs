@@ -1,0 +1,6 @@
+//! Orders: checkout (one immediate transaction), the customer's order history, and the admin's
+//! order list and status changes.
+
+pub mod checkout;
+pub mod routes;
+pub mod store;

@@ -1,0 +1,114 @@
+//! `/api/shop/checkout` and `/api/shop/orders` for customers; `/api/admin/orders` for the admin.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::checkout;
+use super::store::{self, Order};
+use crate::error::AppError;
+use crate::pagination::{Page, Paginated};
+use crate::tenancy::resolve::{ShopAdmin, ShopCustomer};
+use crate::validate;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/shop/checkout", web::post().to(place))
+        .route("/api/shop/orders", web::get().to(my_orders))
+        .route("/api/shop/orders/{id}", web::get().to(my_order))
+        .route("/api/admin/orders", web::get().to(admin_list))
+        .service(web::resource("/api/admin/orders/{id}").get(admin_show).patch(admin_update));
+}
+
+#[derive(Deserialize)]
+struct CheckoutBody {
+    address_id: Option<i64>,
+    coupon_code: Option<String>,
+}
+
+async fn place(customer: ShopCustomer, body: web::Json<CheckoutBody>) -> Result<HttpResponse, AppError> {
+    let address_id = body.address_id.ok_or_else(|| AppError::invalid_field("address_id", "is required"))?;
+    let coupon_code = match body.coupon_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => Some(validate::coupon_code(c).map_err(|e| AppError::invalid_field("coupon_code", e))?),
+    };
+    let user_id = customer.customer_id;
+    let order = customer
+        .shop
+        .db
+        .write(move |tx| checkout::place_order(tx, user_id, address_id, coupon_code.as_deref()))
+        .await?;
+    tracing::info!(order_id = order.id, total_cents = order.total_cents, "order placed");
+    Ok(HttpResponse::Created().json(order))
+}
+
+#[derive(Deserialize)]
+struct OrderQuery {
+    status: Option<String>,
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+fn status_filter(status: Option<String>) -> Result<Option<String>, AppError> {
+    match status {
+        Some(s) if !store::STATUSES.contains(&s.as_str()) => {
+            Err(AppError::invalid_field("status", format!("must be one of {}", store::STATUSES.join(", "))))
+        }
+        other => Ok(other),
+    }
+}
+
+async fn my_orders(customer: ShopCustomer, q: web::Query<OrderQuery>) -> Result<web::Json<Paginated<Order>>, AppError> {
+    let q = q.into_inner();
+    let (page, status, user_id) = (Page::parse(q.page, q.per_page)?, status_filter(q.status)?, customer.customer_id);
+    let (rows, total) =
+        customer.shop.db.run(move |c| Ok(store::list(c, Some(user_id), status.as_deref(), page)?)).await?;
+    Ok(web::Json(Paginated::new(rows, page, total)))
+}
+
+async fn my_order(customer: ShopCustomer, id: web::Path<i64>) -> Result<web::Json<Order>, AppError> {
+    let (id, user_id) = (id.into_inner(), customer.customer_id);
+    customer
+        .shop
+        .db
+        .run(move |c| {
+            store::find(c, id, Some(user_id))?.ok_or_else(|| AppError::not_found("not_found", "no such order"))
+        })
+        .await
+        .map(web::Json)
+}
+
+async fn admin_list(admin: ShopAdmin, q: web::Query<OrderQuery>) -> Result<web::Json<Paginated<Order>>, AppError> {
+    let q = q.into_inner();
+    let (page, status) = (Page::parse(q.page, q.per_page)?, status_filter(q.status)?);
+    let (rows, total) = admin.0.db.run(move |c| Ok(store::list(c, None, status.as_deref(), page)?)).await?;
+    Ok(web::Json(Paginated::new(rows, page, total)))
+}
+
+async fn admin_show(admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<Order>, AppError> {
+    let id = id.into_inner();
+    admin
+        .0
+        .db
+        .run(move |c| store::find(c, id, None)?.ok_or_else(|| AppError::not_found("not_found", "no such order")))
+        .await
+        .map(web::Json)
+}
+
+#[derive(Deserialize)]
+struct StatusBody {
+    status: String,
+}
+
+async fn admin_update(
+    admin: ShopAdmin,
+    id: web::Path<i64>,
+    body: web::Json<StatusBody>,
+) -> Result<web::Json<Order>, AppError> {
+    let to = body.into_inner().status;
+    if !store::STATUSES.contains(&to.as_str()) {
+        return Err(AppError::invalid_field("status", format!("must be one of {}", store::STATUSES.join(", "))));
+    }
+    let id = id.into_inner();
+    let order = admin.0.db.write(move |tx| store::change_status(tx, id, &to)).await?;
+    tracing::info!(order_id = order.id, status = %order.status, "order status changed");
+    Ok(web::Json(order))
+}

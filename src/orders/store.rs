@@ -1,0 +1,171 @@
+//! Order SQL: reading orders with their items, and moving them through their statuses.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+
+use crate::error::AppError;
+use crate::pagination::Page;
+
+/// The statuses an order moves through.
+pub const STATUSES: [&str; 5] = ["pending", "paid", "shipped", "delivered", "cancelled"];
+
+/// Which status may follow which: forward one step, or cancelled before shipping.
+pub fn may_move(from: &str, to: &str) -> bool {
+    matches!(
+        (from, to),
+        ("pending", "paid")
+            | ("paid", "shipped")
+            | ("shipped", "delivered")
+            | ("pending", "cancelled")
+            | ("paid", "cancelled")
+    )
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderItem {
+    pub id: i64,
+    pub product_id: Option<i64>,
+    pub name: String,
+    pub unit_price_cents: i64,
+    pub quantity: i64,
+    pub line_total_cents: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ShippingAddress {
+    pub name: String,
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    pub region: Option<String>,
+    pub postal_code: String,
+    pub country: String,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Order {
+    pub id: i64,
+    pub number: String,
+    pub status: String,
+    pub user_id: Option<i64>,
+    pub customer_id: Option<i64>,
+    pub subtotal_cents: i64,
+    pub discount_cents: i64,
+    pub total_cents: i64,
+    pub coupon_code: Option<String>,
+    pub shipping_address: ShippingAddress,
+    pub items: Vec<OrderItem>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+const COLUMNS: &str = "id, number, status, user_id, customer_id, subtotal_cents, discount_cents, total_cents, coupon_code,
+    ship_name, ship_line1, ship_line2, ship_city, ship_region, ship_postal_code, ship_country, ship_phone, created_at, updated_at";
+
+fn order(r: &Row<'_>) -> rusqlite::Result<Order> {
+    Ok(Order {
+        id: r.get(0)?,
+        number: r.get(1)?,
+        status: r.get(2)?,
+        user_id: r.get(3)?,
+        customer_id: r.get(4)?,
+        subtotal_cents: r.get(5)?,
+        discount_cents: r.get(6)?,
+        total_cents: r.get(7)?,
+        coupon_code: r.get(8)?,
+        shipping_address: ShippingAddress {
+            name: r.get(9)?,
+            line1: r.get(10)?,
+            line2: r.get(11)?,
+            city: r.get(12)?,
+            region: r.get(13)?,
+            postal_code: r.get(14)?,
+            country: r.get(15)?,
+            phone: r.get(16)?,
+        },
+        items: Vec::new(),
+        created_at: r.get(17)?,
+        updated_at: r.get(18)?,
+    })
+}
+
+fn with_items(conn: &Connection, mut orders: Vec<Order>) -> rusqlite::Result<Vec<Order>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, product_id, name, unit_price_cents, quantity, line_total_cents FROM order_items WHERE order_id = ?1 ORDER BY id",
+    )?;
+    for o in &mut orders {
+        o.items = stmt
+            .query_map([o.id], |r| {
+                Ok(OrderItem {
+                    id: r.get(0)?,
+                    product_id: r.get(1)?,
+                    name: r.get(2)?,
+                    unit_price_cents: r.get(3)?,
+                    quantity: r.get(4)?,
+                    line_total_cents: r.get(5)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(orders)
+}
+
+/// One order; `user_id` restricts it to that customer's orders.
+pub fn find(conn: &Connection, id: i64, user_id: Option<i64>) -> rusqlite::Result<Option<Order>> {
+    let found = conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM orders WHERE id = ?1 AND (?2 IS NULL OR user_id = ?2)"))?
+        .query_row(params![id, user_id], order)
+        .optional()?;
+    Ok(with_items(conn, found.into_iter().collect())?.pop())
+}
+
+/// Newest first; narrowed to one customer and/or one status.
+pub fn list(
+    conn: &Connection,
+    user_id: Option<i64>,
+    status: Option<&str>,
+    page: Page,
+) -> rusqlite::Result<(Vec<Order>, i64)> {
+    const WHERE: &str = "(?1 IS NULL OR user_id = ?1) AND (?2 IS NULL OR status = ?2)";
+    let total =
+        conn.query_row(&format!("SELECT COUNT(*) FROM orders WHERE {WHERE}"), params![user_id, status], |r| r.get(0))?;
+    let mut stmt = conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM orders WHERE {WHERE} ORDER BY id DESC LIMIT ?3 OFFSET ?4"))?;
+    let rows =
+        stmt.query_map(params![user_id, status, page.limit(), page.offset()], order)?.collect::<Result<_, _>>()?;
+    Ok((with_items(conn, rows)?, total))
+}
+
+/// Moves an order to `to`. Cancelling puts the stock back, returns the coupon use and takes the
+/// order out of the customer's totals. Run inside an immediate transaction.
+pub fn change_status(conn: &Connection, id: i64, to: &str) -> Result<Order, AppError> {
+    let current = find(conn, id, None)?.ok_or_else(|| AppError::not_found("not_found", "no such order"))?;
+    if !may_move(&current.status, to) {
+        return Err(AppError::conflict(
+            "invalid_status_transition",
+            format!("an order that is {} cannot become {to}", current.status),
+        ));
+    }
+    conn.execute(
+        "UPDATE orders SET status = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?1",
+        params![id, to],
+    )?;
+    if to == "cancelled" {
+        conn.execute(
+            "UPDATE products SET stock = stock + (SELECT SUM(quantity) FROM order_items i WHERE i.order_id = ?1 AND i.product_id = products.id),
+                    updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+             WHERE id IN (SELECT product_id FROM order_items WHERE order_id = ?1)",
+            [id],
+        )?;
+        if let Some(coupon_id) =
+            conn.query_row("SELECT coupon_id FROM orders WHERE id = ?1", [id], |r| r.get::<_, Option<i64>>(0))?
+        {
+            crate::coupons::store::release_use(conn, coupon_id)?;
+        }
+        if let Some(customer_id) = current.customer_id {
+            crate::customers::store::forget_order(conn, customer_id, current.total_cents)?;
+        }
+    }
+    Ok(find(conn, id, None)?.expect("exists"))
+}
