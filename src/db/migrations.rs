@@ -38,3 +38,27 @@ pub fn client_version(conn: &Connection) -> rusqlite::Result<i64> {
     }
     conn.query_row("SELECT COALESCE(MAX(version), 0) FROM refinery_schema_history", [], |r| r.get(0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_v1_shop_file_upgrades_and_existing_products_become_searchable() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        client_set::migrations::runner().set_target(refinery::Target::Version(1)).run(&mut conn).unwrap();
+        assert_eq!(client_version(&conn).unwrap(), 1);
+        conn.execute("INSERT INTO products (name, slug, price_cents) VALUES ('Old Kettle', 'old-kettle', 100)", [])
+            .unwrap();
+
+        let applied = migrate_client(&mut conn).unwrap();
+
+        assert_eq!(applied, vec![2]);
+        assert_eq!(client_version(&conn).unwrap(), latest_client_version());
+        let hits: i64 = conn
+            .query_row("SELECT COUNT(*) FROM products_fts WHERE products_fts MATCH 'kettle'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(hits, 1);
+        assert!(migrate_client(&mut conn).unwrap().is_empty(), "a second run applies nothing");
+    }
+}

@@ -26,7 +26,7 @@ async fn provisioning_creates_a_migrated_shop_file_and_its_admin() {
     let id = client["id"].as_i64().unwrap();
     assert_eq!(client["status"], "active");
     assert_eq!(client["database"], format!("client_{id}.db"));
-    assert_eq!(client["schema_version"], 1);
+    assert_eq!(client["schema_version"], vergeflow::db::migrations::latest_client_version());
     let path = app.data_dir.join(format!("client_{id}.db"));
     assert!(path.exists(), "the shop file exists");
     let tables = client_tables(&path);
@@ -154,7 +154,7 @@ async fn list_show_migrate_and_stats() {
     let migrated: Value =
         app.admin_api(Method::POST, "/api/super-admin/clients/1/migrate").send().await.unwrap().json().await.unwrap();
     assert_eq!(migrated["applied"], json!([]));
-    assert_eq!(migrated["client"]["schema_version"], 1);
+    assert_eq!(migrated["client"]["schema_version"], vergeflow::db::migrations::latest_client_version());
 
     app.shop_by_host("one.localhost").await;
     let stats = app.stats().await;

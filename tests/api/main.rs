@@ -1,8 +1,11 @@
 //! Integration tests: the real server on port 0 over a fresh temporary data folder.
 
 mod auth;
+mod catalog;
 mod cli;
 mod clients;
+mod concurrency;
+mod cross_shop;
 mod helpers;
 mod isolation;
 mod reconcile;

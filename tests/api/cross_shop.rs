@@ -1,0 +1,153 @@
+//! Ids from another shop, or another customer of the same shop, are 404 for every verb.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_error, spawn_app};
+use crate::shop_journeys::address;
+
+/// A customer who has an address, a placed order, a review and a cart item.
+struct Buyer {
+    token: String,
+    address: i64,
+    order: i64,
+    review: i64,
+    cart_item: i64,
+}
+
+async fn buyer(app: &TestApp, subdomain: &str, email: &str, product: i64, other_product: i64) -> Buyer {
+    let token = app.register_customer(subdomain, email).await;
+    let address = address(app, &token).await;
+    app.create(&token, "/api/shop/cart/items", json!({"product_id": product, "quantity": 1})).await;
+    let order = app.create(&token, "/api/shop/checkout", json!({"address_id": address})).await;
+    let review = app.create(&token, &format!("/api/shop/products/{product}/reviews"), json!({"rating": 3})).await;
+    let cart_item =
+        app.create(&token, "/api/shop/cart/items", json!({"product_id": other_product, "quantity": 1})).await;
+    Buyer {
+        token,
+        address,
+        order: order["id"].as_i64().unwrap(),
+        review: review["id"].as_i64().unwrap(),
+        cart_item: cart_item["id"].as_i64().unwrap(),
+    }
+}
+
+async fn fill(app: &TestApp, subdomain: &str, count: usize) -> (String, Vec<i64>, Vec<Buyer>) {
+    let shop = app.create_shop(subdomain).await;
+    let t = shop.admin_token.clone();
+    let mut products = Vec::new();
+    for i in 0..count {
+        app.create(&t, "/api/admin/categories", json!({"name": format!("{subdomain} category {i}")})).await;
+        app.create(&t, "/api/admin/coupons", json!({"code": format!("CODE{i}"), "kind": "fixed", "value": 100})).await;
+        let p = app
+            .create(
+                &t,
+                "/api/admin/products",
+                json!({"name": format!("{subdomain} product {i}"), "price_cents": 1000, "stock": 50}),
+            )
+            .await;
+        products.push(p["id"].as_i64().unwrap());
+    }
+    let mut buyers = Vec::new();
+    for i in 0..count.min(2) {
+        buyers
+            .push(buyer(app, subdomain, &format!("buyer{i}@{subdomain}.test"), products[0], products[count - 1]).await);
+    }
+    (t, products, buyers)
+}
+
+/// Every id-taking endpoint with a valid body, so "not found" is the only possible refusal.
+fn admin_cases(catalog_id: i64, b: &Buyer) -> Vec<(Method, String, Option<Value>)> {
+    let mut cases = Vec::new();
+    for (kind, id, patch) in [
+        ("categories", catalog_id, json!({"name": "renamed"})),
+        ("products", catalog_id, json!({"price_cents": 1})),
+        ("coupons", catalog_id, json!({"value": 5})),
+        ("reviews", b.review, json!({"hidden": true})),
+    ] {
+        cases.push((Method::GET, format!("/api/admin/{kind}/{id}"), None));
+        cases.push((Method::PATCH, format!("/api/admin/{kind}/{id}"), Some(patch)));
+        cases.push((Method::DELETE, format!("/api/admin/{kind}/{id}"), None));
+    }
+    cases.push((Method::GET, format!("/api/admin/orders/{}", b.order), None));
+    cases.push((Method::PATCH, format!("/api/admin/orders/{}", b.order), Some(json!({"status": "paid"}))));
+    cases
+}
+
+fn customer_cases(b: &Buyer, product: i64) -> Vec<(Method, String, Option<Value>)> {
+    vec![
+        (Method::GET, format!("/api/shop/products/{product}"), None),
+        (Method::GET, format!("/api/shop/products/{product}/reviews"), None),
+        (Method::POST, format!("/api/shop/products/{product}/reviews"), Some(json!({"rating": 5}))),
+        (Method::PATCH, format!("/api/shop/cart/items/{}", b.cart_item), Some(json!({"quantity": 2}))),
+        (Method::DELETE, format!("/api/shop/cart/items/{}", b.cart_item), None),
+        (Method::GET, format!("/api/shop/addresses/{}", b.address), None),
+        (Method::PATCH, format!("/api/shop/addresses/{}", b.address), Some(json!({"city": "Elsewhere"}))),
+        (Method::DELETE, format!("/api/shop/addresses/{}", b.address), None),
+        (Method::GET, format!("/api/shop/orders/{}", b.order), None),
+    ]
+}
+
+async fn expect_404(app: &TestApp, token: &str, cases: Vec<(Method, String, Option<Value>)>) -> usize {
+    let n = cases.len();
+    for (method, path, body) in cases {
+        let mut req = app.as_user(method.clone(), token, &path);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{method} {path}");
+        assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    n
+}
+
+#[tokio::test]
+async fn another_shops_ids_are_not_found_for_every_verb() {
+    let app = spawn_app().await;
+    let (a_admin, a_products, a_buyers) = fill(&app, "bigshop", 3).await;
+    let (b_admin, _b_products, b_buyers) = fill(&app, "smallshop", 1).await;
+    let a_order_before = app.fetch(&a_admin, &format!("/api/admin/orders/{}", a_buyers[1].order)).await;
+
+    // Ids that exist only in the big shop, asked for by the small shop's admin and customer.
+    let mut cases = 0;
+    let only_in_a = &a_buyers[1];
+    assert!(only_in_a.order > b_buyers[0].order && only_in_a.review > b_buyers[0].review);
+    cases += expect_404(&app, &b_admin, admin_cases(3, only_in_a)).await;
+    cases += expect_404(&app, &b_buyers[0].token, customer_cases(only_in_a, a_products[2])).await;
+
+    // Within one shop, another customer's records are just as invisible.
+    let own = &a_buyers[0];
+    let mut theirs = customer_cases(&a_buyers[1], a_products[0]);
+    theirs.retain(|(_, path, _)| !path.contains("/products/"));
+    cases += expect_404(&app, &own.token, theirs).await;
+    assert_eq!(cases, 29, "the matrix lost cases");
+
+    // Nothing in the big shop changed.
+    assert_eq!(app.fetch(&a_admin, &format!("/api/admin/orders/{}", a_buyers[1].order)).await, a_order_before);
+    assert_eq!(app.fetch(&a_admin, &format!("/api/admin/products/{}", a_products[2])).await["price_cents"], 1000);
+    assert_eq!(app.fetch(&a_admin, "/api/admin/categories").await["meta"]["total"], 3);
+    assert_eq!(app.fetch(&a_admin, "/api/admin/reviews").await["meta"]["total"], 2);
+    assert_eq!(app.fetch(&a_buyers[1].token, "/api/shop/addresses").await["data"][0]["city"], "Springfield");
+    assert_eq!(app.fetch(&a_buyers[1].token, "/api/shop/cart").await["items"].as_array().unwrap().len(), 1);
+
+    // Overlapping ids answer with each shop's own record.
+    let a1 = app.fetch(&a_admin, "/api/admin/products/1").await;
+    let b1 = app.fetch(&b_admin, "/api/admin/products/1").await;
+    assert_eq!(
+        (a1["name"].as_str().unwrap(), b1["name"].as_str().unwrap()),
+        ("bigshop product 0", "smallshop product 0")
+    );
+
+    // A token of one shop cannot be pointed at the other.
+    let res = app
+        .as_user(Method::GET, &b_buyers[0].token, "/api/shop/cart")
+        .header("Host", "bigshop.localhost")
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::FORBIDDEN, "tenant_mismatch").await;
+    let res =
+        app.as_user(Method::GET, &b_admin, "/api/admin/products").header("X-Client", "bigshop").send().await.unwrap();
+    assert_error(res, StatusCode::FORBIDDEN, "tenant_mismatch").await;
+}
