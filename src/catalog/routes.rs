@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::store::{self, Category, CategoryFields, Product, ProductFields, ProductFilter};
 use crate::auth::Caller;
 use crate::error::{AppError, FieldErrors};
-use crate::pagination::{Page, Paginated};
+use crate::pagination::{Page, PageQuery, Paginated};
 use crate::recently_viewed;
 use crate::tenancy::resolve::{Shop, ShopAdmin};
 use crate::validate;
@@ -36,28 +36,22 @@ fn not_found(what: &str) -> AppError {
     AppError::not_found("not_found", format!("no such {what}"))
 }
 
-#[derive(Deserialize)]
-struct PageParams {
-    page: Option<i64>,
-    per_page: Option<i64>,
-}
-
-async fn list_categories(shop: &Shop, q: &PageParams) -> Result<web::Json<Paginated<Category>>, AppError> {
-    let page = Page::parse(q.page, q.per_page)?;
+async fn list_categories(shop: &Shop, q: &PageQuery) -> Result<web::Json<Paginated<Category>>, AppError> {
+    let page = Page::from_query(q)?;
     let (rows, total) = shop.db.run(move |c| Ok(store::list_categories(c, page)?)).await?;
     Ok(web::Json(Paginated::new(rows, page, total)))
 }
 
 async fn admin_list_categories(
     admin: ShopAdmin,
-    q: web::Query<PageParams>,
+    q: web::Query<PageQuery>,
 ) -> Result<web::Json<Paginated<Category>>, AppError> {
     list_categories(&admin.0, &q).await
 }
 
 async fn shop_list_categories(
     shop: Shop,
-    q: web::Query<PageParams>,
+    q: web::Query<PageQuery>,
 ) -> Result<web::Json<Paginated<Category>>, AppError> {
     list_categories(&shop, &q).await
 }

@@ -7,7 +7,7 @@ use super::store::{self, Customer, ShopUser};
 use crate::auth::throttle::AttemptKeys;
 use crate::auth::{Email, password, tokens};
 use crate::error::{AppError, FieldErrors};
-use crate::pagination::{Page, Paginated};
+use crate::pagination::{Page, PageQuery, Paginated};
 use crate::state::AppState;
 use crate::tenancy::resolve::{Shop, ShopAdmin, ShopCustomer};
 use crate::validate;
@@ -107,13 +107,7 @@ async fn me(customer: ShopCustomer) -> Result<web::Json<ShopUser>, AppError> {
     user.map(web::Json).ok_or_else(|| AppError::Unauthorized("this account no longer exists".into()))
 }
 
-#[derive(Deserialize)]
-struct PageParams {
-    page: Option<i64>,
-    per_page: Option<i64>,
-}
-
-async fn list(admin: ShopAdmin, q: web::Query<PageParams>) -> Result<web::Json<Paginated<Customer>>, AppError> {
+async fn list(admin: ShopAdmin, q: web::Query<PageQuery>) -> Result<web::Json<Paginated<Customer>>, AppError> {
     let page = Page::parse(q.page, q.per_page)?;
     let (rows, total) = admin.0.db.run(move |c| Ok(store::list_customers(c, page)?)).await?;
     Ok(web::Json(Paginated::new(rows, page, total)))
