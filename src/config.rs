@@ -55,6 +55,9 @@ pub struct SettingsArgs {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "VERGEFLOW_WORKERS", global = true, hide = true)]
     pub workers: Option<usize>,
+    /// Threads per HTTP worker for blocking work (SQLite queries, password hashing).
+    #[arg(long, env = "VERGEFLOW_BLOCKING_THREADS", default_value_t = 8, global = true, hide = true)]
+    pub blocking_threads: usize,
 }
 
 /// Validated settings used by the server, the CLI, the job worker and tests.
@@ -73,6 +76,7 @@ pub struct Settings {
     pub idle_client_after: Duration,
     pub secure_cookies: bool,
     pub workers: usize,
+    pub blocking_threads: usize,
 }
 
 impl SettingsArgs {
@@ -103,6 +107,7 @@ impl SettingsArgs {
             idle_client_after: Duration::from_secs(self.idle_client_secs.max(1)),
             secure_cookies: self.secure_cookies,
             workers: self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+            blocking_threads: self.blocking_threads.clamp(1, 256),
         })
     }
 }
@@ -124,6 +129,7 @@ impl Settings {
             idle_client_secs: 300,
             secure_cookies: false,
             workers: Some(2),
+            blocking_threads: 8,
         };
         args.data_dir = data_dir.into();
         args.validate().expect("defaults are valid")

@@ -76,6 +76,7 @@ impl Application {
                 .default_service(web::to(not_found))
         })
         .workers(state.settings.workers)
+        .worker_max_blocking_threads(state.settings.blocking_threads)
         .listen(listener)?
         .run();
         let background = worker::spawn(Arc::clone(&state));

@@ -19,10 +19,26 @@ pub fn validate(password: &str) -> Result<(), String> {
 }
 
 pub fn hash(password: &str) -> Result<String, AppError> {
-    let hash: PasswordHash = Argon2::default()
+    let hash: PasswordHash = hasher()
         .hash_password(password.as_bytes())
         .map_err(|e| AppError::Internal(anyhow::anyhow!("hashing a password: {e}")))?;
     Ok(hash.to_string())
+}
+
+#[cfg(not(feature = "bench-hooks"))]
+fn hasher() -> Argon2<'static> {
+    Argon2::default()
+}
+
+/// Benchmark builds only: `VERGEFLOW_BENCH_CHEAP_PASSWORD_HASH=1` selects m = 8 KiB, t = 1.
+#[cfg(feature = "bench-hooks")]
+fn hasher() -> Argon2<'static> {
+    static CHEAP: OnceLock<bool> = OnceLock::new();
+    if *CHEAP.get_or_init(|| std::env::var("VERGEFLOW_BENCH_CHEAP_PASSWORD_HASH").is_ok_and(|v| v == "1")) {
+        let params = argon2::Params::new(8, 1, 1, None).expect("valid argon2 parameters");
+        return Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    }
+    Argon2::default()
 }
 
 /// True when `password` matches `stored`. A malformed stored hash never matches.

@@ -80,28 +80,25 @@ impl Signals {
     }
 }
 
-/// Resolves the signals against the registry. `caller` is reused when the request already has it.
-pub fn resolve(state: &AppState, signals: &Signals, caller: Option<Caller>) -> Result<(Caller, Arc<Client>), AppError> {
-    let mut conn = None;
-    let mut lookup = |key: &ClientKey| -> Result<Option<Arc<Client>>, AppError> {
-        if let Some(hit) = state.tenancy.directory.cached(key) {
-            return Ok(Some(hit));
-        }
-        if conn.is_none() {
-            conn = Some(state.main.get()?);
-        }
-        Ok(state.tenancy.directory.lookup(conn.as_ref().expect("set above"), key)?)
-    };
+/// Why a lookup could not answer.
+enum Unanswered {
+    /// The cache does not know; ask again with the registry.
+    NeedsRegistry,
+    Failed(AppError),
+}
 
-    let caller = match caller {
-        Some(c) => c,
-        None if signals.token.is_none() => Caller::Anonymous,
-        None => {
-            let c = state.main.get()?;
-            identify(&c, signals.token.as_deref())?
-        }
-    };
+impl From<AppError> for Unanswered {
+    fn from(e: AppError) -> Self {
+        Unanswered::Failed(e)
+    }
+}
 
+/// Applies the resolution rules, looking shops up through `lookup`.
+fn choose(
+    signals: &Signals,
+    caller: &Caller,
+    lookup: &mut dyn FnMut(&ClientKey) -> Result<Option<Arc<Client>>, Unanswered>,
+) -> Result<Arc<Client>, Unanswered> {
     let mut ordered: Vec<Signal> = Vec::new();
     if let Some(id) = caller.client_id() {
         ordered.push(Signal::Names(ClientKey::Id(id)));
@@ -125,20 +122,68 @@ pub fn resolve(state: &AppState, signals: &Signals, caller: Option<Caller>) -> R
         };
         match (&winner, found) {
             (None, Some(client)) => winner = Some(client),
-            (None, None) => return Err(AppError::not_found("client_not_found", "no shop by that name")),
+            (None, None) => return Err(AppError::not_found("client_not_found", "no shop by that name").into()),
             (Some(w), Some(c)) if c.id == w.id => {}
             (Some(_), _) => {
-                return Err(AppError::forbidden("tenant_mismatch", "this request names more than one shop"));
+                return Err(AppError::forbidden("tenant_mismatch", "this request names more than one shop").into());
             }
         }
     }
-    let client = winner.ok_or_else(|| {
+    winner.ok_or_else(|| {
         AppError::not_found(
             "client_not_found",
             "this request names no shop: use its subdomain, custom domain or the client parameter",
         )
-    })?;
-    Ok((caller, client))
+        .into()
+    })
+}
+
+/// Resolves from the cache alone, without blocking: `None` when the registry must be asked (a
+/// token to check, or a shop not cached).
+pub fn resolve_cached(
+    state: &AppState,
+    signals: &Signals,
+    caller: Option<Caller>,
+) -> Option<Result<(Caller, Arc<Client>), AppError>> {
+    let caller = match caller {
+        Some(c) => c,
+        None if signals.token.is_none() => Caller::Anonymous,
+        None => return None,
+    };
+    let mut lookup = |key: &ClientKey| match state.tenancy.directory.cached(key) {
+        Some(hit) => Ok(Some(hit)),
+        None => Err(Unanswered::NeedsRegistry),
+    };
+    match choose(signals, &caller, &mut lookup) {
+        Ok(client) => Some(Ok((caller, client))),
+        Err(Unanswered::Failed(e)) => Some(Err(e)),
+        Err(Unanswered::NeedsRegistry) => None,
+    }
+}
+
+/// Resolves the signals against the registry (blocking). `caller` is reused when the request
+/// already has it.
+pub fn resolve(state: &AppState, signals: &Signals, caller: Option<Caller>) -> Result<(Caller, Arc<Client>), AppError> {
+    let caller = match caller {
+        Some(c) => c,
+        None if signals.token.is_none() => Caller::Anonymous,
+        None => identify(&*state.main.get()?, signals.token.as_deref())?,
+    };
+    let mut conn = None;
+    let mut lookup = |key: &ClientKey| -> Result<Option<Arc<Client>>, Unanswered> {
+        if let Some(hit) = state.tenancy.directory.cached(key) {
+            return Ok(Some(hit));
+        }
+        if conn.is_none() {
+            conn = Some(state.main.get()?);
+        }
+        Ok(state.tenancy.directory.lookup(conn.as_ref().expect("set above"), key).map_err(AppError::from)?)
+    };
+    match choose(signals, &caller, &mut lookup) {
+        Ok(client) => Ok((caller, client)),
+        Err(Unanswered::Failed(e)) => Err(e),
+        Err(Unanswered::NeedsRegistry) => unreachable!("the registry lookup always answers"),
+    }
 }
 
 /// The shop a request is for, checked against the caller, with its database.
@@ -163,9 +208,12 @@ impl FromRequest for Shop {
             let signals = Signals::read(&req, &state)?;
             let known_caller = req.extensions().get::<Caller>().cloned();
             let from_parameter = !signals.parameter.is_empty();
-            let (caller, client) = {
-                let state = state.clone();
-                web::block(move || resolve(&state, &signals, known_caller)).await??
+            let (caller, client) = match resolve_cached(&state, &signals, known_caller.clone()) {
+                Some(resolved) => resolved?,
+                None => {
+                    let state = state.clone();
+                    web::block(move || resolve(&state, &signals, known_caller)).await??
+                }
             };
             tracing::Span::current().record("client_id", client.id);
             if client.status != ClientStatus::Active {
