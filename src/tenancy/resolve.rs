@@ -93,11 +93,14 @@ impl From<AppError> for Unanswered {
     }
 }
 
+/// What a lookup found: the shop, no shop, or no answer.
+type Lookup = Result<Option<Arc<Client>>, Unanswered>;
+
 /// Applies the resolution rules, looking shops up through `lookup`.
 fn choose(
     signals: &Signals,
     caller: &Caller,
-    lookup: &mut dyn FnMut(&ClientKey) -> Result<Option<Arc<Client>>, Unanswered>,
+    lookup: &mut impl FnMut(&ClientKey) -> Lookup,
 ) -> Result<Arc<Client>, Unanswered> {
     let mut ordered: Vec<Signal> = Vec::new();
     if let Some(id) = caller.client_id() {
@@ -170,7 +173,7 @@ pub fn resolve(state: &AppState, signals: &Signals, caller: Option<Caller>) -> R
         None => identify(&*state.main.get()?, signals.token.as_deref())?,
     };
     let mut conn = None;
-    let mut lookup = |key: &ClientKey| -> Result<Option<Arc<Client>>, Unanswered> {
+    let mut lookup = |key: &ClientKey| -> Lookup {
         if let Some(hit) = state.tenancy.directory.cached(key) {
             return Ok(Some(hit));
         }
