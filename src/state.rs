@@ -23,6 +23,7 @@ impl AppState {
     /// Opens main.db (migrating it) and prepares the shop machinery. Does not lock the data folder
     /// or reconcile: callers that own the folder do that.
     pub fn open(settings: Settings) -> anyhow::Result<Self> {
+        db::configure_sqlite();
         let threads = db::shared_pool_threads();
         let main = MainDb::open(&settings.data_dir, Arc::clone(&threads))?;
         let tenancy = Arc::new(Tenancy::new(&settings, threads).context("preparing the shop template")?);

@@ -17,6 +17,22 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a request waits for a pooled connection before failing with a clear error.
 pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Process-wide SQLite settings, applied once before the first connection opens: memory
+/// statistics off, because keeping them takes one global mutex on every SQLite allocation, which
+/// every thread opening or querying a shop file then queues on.
+pub fn configure_sqlite() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: SQLITE_CONFIG_MEMSTATUS takes one int; sqlite3_config is only valid before
+        // sqlite3_initialize, and otherwise returns SQLITE_MISUSE without effect.
+        let rc =
+            unsafe { rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::os::raw::c_int) };
+        if rc != rusqlite::ffi::SQLITE_OK {
+            tracing::debug!(rc, "SQLite was initialised before it could be configured");
+        }
+    });
+}
+
 /// Applies the house PRAGMAs. `cache_kib` bounds this connection's page cache.
 ///
 /// `synchronous=NORMAL` in WAL mode survives process crashes without losing commits; only a power
@@ -43,6 +59,23 @@ pub fn open_file(path: &Path, create: bool, cache_kib: u32) -> rusqlite::Result<
     let conn = Connection::open_with_flags(path, flags)?;
     apply_pragmas(&conn, cache_kib)?;
     Ok(conn)
+}
+
+/// Keeps `-wal` and `-shm` on disk when the last connection closes. Shops are opened and closed
+/// all day by the LRU; recreating both files on every reopen costs more than the open itself.
+/// Deletion removes them with the database.
+pub fn persist_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let mut on: std::os::raw::c_int = 1;
+    // SAFETY: the handle is valid for the life of `conn`; the op reads and writes one c_int.
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            rusqlite::ffi::SQLITE_FCNTL_PERSIST_WAL,
+            (&mut on as *mut std::os::raw::c_int).cast(),
+        )
+    };
+    if rc == rusqlite::ffi::SQLITE_OK { Ok(()) } else { Err(failure(format!("enabling persistent WAL failed ({rc})"))) }
 }
 
 /// A pooled connection to the main registry. Its own type, so a shop handler cannot reach

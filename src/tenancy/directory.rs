@@ -19,7 +19,9 @@ pub enum ClientKey {
     Domain(String),
 }
 
-const TTL: Duration = Duration::from_secs(2);
+/// Changes made by this process invalidate at once; the CLI's registry changes are new shops (never
+/// cached as absent) and schema versions, so a minute of staleness is harmless.
+const TTL: Duration = Duration::from_secs(60);
 const MAX_ENTRIES: usize = 100_000;
 
 #[derive(Default)]

@@ -71,6 +71,14 @@ struct TenantManager {
     path: PathBuf,
     guard: Arc<FileGuard>,
     global_open: Arc<AtomicI64>,
+    timings: Arc<ConnectTimings>,
+}
+
+/// How many shop connections were opened and how long opening took in total.
+#[derive(Default)]
+struct ConnectTimings {
+    count: AtomicU64,
+    micros: AtomicU64,
 }
 
 impl r2d2::ManageConnection for TenantManager {
@@ -84,7 +92,9 @@ impl r2d2::ManageConnection for TenantManager {
         if self.guard.retired.load(Ordering::SeqCst) {
             return Err(db::failure(format!("client {} is being deleted", self.client_id)));
         }
+        let started = Instant::now();
         let conn = db::open_file(&self.path, false, CLIENT_CACHE_KIB)?;
+        db::persist_wal(&conn)?;
         let owner: i64 = conn.query_row("SELECT client_id FROM shop WHERE id = 1", [], |r| r.get(0))?;
         if owner != self.client_id {
             return Err(db::failure(format!(
@@ -93,6 +103,8 @@ impl r2d2::ManageConnection for TenantManager {
                 self.client_id
             )));
         }
+        self.timings.count.fetch_add(1, Ordering::Relaxed);
+        self.timings.micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
         Ok(TenantConnection { conn, _count: count })
     }
 
@@ -128,6 +140,9 @@ pub struct PoolStats {
     pub evictions: u64,
     pub idle_closed: u64,
     pub open_connections: i64,
+    /// Shop connections opened since start, and their mean opening time (open, PRAGMAs, stamp check).
+    pub connections_opened: u64,
+    pub mean_connect_micros: u64,
 }
 
 /// The LRU of shop pools.
@@ -143,6 +158,25 @@ pub struct TenantPools {
     evictions: AtomicU64,
     idle_closed: AtomicU64,
     open_connections: Arc<AtomicI64>,
+    timings: Arc<ConnectTimings>,
+    /// Evicted pools are closed on a background thread: closing files is I/O that a request
+    /// which merely caused the eviction should not wait for.
+    closer: std::sync::mpsc::SyncSender<Vec<Arc<TenantPool>>>,
+}
+
+/// Starts the thread that closes evicted pools; it ends when the sender is dropped. Its queue is
+/// short: when closing falls behind, the evicting thread closes inline, so open files stay bounded.
+fn spawn_closer() -> std::sync::mpsc::SyncSender<Vec<Arc<TenantPool>>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Arc<TenantPool>>>(32);
+    std::thread::Builder::new()
+        .name("vergeflow-closer".into())
+        .spawn(move || {
+            for batch in rx {
+                drop(batch);
+            }
+        })
+        .expect("spawning the pool closer thread");
+    tx
 }
 
 impl TenantPools {
@@ -164,6 +198,16 @@ impl TenantPools {
             evictions: AtomicU64::new(0),
             idle_closed: AtomicU64::new(0),
             open_connections: Arc::new(AtomicI64::new(0)),
+            timings: Arc::default(),
+            closer: spawn_closer(),
+        }
+    }
+
+    /// Hands pools to the closer thread, or closes them here when its queue is full.
+    fn close_later(&self, pools: Vec<Arc<TenantPool>>) {
+        if !pools.is_empty() {
+            // On a full queue the pools come back inside the error and are dropped (closed) here.
+            let _ = self.closer.try_send(pools);
         }
     }
 
@@ -193,7 +237,13 @@ impl TenantPools {
                     return Err(AppError::unavailable("client_unavailable", "this shop's data is unavailable"));
                 }
                 let guard = Arc::clone(st.guards.entry(client_id).or_default());
-                let manager = TenantManager { client_id, path, guard, global_open: Arc::clone(&self.open_connections) };
+                let manager = TenantManager {
+                    client_id,
+                    path,
+                    guard,
+                    global_open: Arc::clone(&self.open_connections),
+                    timings: Arc::clone(&self.timings),
+                };
                 let r2d2_pool = r2d2::Pool::builder()
                     .max_size(self.pool_size)
                     .min_idle(Some(0))
@@ -213,7 +263,7 @@ impl TenantPools {
                 pool
             }
         };
-        drop(evicted); // closing idle connections is file I/O: never under the lock
+        self.close_later(evicted.into_iter().collect());
         Ok(ClientDb { pool })
     }
 
@@ -261,8 +311,10 @@ impl TenantPools {
                 .collect();
             stale.iter().filter_map(|id| st.lru.pop(id)).collect()
         };
-        self.idle_closed.fetch_add(closed.len() as u64, Ordering::Relaxed);
-        closed.len()
+        let n = closed.len();
+        self.idle_closed.fetch_add(n as u64, Ordering::Relaxed);
+        self.close_later(closed);
+        n
     }
 
     pub fn stats(&self) -> PoolStats {
@@ -275,6 +327,9 @@ impl TenantPools {
             evictions: self.evictions.load(Ordering::Relaxed),
             idle_closed: self.idle_closed.load(Ordering::Relaxed),
             open_connections: self.open_connections.load(Ordering::SeqCst),
+            connections_opened: self.timings.count.load(Ordering::Relaxed),
+            mean_connect_micros: self.timings.micros.load(Ordering::Relaxed)
+                / self.timings.count.load(Ordering::Relaxed).max(1),
         }
     }
 }

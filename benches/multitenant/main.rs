@@ -1,0 +1,459 @@
+//! The multi-tenant benchmark: real server, real files, load from inside this process, every figure
+//! a ratio against baselines measured in the same run by the same load generator.
+//!
+//! `cargo bench --features bench-hooks --bench multitenant -- [--quick] [--concurrency N]
+//!  [--duration SECS] [--json PATH]`
+
+mod floor;
+mod load;
+mod setup;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use load::{Conn, Outcome, Rng, Step, percentile_ms, request};
+
+struct Options {
+    quick: bool,
+    concurrency: usize,
+    duration: Duration,
+    warmup: Duration,
+    json_path: String,
+    /// Folder under which the bench's temporary data folders are made.
+    data_base: String,
+    /// W2's warm shop count, W3's shop count and LRU capacity, W4's shops, W5's shop count.
+    warm_shops: usize,
+    cold_shops: usize,
+    capacity: usize,
+    checkout_shops: usize,
+    provision_shops: usize,
+}
+
+fn options() -> Options {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    let quick = args.iter().any(|a| a == "--quick");
+    let secs: f64 = value("--duration").and_then(|v| v.parse().ok()).unwrap_or(if quick { 3.0 } else { 10.0 });
+    Options {
+        quick,
+        concurrency: value("--concurrency").and_then(|v| v.parse().ok()).unwrap_or(32),
+        duration: Duration::from_secs_f64(secs),
+        warmup: Duration::from_secs_f64((secs / 5.0).max(0.5)),
+        json_path: value("--json").unwrap_or_else(|| "target/bench-multitenant.json".into()),
+        data_base: value("--data-base").unwrap_or_else(|| "target/bench-data".into()),
+        warm_shops: if quick { 200 } else { 1000 },
+        cold_shops: if quick { 2000 } else { 10_000 },
+        capacity: if quick { 200 } else { 1000 },
+        checkout_shops: 100,
+        provision_shops: if quick { 200 } else { 1000 },
+    }
+}
+
+/// One row of the report.
+struct Row {
+    name: String,
+    rate: f64,
+    unit: &'static str,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    ratio: Option<(f64, &'static str)>,
+    target: String,
+    met: Option<bool>,
+}
+
+fn row(name: &str, o: &Outcome, rate: f64, unit: &'static str) -> Row {
+    let l = &o.latencies_us;
+    Row {
+        name: name.into(),
+        rate,
+        unit,
+        p50: percentile_ms(l, 50.0),
+        p99: percentile_ms(l, 99.0),
+        p999: percentile_ms(l, 99.9),
+        ratio: None,
+        target: String::new(),
+        met: None,
+    }
+}
+
+fn check_errors(name: &str, o: &Outcome) {
+    if o.errors > 0 {
+        eprintln!("  ! {name}: {} failed requests, e.g. {:?}", o.errors, o.error_samples);
+    }
+}
+
+/// Zipf(s) over `n` ranks by inverse CDF.
+struct Zipf {
+    cdf: Vec<f64>,
+}
+
+impl Zipf {
+    fn new(n: usize, s: f64) -> Self {
+        let mut acc = 0.0;
+        let mut cdf: Vec<f64> = (1..=n)
+            .map(|k| {
+                acc += 1.0 / (k as f64).powf(s);
+                acc
+            })
+            .collect();
+        for c in &mut cdf {
+            *c /= acc;
+        }
+        Zipf { cdf }
+    }
+    fn sample(&self, rng: &mut Rng) -> usize {
+        let u = rng.unit();
+        self.cdf.partition_point(|c| *c < u).min(self.cdf.len() - 1)
+    }
+}
+
+fn get(path: &str, host: &str) -> Vec<u8> {
+    request("GET", path, host, None, None)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--floor-server") {
+        return floor::serve(std::path::Path::new(&args[i + 1]), 2);
+    }
+    let opt = options();
+    if !cfg!(feature = "bench-hooks") {
+        eprintln!(
+            "note: built without --features bench-hooks, so W5's create latency includes the admin's Argon2 hash"
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let started = Instant::now();
+    // The data folder lives where the checkout is (as `data/` does for a real install), not in /tmp:
+    // on this kind of machine /tmp creates files ~20× slower than the project's disk.
+    let base = opt.data_base.clone();
+    std::fs::create_dir_all(&base)?;
+    let tmp = tempfile::tempdir_in(&base)?;
+    let data_dir = tmp.path().join("data");
+    let floor_dir = tmp.path().join("floor");
+    std::fs::create_dir_all(&floor_dir)?;
+    let c = opt.concurrency;
+    let buyers_per_shop = c.div_ceil(opt.checkout_shops).max(1) * 2;
+
+    eprintln!(
+        "VergeFlow multi-tenant benchmark ({}; {c} connections, {:?} per workload)",
+        if opt.quick { "quick" } else { "full" },
+        opt.duration
+    );
+    eprintln!("setting up: {} shops, {} buyers", opt.cold_shops, opt.checkout_shops * buyers_per_shop);
+    let buyers = setup::provision(&data_dir, opt.cold_shops, opt.checkout_shops, buyers_per_shop)?;
+    floor::prepare(&floor_dir, buyers.len())?;
+    let floor_srv = setup::start_floor(&floor_dir)?;
+    let server = setup::start_server(&data_dir, opt.capacity)?;
+    let (fa, sa) = (floor_srv.addr, server.addr);
+    let mut rows: Vec<Row> = Vec::new();
+    let mut extra = serde_json::Map::new();
+
+    let measure = |script: Arc<load::ScriptFn>, addr: SocketAddr, conns: usize| -> Outcome {
+        runtime.block_on(load::run(addr, conns, opt.warmup, opt.duration, script))
+    };
+    let one = |tag: u8, bytes: Vec<u8>| vec![Step { bytes, tag }];
+
+    // Floors.
+    eprintln!("floor A: fixed JSON");
+    let o = measure(Arc::new(move |_, _, _| one(0, get("/floor/json", "floor"))), fa, c);
+    check_errors("floor A", &o);
+    rows.push(row("Floor A: fixed JSON", &o, o.rps(), "req/s"));
+    eprintln!("floor B: product query, one pool");
+    let o = measure(Arc::new(move |_, _, _| one(0, get("/floor/products/1", "floor"))), fa, c);
+    check_errors("floor B", &o);
+    let floor_b = o.rps();
+    rows.push(row("Floor B: product query, one pool", &o, floor_b, "req/s"));
+
+    // W1: one hot shop by Host.
+    eprintln!("W1: hot read");
+    let o = measure(Arc::new(move |_, _, _| one(0, get("/api/shop/products/1", "shop1.localhost"))), sa, c);
+    check_errors("W1", &o);
+    let w1 = o.rps();
+    let mut r = row("W1 hot read, 1 shop", &o, w1, "req/s");
+    r.ratio = Some((w1 / floor_b, "Floor B"));
+    r.target = "≥ 0.80 × Floor B".into();
+    r.met = Some(w1 >= 0.8 * floor_b);
+    rows.push(r);
+
+    // W2: uniform over the warm shops, all pools opened first.
+    eprintln!("W2: warm spread over {} shops", opt.warm_shops);
+    let warm = opt.warm_shops;
+    runtime.block_on(async {
+        let mut conn = Conn::open(sa).await.expect("connect");
+        for i in 1..=warm {
+            conn.send(&get("/api/shop/products/1", &format!("shop{i}.localhost"))).await.expect("warm-up request");
+        }
+    });
+    let hosts: Arc<Vec<String>> = Arc::new((1..=opt.cold_shops).map(|i| format!("shop{i}.localhost")).collect());
+    let h = Arc::clone(&hosts);
+    let o = measure(Arc::new(move |_, _, rng| one(0, get("/api/shop/products/1", &h[rng.below(warm)]))), sa, c);
+    check_errors("W2", &o);
+    let w2 = o.rps();
+    let mut r = row(&format!("W2 warm spread, {warm} shops"), &o, w2, "req/s");
+    r.ratio = Some((w2 / w1, "W1"));
+    r.target = "≥ 0.90 × W1".into();
+    r.met = Some(w2 >= 0.9 * w1);
+    rows.push(r);
+
+    // W3: zipf over all shops with the LRU at its capacity.
+    eprintln!("W3: cold spread over {} shops, zipf s=1.1, LRU capacity {}", opt.cold_shops, opt.capacity);
+    // Every shop has been opened once since provisioning, as on a server that has been running:
+    // the first open ever also creates the shop's -wal and -shm, which later opens reuse.
+    runtime.block_on(async {
+        let mut conn = Conn::open(sa).await.expect("connect");
+        for host in hosts.iter() {
+            conn.send(&get("/api/shop/products/1", host)).await.expect("first-open request");
+        }
+    });
+    let token = runtime.block_on(login(sa))?;
+    let before = runtime.block_on(stats(sa, &token))?;
+    let zipf = Arc::new(Zipf::new(opt.cold_shops, 1.1));
+    let mut perm: Vec<usize> = (0..opt.cold_shops).collect();
+    let mut prng = Rng::new(42);
+    for i in (1..perm.len()).rev() {
+        perm.swap(i, prng.below(i + 1));
+    }
+    // A client-side LRU of the same capacity marks the requests that most likely missed.
+    let model = Arc::new(parking_lot::Mutex::new(LruModel::new(opt.capacity)));
+    let (h, z, p, m) = (Arc::clone(&hosts), Arc::clone(&zipf), Arc::new(perm), Arc::clone(&model));
+    let o = measure(
+        Arc::new(move |_, _, rng| {
+            let shop = p[z.sample(rng)];
+            let tag = if m.lock().touch(shop) { 0 } else { 1 };
+            one(tag, get("/api/shop/products/1", &h[shop]))
+        }),
+        sa,
+        c,
+    );
+    check_errors("W3", &o);
+    let after = runtime.block_on(stats(sa, &token))?;
+    let (rss, threads, fds) = setup::process_figures(server.child.id());
+    let w3 = o.rps();
+    let hits = after["hits"].as_f64().unwrap_or(0.0) - before["hits"].as_f64().unwrap_or(0.0);
+    let misses = after["misses"].as_f64().unwrap_or(0.0) - before["misses"].as_f64().unwrap_or(0.0);
+    let hit_rate = hits / (hits + misses).max(1.0);
+    let mut miss_lat: Vec<u32> = o.tagged.iter().filter(|(t, _)| *t == 1).map(|(_, us)| *us).collect();
+    miss_lat.sort_unstable();
+    let mut r = row(&format!("W3 cold zipf, {} shops", opt.cold_shops), &o, w3, "req/s");
+    r.ratio = Some((w3 / w1, "W1"));
+    r.target = "≥ 0.60 × W1, p99 ≤ 10 ms".into();
+    r.met = Some(w3 >= 0.6 * w1 && r.p99 <= 10.0);
+    rows.push(r);
+    extra.insert(
+        "w3".into(),
+        json!({"server_hit_rate": hit_rate, "pool_misses": misses, "modelled_miss_requests": miss_lat.len(),
+               "miss_p50_ms": percentile_ms(&miss_lat, 50.0), "miss_p99_ms": percentile_ms(&miss_lat, 99.0),
+               "server_rss_bytes": rss, "server_threads": threads, "server_open_files": fds}),
+    );
+
+    // Floor C and W4: add one item, check out.
+    let per_conn = buyers.len() / c.max(1);
+    eprintln!("floor C: cart + checkout on one pool");
+    let o = measure(
+        Arc::new(move |conn, it, _| {
+            let user = conn * per_conn + (it as usize % per_conn.max(1)) + 1;
+            vec![
+                Step {
+                    bytes: request(
+                        "POST",
+                        &format!("/floor/cart/{user}"),
+                        "floor",
+                        None,
+                        Some(r#"{"product_id":1,"quantity":1}"#),
+                    ),
+                    tag: 0,
+                },
+                Step {
+                    bytes: request(
+                        "POST",
+                        &format!("/floor/checkout/{user}"),
+                        "floor",
+                        None,
+                        Some(&format!(r#"{{"address_id":{user}}}"#)),
+                    ),
+                    tag: 0,
+                },
+            ]
+        }),
+        fa,
+        c,
+    );
+    check_errors("floor C", &o);
+    let floor_c = o.per_second(o.scripts as f64);
+    rows.push(row("Floor C: cart + checkout, one pool", &o, floor_c, "checkouts/s"));
+
+    eprintln!("W4: checkout over {} shops", opt.checkout_shops);
+    let b = Arc::new(buyers);
+    let bb = Arc::clone(&b);
+    let o = measure(
+        Arc::new(move |conn, it, _| {
+            let buyer = &bb[(conn * per_conn + (it as usize % per_conn.max(1))) % bb.len()];
+            vec![
+                Step {
+                    bytes: request(
+                        "POST",
+                        "/api/shop/cart/items",
+                        "localhost",
+                        Some(&buyer.token),
+                        Some(r#"{"product_id":1,"quantity":1}"#),
+                    ),
+                    tag: 0,
+                },
+                Step {
+                    bytes: request(
+                        "POST",
+                        "/api/shop/checkout",
+                        "localhost",
+                        Some(&buyer.token),
+                        Some(&format!(r#"{{"address_id":{}}}"#, buyer.address_id)),
+                    ),
+                    tag: 0,
+                },
+            ]
+        }),
+        sa,
+        c,
+    );
+    check_errors("W4", &o);
+    let w4 = o.per_second(o.scripts as f64);
+    let mut r = row(&format!("W4 checkout, {} shops", opt.checkout_shops), &o, w4, "checkouts/s");
+    r.ratio = Some((w4 / floor_c, "Floor C"));
+    r.target = "≥ 0.50 × Floor C, ≥ 3000/s".into();
+    r.met = Some(w4 >= 0.5 * floor_c && w4 >= 3000.0);
+    rows.push(r);
+
+    // W5: create then delete shops through the API, one at a time.
+    eprintln!("W5: create and delete {} shops", opt.provision_shops);
+    let (create, delete) = runtime.block_on(provision_cycle(sa, &token, opt.provision_shops))?;
+    let median = |v: &[u32]| percentile_ms(v, 50.0);
+    let create_rate = create.len() as f64 / (create.iter().map(|u| *u as f64).sum::<f64>() / 1e6);
+    let delete_rate = delete.len() as f64 / (delete.iter().map(|u| *u as f64).sum::<f64>() / 1e6);
+
+    // Report.
+    println!();
+    println!(
+        "{:<36} {:>12} {:<11} {:>8} {:>8} {:>9} {:>16}  {:<28} met",
+        "workload", "rate", "", "p50 ms", "p99 ms", "p99.9 ms", "ratio", "target"
+    );
+    for r in &rows {
+        let ratio = r.ratio.map(|(x, of)| format!("{x:.2} × {of}")).unwrap_or_default();
+        let met = match r.met {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "",
+        };
+        println!(
+            "{:<36} {:>12.0} {:<11} {:>8.2} {:>8.2} {:>9.2} {:>16}  {:<28} {}",
+            r.name, r.rate, r.unit, r.p50, r.p99, r.p999, ratio, r.target, met
+        );
+    }
+    let w3x = &extra["w3"];
+    println!(
+        "W3 LRU: server hit rate {:.1}%, {} pool opens, mean connection open {} µs; modelled-miss requests p50 {:.2} ms, p99 {:.2} ms",
+        hit_rate * 100.0,
+        misses,
+        after["mean_connect_micros"],
+        w3x["miss_p50_ms"].as_f64().unwrap_or(f64::NAN),
+        w3x["miss_p99_ms"].as_f64().unwrap_or(f64::NAN)
+    );
+    let (create_med, delete_med) = (median(&create), median(&delete));
+    println!(
+        "W5 provisioning: create {create_rate:.0} shops/s, median {create_med:.2} ms (target ≤ 2 ms: {}); delete {delete_rate:.0} shops/s, median {delete_med:.2} ms (target ≤ 1 ms: {})",
+        yes(create_med <= 2.0),
+        yes(delete_med <= 1.0)
+    );
+    println!(
+        "Server after W3: RSS {:.0} MB (≤ 200: {}), threads {threads} (≤ 32: {}), open files {fds} (≤ 4000: {})",
+        rss as f64 / 1e6,
+        yes(rss <= 200_000_000),
+        yes(threads <= 32),
+        yes(fds <= 4000)
+    );
+    println!("total bench time {:.0} s", started.elapsed().as_secs_f64());
+
+    let results = json!({
+        "mode": if opt.quick { "quick" } else { "full" },
+        "concurrency": c,
+        "duration_secs": opt.duration.as_secs_f64(),
+        "workloads": rows.iter().map(|r| json!({
+            "name": r.name, "rate": r.rate, "unit": r.unit, "p50_ms": r.p50, "p99_ms": r.p99, "p999_ms": r.p999,
+            "ratio": r.ratio.map(|(x, _)| x), "ratio_of": r.ratio.map(|(_, of)| of), "target": r.target, "met": r.met,
+        })).collect::<Vec<_>>(),
+        "w3": extra["w3"],
+        "w5": {"shops": opt.provision_shops, "create_per_s": create_rate, "create_median_ms": create_med,
+               "delete_per_s": delete_rate, "delete_median_ms": delete_med, "cheap_hash": cfg!(feature = "bench-hooks")},
+    });
+    if let Some(parent) = std::path::Path::new(&opt.json_path).parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&opt.json_path, serde_json::to_string_pretty(&results)?)?;
+    println!("results written to {}", opt.json_path);
+    drop(server);
+    drop(floor_srv);
+    Ok(())
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "NO" }
+}
+
+/// A client-side model of the server's LRU: `touch` says whether the shop was already in it.
+struct LruModel(lru::LruCache<usize, ()>);
+
+impl LruModel {
+    fn new(capacity: usize) -> Self {
+        LruModel(lru::LruCache::new(std::num::NonZeroUsize::new(capacity.max(1)).expect("non-zero")))
+    }
+    fn touch(&mut self, shop: usize) -> bool {
+        self.0.put(shop, ()).is_some()
+    }
+}
+
+async fn login(addr: SocketAddr) -> anyhow::Result<String> {
+    let mut conn = Conn::open(addr).await?;
+    let body = json!({"email": setup::SUPER_EMAIL, "password": setup::SUPER_PASSWORD}).to_string();
+    let res = conn.send(&request("POST", "/api/auth/login", "localhost", None, Some(&body))).await?;
+    anyhow::ensure!(res.status == 200, "login failed: {}", String::from_utf8_lossy(&res.body));
+    let v: Value = serde_json::from_slice(&res.body)?;
+    Ok(v["token"].as_str().unwrap_or_default().to_string())
+}
+
+async fn stats(addr: SocketAddr, token: &str) -> anyhow::Result<Value> {
+    let mut conn = Conn::open(addr).await?;
+    let res = conn.send(&request("GET", "/api/super-admin/stats", "localhost", Some(token), None)).await?;
+    Ok(serde_json::from_slice(&res.body)?)
+}
+
+/// Creates `n` shops through the API, then deletes them; returns each call's latency (µs).
+async fn provision_cycle(addr: SocketAddr, token: &str, n: usize) -> anyhow::Result<(Vec<u32>, Vec<u32>)> {
+    let mut conn = Conn::open(addr).await?;
+    let (mut create, mut delete, mut ids) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..n {
+        let body = json!({"name": format!("W5 shop {i}"), "subdomain": format!("w5-{i}"),
+                          "admin_email": format!("admin@w5-{i}.bench"), "admin_password": "w5-admin-password"})
+        .to_string();
+        let t = Instant::now();
+        let res =
+            conn.send(&request("POST", "/api/super-admin/clients", "localhost", Some(token), Some(&body))).await?;
+        create.push(t.elapsed().as_micros() as u32);
+        anyhow::ensure!(res.status == 201, "create failed: {}", String::from_utf8_lossy(&res.body));
+        let v: Value = serde_json::from_slice(&res.body)?;
+        ids.push(v["id"].as_i64().unwrap_or_default());
+    }
+    for id in ids {
+        let t = Instant::now();
+        let res = conn
+            .send(&request("DELETE", &format!("/api/super-admin/clients/{id}"), "localhost", Some(token), None))
+            .await?;
+        delete.push(t.elapsed().as_micros() as u32);
+        anyhow::ensure!(res.status == 204, "delete failed: {}", String::from_utf8_lossy(&res.body));
+    }
+    create.sort_unstable();
+    delete.sort_unstable();
+    Ok((create, delete))
+}

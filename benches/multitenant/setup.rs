@@ -1,0 +1,148 @@
+//! Preparing the data folder through the library, and running the real server as a child process.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use vergeflow::addresses::store::AddressFields;
+use vergeflow::auth::{password, tokens};
+use vergeflow::config::Settings;
+use vergeflow::state::AppState;
+use vergeflow::tenancy::lifecycle::{self, NewClient, NewClientInput};
+use vergeflow::{addresses, customers, db};
+
+pub const SUPER_EMAIL: &str = "bench@localhost";
+pub const SUPER_PASSWORD: &str = "bench-super-password";
+
+pub fn address_fields() -> AddressFields {
+    AddressFields {
+        name: Some("Bench Buyer".into()),
+        line1: Some("1 Load Street".into()),
+        city: Some("Loopback".into()),
+        postal_code: Some("12700".into()),
+        country: Some("DE".into()),
+        ..Default::default()
+    }
+}
+
+/// A customer ready to check out: their shop, token and address.
+#[derive(Clone)]
+pub struct Buyer {
+    pub token: String,
+    pub address_id: i64,
+}
+
+/// Provisions `count` shops named `shop<N>` through the library (the same code the API runs), each
+/// with product 1 in deep stock; the first `buyer_shops` get `buyers_per_shop` customers with
+/// tokens and addresses.
+pub fn provision(
+    data_dir: &Path,
+    count: usize,
+    buyer_shops: usize,
+    buyers_per_shop: usize,
+) -> anyhow::Result<Vec<Buyer>> {
+    let state = AppState::open(Settings::for_data_dir(data_dir))?;
+    let admin_hash = password::hash("bench-admin-password")?;
+    let mut main = state.main.get()?;
+    let started = Instant::now();
+    let mut buyers = Vec::new();
+    for i in 1..=count {
+        let (sub, email) = (format!("shop{i}"), format!("admin@shop{i}.bench"));
+        let input = NewClientInput {
+            name: &sub,
+            subdomain: &sub,
+            domain: None,
+            admin_name: None,
+            admin_email: &email,
+            admin_password: None,
+        };
+        let mut new = NewClient::parse(&input, "localhost")?;
+        new.admin_password_hash = admin_hash.clone();
+        let client = lifecycle::provision_client(&state.tenancy, &mut main, &new)?;
+        let conn = db::open_file(&data_dir.join(&client.database), false, 256)?;
+        conn.execute("INSERT INTO products (name, slug, price_cents, stock) VALUES ('Bench product', 'bench-product', 1999, 1000000)", [])?;
+        if i <= buyer_shops {
+            for b in 0..buyers_per_shop {
+                let user =
+                    customers::store::register(&conn, "Bench buyer", &format!("b{b}@shop{i}.bench"), &admin_hash)?;
+                let address = addresses::store::insert(&conn, user.id, &address_fields())?;
+                let owner = tokens::Owner::Customer { client_id: client.id, customer_id: user.id };
+                let token = tokens::issue(&main, owner, std::time::Duration::from_secs(86400))?.token;
+                buyers.push(Buyer { token, address_id: address.id });
+            }
+        }
+        if i % 1000 == 0 || i == count {
+            eprint!("\r  provisioned {i}/{count} shops ({:.1} s)", started.elapsed().as_secs_f64());
+        }
+    }
+    eprintln!();
+    Ok(buyers)
+}
+
+/// A child process that is killed when dropped.
+pub struct ChildServer {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a process and waits for the line announcing its port (`marker` then the port).
+fn start(mut cmd: Command, marker: &str) -> anyhow::Result<ChildServer> {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let port = loop {
+        let Some(line) = lines.next() else { anyhow::bail!("the server exited before listening") };
+        let line = line?;
+        if let Some(rest) = line.split(marker).nth(1) {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            break digits.parse::<u16>()?;
+        }
+    };
+    // Keep draining stdout so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Ok(ChildServer { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) })
+}
+
+/// The real `vergeflow` binary over `data_dir`.
+pub fn start_server(data_dir: &Path, max_open: usize) -> anyhow::Result<ChildServer> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vergeflow"));
+    cmd.arg("serve")
+        .args(["--data-dir", data_dir.to_str().expect("utf-8 path"), "--bind", "127.0.0.1:0"])
+        .args(["--max-open-clients", &max_open.to_string()])
+        .env("RUST_LOG", "warn")
+        .env("VERGEFLOW_ADMIN_EMAIL", SUPER_EMAIL)
+        .env("VERGEFLOW_ADMIN_PASSWORD", SUPER_PASSWORD)
+        .env("VERGEFLOW_BENCH_CHEAP_PASSWORD_HASH", "1");
+    start(cmd, "127.0.0.1:")
+}
+
+/// This bench binary as the floor server over `dir`.
+pub fn start_floor(dir: &Path) -> anyhow::Result<ChildServer> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["--floor-server", dir.to_str().expect("utf-8 path")]);
+    start(cmd, "FLOOR LISTENING ")
+}
+
+/// Resident memory (bytes), threads and open descriptors of a process, from /proc.
+pub fn process_figures(pid: u32) -> (u64, u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count() as u64).unwrap_or(0);
+    (field("VmRSS:") * 1024, field("Threads:"), fds)
+}
