@@ -5,6 +5,7 @@ mod catalog;
 mod cli;
 mod clients;
 mod concurrency;
+mod crash;
 mod cross_shop;
 mod helpers;
 mod isolation;
