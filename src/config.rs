@@ -55,6 +55,9 @@ pub struct SettingsArgs {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "VERGEFLOW_WORKERS", global = true, hide = true)]
     pub workers: Option<usize>,
+    /// Largest size a shop file may grow to, in MiB (unlimited when unset).
+    #[arg(long, env = "VERGEFLOW_MAX_SHOP_MB", global = true, hide = true)]
+    pub max_shop_mb: Option<u64>,
     /// Threads per HTTP worker for blocking work (SQLite queries, password hashing).
     #[arg(long, env = "VERGEFLOW_BLOCKING_THREADS", default_value_t = 8, global = true, hide = true)]
     pub blocking_threads: usize,
@@ -77,6 +80,8 @@ pub struct Settings {
     pub secure_cookies: bool,
     pub workers: usize,
     pub blocking_threads: usize,
+    /// Size limit per shop file; writes past it answer 507 `storage_full`.
+    pub max_shop_bytes: Option<u64>,
 }
 
 impl SettingsArgs {
@@ -108,6 +113,10 @@ impl SettingsArgs {
             secure_cookies: self.secure_cookies,
             workers: self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
             blocking_threads: self.blocking_threads.clamp(1, 256),
+            max_shop_bytes: match self.max_shop_mb {
+                Some(0) => anyhow::bail!("VERGEFLOW_MAX_SHOP_MB must be at least 1"),
+                other => other.map(|mb| mb * 1024 * 1024),
+            },
         })
     }
 }
@@ -130,6 +139,7 @@ impl Settings {
             secure_cookies: false,
             workers: Some(2),
             blocking_threads: 8,
+            max_shop_mb: None,
         };
         args.data_dir = data_dir.into();
         args.validate().expect("defaults are valid")

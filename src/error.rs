@@ -29,6 +29,9 @@ pub enum AppError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("{message}")]
     Unavailable { code: &'static str, message: String },
+    /// The shop's file reached its size limit or the disk is full.
+    #[error("{0}")]
+    StorageFull(String),
     /// Anything unexpected: logged with its context chain, answered with an opaque 500.
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),
@@ -71,6 +74,7 @@ impl AppError {
             | Self::Unavailable { code, .. } => code,
             Self::Unauthorized(_) => "unauthenticated",
             Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::StorageFull(_) => "storage_full",
             Self::Validation { .. } => "validation_failed",
             Self::TooManyRequests { .. } => "too_many_attempts",
             Self::Internal(_) => "internal_error",
@@ -119,6 +123,7 @@ impl ResponseError for AppError {
             Self::Validation { .. } | Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -145,8 +150,23 @@ impl ResponseError for AppError {
 
 impl From<rusqlite::Error> for AppError {
     fn from(err: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
         match err {
             rusqlite::Error::QueryReturnedNoRows => AppError::not_found("not_found", "no such record"),
+            rusqlite::Error::SqliteFailure(e, ref detail) => match e.code {
+                ErrorCode::DiskFull => {
+                    tracing::warn!(detail = ?detail, "write refused: storage full");
+                    AppError::StorageFull("this shop has reached its storage limit; nothing was changed".into())
+                }
+                ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::SystemIoFailure | ErrorCode::NotADatabase => {
+                    tracing::error!(error = %err, "storage refused an operation");
+                    AppError::unavailable(
+                        "storage_unavailable",
+                        "this shop's storage cannot be used right now; nothing was changed",
+                    )
+                }
+                _ => AppError::Internal(anyhow::Error::new(err).context("database query")),
+            },
             other => AppError::Internal(anyhow::Error::new(other).context("database query")),
         }
     }

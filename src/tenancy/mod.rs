@@ -40,6 +40,7 @@ impl Tenancy {
                 settings.data_dir.clone(),
                 settings.max_open_clients,
                 settings.client_pool_size,
+                settings.max_shop_bytes,
                 threads,
             ),
             template: ClientTemplate::new()?,

@@ -72,6 +72,8 @@ struct TenantManager {
     guard: Arc<FileGuard>,
     global_open: Arc<AtomicI64>,
     timings: Arc<ConnectTimings>,
+    /// `PRAGMA max_page_count` for every connection, from the shop size limit.
+    max_pages: Option<u64>,
 }
 
 /// How many shop connections were opened and how long opening took in total.
@@ -95,6 +97,9 @@ impl r2d2::ManageConnection for TenantManager {
         let started = Instant::now();
         let conn = db::open_file(&self.path, false, CLIENT_CACHE_KIB)?;
         db::persist_wal(&conn)?;
+        if let Some(pages) = self.max_pages {
+            conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
+        }
         let owner: i64 = conn.query_row("SELECT client_id FROM shop WHERE id = 1", [], |r| r.get(0))?;
         if owner != self.client_id {
             return Err(db::failure(format!(
@@ -150,6 +155,7 @@ pub struct TenantPools {
     data_dir: PathBuf,
     capacity: usize,
     pool_size: u32,
+    max_pages: Option<u64>,
     threads: Arc<ScheduledThreadPool>,
     state: Mutex<PoolsState>,
     epoch: Instant,
@@ -180,12 +186,19 @@ fn spawn_closer() -> std::sync::mpsc::SyncSender<Vec<Arc<TenantPool>>> {
 }
 
 impl TenantPools {
-    pub fn new(data_dir: PathBuf, capacity: usize, pool_size: u32, threads: Arc<ScheduledThreadPool>) -> Self {
+    pub fn new(
+        data_dir: PathBuf,
+        capacity: usize,
+        pool_size: u32,
+        max_shop_bytes: Option<u64>,
+        threads: Arc<ScheduledThreadPool>,
+    ) -> Self {
         let capacity = capacity.max(1);
         Self {
             data_dir,
             capacity,
             pool_size: pool_size.max(1),
+            max_pages: max_shop_bytes.map(|b| (b / 4096).max(1)),
             threads,
             state: Mutex::new(PoolsState {
                 lru: LruCache::new(NonZeroUsize::new(capacity).expect("capacity is at least 1")),
@@ -243,6 +256,7 @@ impl TenantPools {
                     guard,
                     global_open: Arc::clone(&self.open_connections),
                     timings: Arc::clone(&self.timings),
+                    max_pages: self.max_pages,
                 };
                 let r2d2_pool = r2d2::Pool::builder()
                     .max_size(self.pool_size)

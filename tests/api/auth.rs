@@ -88,3 +88,46 @@ async fn no_plaintext_password_or_token_is_stored() {
         assert!(!haystack.windows(needle.len()).any(|w| w == needle.as_bytes()), "{needle} found on disk");
     }
 }
+
+#[tokio::test]
+async fn brute_force_from_many_addresses_is_throttled_per_account() {
+    let app = crate::helpers::spawn_app_with(|s| s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
+    for i in 0..5 {
+        let res = app
+            .request(Method::POST, "/api/auth/login")
+            .header("X-Forwarded-For", format!("203.0.113.{i}"))
+            .json(&serde_json::json!({"email": SUPER_EMAIL, "password": "guess"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = app
+        .request(Method::POST, "/api/auth/login")
+        .header("X-Forwarded-For", "198.51.100.77")
+        .json(&serde_json::json!({"email": SUPER_EMAIL, "password": SUPER_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+    // Shop customers are throttled per shop account the same way.
+    app.create_shop("locked").await;
+    app.register_customer("locked", "victim@example.com").await;
+    for i in 0..5 {
+        let res = app
+            .on_shop(Method::POST, "locked", "/api/shop/auth/login")
+            .header("X-Forwarded-For", format!("203.0.113.{}", 100 + i))
+            .json(&serde_json::json!({"email": "victim@example.com", "password": "guess"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = app
+        .on_shop(Method::POST, "locked", "/api/shop/auth/login")
+        .json(&serde_json::json!({"email": "victim@example.com", "password": "customer-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+}

@@ -7,6 +7,7 @@ mod clients;
 mod concurrency;
 mod crash;
 mod cross_shop;
+mod faults;
 mod helpers;
 mod isolation;
 mod reconcile;

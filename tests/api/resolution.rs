@@ -95,9 +95,12 @@ async fn forwarded_host_is_ignored_without_a_trusted_proxy() {
 #[tokio::test]
 async fn forwarded_host_is_used_behind_a_trusted_proxy() {
     let app = crate::helpers::spawn_app_with(|s| s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
-    let (_a, b) = two_shops(&app).await;
+    let (a, b) = two_shops(&app).await;
     let res = app.get("/api/shop").header("Host", "alpha.localhost").header("X-Forwarded-Host", "beta.localhost");
     assert_eq!(shop_id(res.send().await.unwrap()).await, b.id);
+    // A's token with B named by the proxy is a conflict, never B's data.
+    let res = app.get("/api/shop").bearer_auth(&a.admin_token).header("X-Forwarded-Host", "beta-shop.example");
+    assert_error(res.send().await.unwrap(), StatusCode::FORBIDDEN, "tenant_mismatch").await;
 }
 
 #[tokio::test]

@@ -93,4 +93,6 @@ async fn bad_shop_input_is_refused_and_changes_nothing() {
     .await;
 
     assert_eq!(snapshot(&app).await, before, "a refused request changed the registry or the files");
+    // After all that abuse, shops still answer.
+    assert_eq!(app.shop_by_host("taken.localhost").await.status(), StatusCode::OK);
 }
