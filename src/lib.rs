@@ -12,6 +12,7 @@ pub mod customers;
 pub mod db;
 pub mod error;
 pub mod jobs;
+pub mod openapi;
 pub mod orders;
 pub mod pagination;
 pub mod proxy;

@@ -44,14 +44,14 @@ impl Page {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Meta {
     pub page: i64,
     pub per_page: i64,
     pub total: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Paginated<T> {
     pub data: Vec<T>,
     pub meta: Meta,

@@ -16,6 +16,7 @@ use anyhow::Context as _;
 use crate::config::Settings;
 use crate::error::AppError;
 use crate::jobs::{queue, worker};
+use crate::openapi::{Access, Answer, Api, Document, Spec, schema};
 use crate::state::AppState;
 use crate::tenancy::{lock, reconcile};
 
@@ -107,21 +108,54 @@ impl Application {
     }
 }
 
-/// Every feature's routes, composed.
+/// Registers every route with actix.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/health", web::get().to(health))
-        .route("/metrics", web::get().to(metrics))
-        .configure(crate::auth::routes::routes)
-        .configure(crate::super_admin::routes::routes)
-        .configure(crate::storefront::routes::routes)
-        .configure(crate::catalog::routes::routes)
-        .configure(crate::customers::routes::routes)
-        .configure(crate::cart::routes::routes)
-        .configure(crate::addresses::routes::routes)
-        .configure(crate::coupons::routes::routes)
-        .configure(crate::orders::routes::routes)
-        .configure(crate::reviews::routes::routes)
-        .configure(crate::recently_viewed::routes);
+    api(&mut Api::actix(cfg));
+}
+
+/// Every feature's routes, composed: the one list both actix and the OpenAPI document read.
+pub fn api(api: &mut Api) {
+    api.get(
+        "/health",
+        Spec::new("Liveness: main.db answers", Access::Public, Answer::Json(200, schema::<Health>)),
+        health,
+    )
+    .get("/metrics", Spec::new("Prometheus metrics", Access::Public, Answer::Text), metrics)
+    .get(
+        "/api/openapi.json",
+        Spec::new("This document", Access::Public, Answer::Json(200, schema::<serde_json::Value>)),
+        openapi,
+    );
+    crate::auth::routes::routes(api);
+    crate::super_admin::routes::routes(api);
+    crate::storefront::routes::routes(api);
+    crate::catalog::routes::routes(api);
+    crate::customers::routes::routes(api);
+    crate::cart::routes::routes(api);
+    crate::addresses::routes::routes(api);
+    crate::coupons::routes::routes(api);
+    crate::orders::routes::routes(api);
+    crate::reviews::routes::routes(api);
+    crate::recently_viewed::routes(api);
+}
+
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct Health {
+    status: String,
+}
+
+/// The OpenAPI document, built once from [`api`].
+pub fn openapi_document() -> &'static serde_json::Value {
+    static DOC: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut doc = Document::default();
+        api(&mut Api::document(&mut doc));
+        doc.into_json()
+    })
+}
+
+async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().json(openapi_document())
 }
 
 fn json_config() -> web::JsonConfig {

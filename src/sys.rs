@@ -30,7 +30,7 @@ pub fn limit_malloc_arenas() {
 }
 
 /// Resident memory, thread count and open descriptors of this process, read from /proc.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct ProcessFigures {
     pub rss_bytes: u64,
     pub threads: u64,

@@ -5,15 +5,32 @@ use serde::{Deserialize, Serialize};
 
 use super::store::{self, Address, AddressFields};
 use crate::error::{AppError, FieldErrors};
+use crate::openapi::{Access, Answer, Api, Spec, schema};
 use crate::tenancy::resolve::ShopCustomer;
 use crate::validate;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/shop/addresses").get(list).post(create))
-        .service(web::resource("/api/shop/addresses/{id}").get(show).patch(update).delete(remove));
+pub fn routes(api: &mut Api) {
+    use Access::Customer;
+    api.get(
+        "/api/shop/addresses",
+        Spec::new("The customer's addresses", Customer, Answer::Json(200, schema::<AddressList>)),
+        list,
+    )
+    .post(
+        "/api/shop/addresses",
+        Spec::new("Save an address", Customer, Answer::Json(201, schema::<Address>)).body(schema::<AddressBody>),
+        create,
+    )
+    .get("/api/shop/addresses/{id}", Spec::new("One address", Customer, Answer::Json(200, schema::<Address>)), show)
+    .patch(
+        "/api/shop/addresses/{id}",
+        Spec::new("Change an address", Customer, Answer::Json(200, schema::<Address>)).body(schema::<AddressBody>),
+        update,
+    )
+    .delete("/api/shop/addresses/{id}", Spec::new("Delete an address", Customer, Answer::NoContent), remove);
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct AddressBody {
     name: Option<String>,
     line1: Option<String>,
@@ -64,7 +81,7 @@ impl AddressBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct AddressList {
     data: Vec<Address>,
 }

@@ -7,24 +7,31 @@ use super::throttle::AttemptKeys;
 use super::users::{self, MainUser};
 use super::{Caller, password, tokens};
 use crate::error::AppError;
+use crate::openapi::{Access, Answer, Api, Spec, schema};
 use crate::state::AppState;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/auth")
-            .route("/login", web::post().to(login))
-            .route("/logout", web::post().to(logout))
-            .route("/me", web::get().to(me)),
+pub fn routes(api: &mut Api) {
+    api.post(
+        "/api/auth/login",
+        Spec::new("Sign in as a super admin or shop admin", Access::Public, Answer::Json(200, schema::<LoginResponse>))
+            .body(schema::<LoginBody>),
+        login,
+    )
+    .post("/api/auth/logout", Spec::new("Revoke this token", Access::MainUser, Answer::NoContent), logout)
+    .get(
+        "/api/auth/me",
+        Spec::new("The signed-in main user", Access::MainUser, Answer::Json(200, schema::<MainUser>)),
+        me,
     );
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct LoginBody {
     email: String,
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct LoginResponse {
     token: String,
     token_type: &'static str,

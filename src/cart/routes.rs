@@ -5,13 +5,26 @@ use serde::Deserialize;
 
 use super::store::{self, Cart, CartItem};
 use crate::error::{AppError, FieldErrors};
+use crate::openapi::{Access, Answer, Api, Spec, schema};
 use crate::tenancy::resolve::ShopCustomer;
 use crate::validate;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/shop/cart", web::get().to(show))
-        .route("/api/shop/cart/items", web::post().to(add))
-        .service(web::resource("/api/shop/cart/items/{id}").patch(update).delete(remove));
+pub fn routes(api: &mut Api) {
+    use Access::Customer;
+    api.get("/api/shop/cart", Spec::new("The customer's cart", Customer, Answer::Json(200, schema::<Cart>)), show)
+        .post(
+            "/api/shop/cart/items",
+            Spec::new("Add a product to the cart", Customer, Answer::Json(201, schema::<CartItem>))
+                .body(schema::<AddBody>),
+            add,
+        )
+        .patch(
+            "/api/shop/cart/items/{id}",
+            Spec::new("Change a line's quantity", Customer, Answer::Json(200, schema::<CartItem>))
+                .body(schema::<UpdateBody>),
+            update,
+        )
+        .delete("/api/shop/cart/items/{id}", Spec::new("Remove a line", Customer, Answer::NoContent), remove);
 }
 
 async fn show(customer: ShopCustomer) -> Result<web::Json<Cart>, AppError> {
@@ -19,7 +32,7 @@ async fn show(customer: ShopCustomer) -> Result<web::Json<Cart>, AppError> {
     customer.shop.db.run(move |c| Ok(store::cart(c, user_id)?)).await.map(web::Json)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct AddBody {
     product_id: Option<i64>,
     quantity: Option<i64>,
@@ -38,7 +51,7 @@ async fn add(customer: ShopCustomer, body: web::Json<AddBody>) -> Result<HttpRes
     Ok(HttpResponse::Created().json(item))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct UpdateBody {
     quantity: i64,
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::error::AppError;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct CartItem {
     pub id: i64,
     pub product_id: i64,
@@ -17,7 +17,7 @@ pub struct CartItem {
     pub available: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Cart {
     pub items: Vec<CartItem>,
     pub subtotal_cents: i64,

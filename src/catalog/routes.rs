@@ -7,29 +7,74 @@ use serde::Deserialize;
 use super::store::{self, Category, CategoryFields, Product, ProductFields, ProductFilter};
 use crate::auth::Caller;
 use crate::error::{AppError, FieldErrors};
+use crate::openapi::{Access, Answer, Api, PAGE, Spec, schema};
 use crate::pagination::{Page, PageQuery, Paginated};
 use crate::recently_viewed;
 use crate::tenancy::resolve::{Shop, ShopAdmin};
 use crate::validate;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/admin/categories").get(admin_list_categories).post(create_category))
-        .service(
-            web::resource("/api/admin/categories/{id}")
-                .get(show_category)
-                .patch(update_category)
-                .delete(delete_category),
-        )
-        .service(web::resource("/api/admin/products").get(admin_list_products).post(create_product))
-        .service(
-            web::resource("/api/admin/products/{id}")
-                .get(admin_show_product)
-                .patch(update_product)
-                .delete(delete_product),
-        )
-        .service(web::resource("/api/shop/categories").get(shop_list_categories))
-        .service(web::resource("/api/shop/products").get(shop_list_products))
-        .service(web::resource("/api/shop/products/{id}").get(shop_show_product));
+pub fn routes(api: &mut Api) {
+    const SEARCH: &[(&str, &str)] =
+        &[("q", "string"), ("category_id", "integer"), ("page", "integer"), ("per_page", "integer")];
+    use Access::{Shop as Anyone, ShopAdmin as Admin};
+    api.get(
+        "/api/admin/categories",
+        Spec::new("List categories", Admin, Answer::Json(200, schema::<Paginated<Category>>)).query(PAGE),
+        admin_list_categories,
+    )
+    .post(
+        "/api/admin/categories",
+        Spec::new("Create a category", Admin, Answer::Json(201, schema::<Category>)).body(schema::<CategoryBody>),
+        create_category,
+    )
+    .get(
+        "/api/admin/categories/{id}",
+        Spec::new("One category", Admin, Answer::Json(200, schema::<Category>)),
+        show_category,
+    )
+    .patch(
+        "/api/admin/categories/{id}",
+        Spec::new("Change a category", Admin, Answer::Json(200, schema::<Category>)).body(schema::<CategoryBody>),
+        update_category,
+    )
+    .delete("/api/admin/categories/{id}", Spec::new("Delete a category", Admin, Answer::NoContent), delete_category)
+    .get(
+        "/api/admin/products",
+        Spec::new("List and search all products", Admin, Answer::Json(200, schema::<Paginated<Product>>)).query(SEARCH),
+        admin_list_products,
+    )
+    .post(
+        "/api/admin/products",
+        Spec::new("Create a product", Admin, Answer::Json(201, schema::<Product>)).body(schema::<ProductBody>),
+        create_product,
+    )
+    .get(
+        "/api/admin/products/{id}",
+        Spec::new("One product", Admin, Answer::Json(200, schema::<Product>)),
+        admin_show_product,
+    )
+    .patch(
+        "/api/admin/products/{id}",
+        Spec::new("Change a product", Admin, Answer::Json(200, schema::<Product>)).body(schema::<ProductBody>),
+        update_product,
+    )
+    .delete("/api/admin/products/{id}", Spec::new("Delete a product", Admin, Answer::NoContent), delete_product)
+    .get(
+        "/api/shop/categories",
+        Spec::new("The shop's categories", Anyone, Answer::Json(200, schema::<Paginated<Category>>)).query(PAGE),
+        shop_list_categories,
+    )
+    .get(
+        "/api/shop/products",
+        Spec::new("Browse and search active products", Anyone, Answer::Json(200, schema::<Paginated<Product>>))
+            .query(SEARCH),
+        shop_list_products,
+    )
+    .get(
+        "/api/shop/products/{id}",
+        Spec::new("One active product", Anyone, Answer::Json(200, schema::<Product>)),
+        shop_show_product,
+    );
 }
 
 fn not_found(what: &str) -> AppError {
@@ -56,11 +101,12 @@ async fn shop_list_categories(
     list_categories(&shop, &q).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct CategoryBody {
     name: Option<String>,
     slug: Option<String>,
     #[serde(default, deserialize_with = "validate::explicit_null")]
+    #[schemars(with = "Option<i64>")]
     parent_id: Option<Option<i64>>,
 }
 
@@ -155,7 +201,7 @@ async fn shop_list_products(
     list_products(&shop, q.into_inner(), true).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ProductBody {
     name: Option<String>,
     slug: Option<String>,
@@ -163,6 +209,7 @@ struct ProductBody {
     price_cents: Option<i64>,
     stock: Option<i64>,
     #[serde(default, deserialize_with = "validate::explicit_null")]
+    #[schemars(with = "Option<i64>")]
     category_id: Option<Option<i64>>,
     active: Option<bool>,
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::error::{AppError, is_unique_violation};
 use crate::pagination::Page;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Category {
     pub id: i64,
     pub name: String,
@@ -124,7 +124,7 @@ pub fn delete_category(conn: &Connection, id: i64) -> Result<(), AppError> {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Product {
     pub id: i64,
     pub name: String,

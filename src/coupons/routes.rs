@@ -5,25 +5,45 @@ use serde::Deserialize;
 
 use super::store::{self, Coupon, CouponFields};
 use crate::error::{AppError, FieldErrors};
+use crate::openapi::{Access, Answer, Api, PAGE, Spec, schema};
 use crate::pagination::{Page, PageQuery, Paginated};
 use crate::tenancy::resolve::ShopAdmin;
 use crate::validate;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/admin/coupons").get(list).post(create))
-        .service(web::resource("/api/admin/coupons/{id}").get(show).patch(update).delete(remove));
+pub fn routes(api: &mut Api) {
+    use Access::ShopAdmin as Admin;
+    api.get(
+        "/api/admin/coupons",
+        Spec::new("List coupons", Admin, Answer::Json(200, schema::<Paginated<Coupon>>)).query(PAGE),
+        list,
+    )
+    .post(
+        "/api/admin/coupons",
+        Spec::new("Create a coupon", Admin, Answer::Json(201, schema::<Coupon>)).body(schema::<CouponBody>),
+        create,
+    )
+    .get("/api/admin/coupons/{id}", Spec::new("One coupon", Admin, Answer::Json(200, schema::<Coupon>)), show)
+    .patch(
+        "/api/admin/coupons/{id}",
+        Spec::new("Change a coupon", Admin, Answer::Json(200, schema::<Coupon>)).body(schema::<CouponBody>),
+        update,
+    )
+    .delete("/api/admin/coupons/{id}", Spec::new("Delete a coupon", Admin, Answer::NoContent), remove);
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct CouponBody {
     code: Option<String>,
     kind: Option<String>,
     value: Option<i64>,
     #[serde(default, deserialize_with = "validate::explicit_null")]
+    #[schemars(with = "Option<i64>")]
     min_subtotal_cents: Option<Option<i64>>,
     #[serde(default, deserialize_with = "validate::explicit_null")]
+    #[schemars(with = "Option<i64>")]
     max_uses: Option<Option<i64>>,
     #[serde(default, deserialize_with = "validate::explicit_null")]
+    #[schemars(with = "Option<String>")]
     expires_at: Option<Option<String>>,
     active: Option<bool>,
 }

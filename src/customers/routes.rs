@@ -7,27 +7,51 @@ use super::store::{self, Customer, ShopUser};
 use crate::auth::throttle::AttemptKeys;
 use crate::auth::{Email, password, tokens};
 use crate::error::{AppError, FieldErrors};
+use crate::openapi::{Access, Answer, Api, PAGE, Spec, schema};
 use crate::pagination::{Page, PageQuery, Paginated};
 use crate::state::AppState;
 use crate::tenancy::resolve::{Shop, ShopAdmin, ShopCustomer};
 use crate::validate;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/shop/auth/register", web::post().to(register))
-        .route("/api/shop/auth/login", web::post().to(login))
-        .route("/api/shop/auth/logout", web::post().to(logout))
-        .route("/api/shop/me", web::get().to(me))
-        .route("/api/admin/customers", web::get().to(list));
+pub fn routes(api: &mut Api) {
+    api.post(
+        "/api/shop/auth/register",
+        Spec::new("Create a customer account in this shop", Access::Shop, Answer::Json(201, schema::<SignedIn>))
+            .body(schema::<RegisterBody>),
+        register,
+    )
+    .post(
+        "/api/shop/auth/login",
+        Spec::new("Sign in as a customer", Access::Shop, Answer::Json(200, schema::<SignedIn>))
+            .body(schema::<LoginBody>),
+        login,
+    )
+    .post("/api/shop/auth/logout", Spec::new("Revoke this customer token", Access::Customer, Answer::NoContent), logout)
+    .get(
+        "/api/shop/me",
+        Spec::new("The signed-in customer", Access::Customer, Answer::Json(200, schema::<ShopUser>)),
+        me,
+    )
+    .get(
+        "/api/admin/customers",
+        Spec::new(
+            "Customers with their order count and total spent",
+            Access::ShopAdmin,
+            Answer::Json(200, schema::<Paginated<Customer>>),
+        )
+        .query(PAGE),
+        list,
+    );
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct RegisterBody {
     name: String,
     email: String,
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct SignedIn {
     token: String,
     token_type: &'static str,
@@ -61,7 +85,7 @@ async fn register(
     Ok(HttpResponse::Created().json(issue_token(&state, shop.client.id, user).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct LoginBody {
     email: String,
     password: String,

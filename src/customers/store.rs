@@ -7,7 +7,7 @@ use crate::error::{AppError, is_unique_violation};
 use crate::pagination::Page;
 
 /// A customer account as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ShopUser {
     pub id: i64,
     pub name: String,
@@ -79,7 +79,7 @@ pub fn forget_order(conn: &Connection, customer_id: i64, total_cents: i64) -> ru
     Ok(())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Customer {
     pub id: i64,
     pub user_id: Option<i64>,

@@ -6,19 +6,45 @@ use serde::Deserialize;
 use super::checkout;
 use super::store::{self, Order};
 use crate::error::AppError;
+use crate::openapi::{Access, Answer, Api, Spec, schema};
 use crate::pagination::{Page, Paginated};
 use crate::tenancy::resolve::{ShopAdmin, ShopCustomer};
 use crate::validate;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/shop/checkout", web::post().to(place))
-        .route("/api/shop/orders", web::get().to(my_orders))
-        .route("/api/shop/orders/{id}", web::get().to(my_order))
-        .route("/api/admin/orders", web::get().to(admin_list))
-        .service(web::resource("/api/admin/orders/{id}").get(admin_show).patch(admin_update));
+pub fn routes(api: &mut Api) {
+    const LIST: &[(&str, &str)] = &[("status", "string"), ("page", "integer"), ("per_page", "integer")];
+    use Access::{Customer, ShopAdmin as Admin};
+    api.post(
+        "/api/shop/checkout",
+        Spec::new("Turn the cart into an order", Customer, Answer::Json(201, schema::<Order>))
+            .body(schema::<CheckoutBody>),
+        place,
+    )
+    .get(
+        "/api/shop/orders",
+        Spec::new("The customer's orders", Customer, Answer::Json(200, schema::<Paginated<Order>>)).query(LIST),
+        my_orders,
+    )
+    .get(
+        "/api/shop/orders/{id}",
+        Spec::new("One of the customer's orders", Customer, Answer::Json(200, schema::<Order>)),
+        my_order,
+    )
+    .get(
+        "/api/admin/orders",
+        Spec::new("All orders", Admin, Answer::Json(200, schema::<Paginated<Order>>)).query(LIST),
+        admin_list,
+    )
+    .get("/api/admin/orders/{id}", Spec::new("One order", Admin, Answer::Json(200, schema::<Order>)), admin_show)
+    .patch(
+        "/api/admin/orders/{id}",
+        Spec::new("Move an order to its next status", Admin, Answer::Json(200, schema::<Order>))
+            .body(schema::<StatusBody>),
+        admin_update,
+    );
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct CheckoutBody {
     address_id: Option<i64>,
     coupon_code: Option<String>,
@@ -93,7 +119,7 @@ async fn admin_show(admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<Or
         .map(web::Json)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct StatusBody {
     status: String,
 }

@@ -21,7 +21,7 @@ pub fn may_move(from: &str, to: &str) -> bool {
     )
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct OrderItem {
     pub id: i64,
     pub product_id: Option<i64>,
@@ -31,7 +31,7 @@ pub struct OrderItem {
     pub line_total_cents: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ShippingAddress {
     pub name: String,
     pub line1: String,
@@ -43,7 +43,7 @@ pub struct ShippingAddress {
     pub phone: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Order {
     pub id: i64,
     pub number: String,

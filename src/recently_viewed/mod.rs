@@ -5,13 +5,22 @@ use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use crate::error::AppError;
+use crate::openapi::{Access, Answer, Api, Spec, schema};
 use crate::tenancy::resolve::ShopCustomer;
 
 /// How many products a customer's list keeps.
 pub const KEEP: i64 = 20;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/shop/recently-viewed", web::get().to(list_route));
+pub fn routes(api: &mut Api) {
+    api.get(
+        "/api/shop/recently-viewed",
+        Spec::new(
+            "The customer's recently viewed products, newest first",
+            Access::Customer,
+            Answer::Json(200, schema::<ViewedList>),
+        ),
+        list_route,
+    );
 }
 
 /// Records a view (moving the product to the front) and trims the list to [`KEEP`].
@@ -31,7 +40,7 @@ pub fn record(conn: &Connection, user_id: i64, product_id: i64) -> rusqlite::Res
     Ok(())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct ViewedProduct {
     pub product_id: i64,
     pub name: String,
@@ -59,7 +68,7 @@ pub fn list(conn: &Connection, user_id: i64) -> rusqlite::Result<Vec<ViewedProdu
     .collect()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct ViewedList {
     data: Vec<ViewedProduct>,
 }

@@ -6,14 +6,39 @@ use serde::Deserialize;
 use super::store::{self, Review};
 use crate::catalog::store::find_product;
 use crate::error::{AppError, FieldErrors};
+use crate::openapi::{Access, Answer, Api, PAGE, Spec, schema};
 use crate::pagination::{Page, PageQuery, Paginated};
 use crate::tenancy::resolve::{Shop, ShopAdmin, ShopCustomer};
 use crate::validate;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/shop/products/{id}/reviews").get(product_reviews).post(create))
-        .route("/api/admin/reviews", web::get().to(admin_list))
-        .service(web::resource("/api/admin/reviews/{id}").get(admin_show).patch(moderate).delete(remove));
+pub fn routes(api: &mut Api) {
+    const LIST: &[(&str, &str)] =
+        &[("product_id", "integer"), ("hidden", "boolean"), ("page", "integer"), ("per_page", "integer")];
+    use Access::ShopAdmin as Admin;
+    api.get(
+        "/api/shop/products/{id}/reviews",
+        Spec::new("A product's visible reviews", Access::Shop, Answer::Json(200, schema::<Paginated<Review>>))
+            .query(PAGE),
+        product_reviews,
+    )
+    .post(
+        "/api/shop/products/{id}/reviews",
+        Spec::new("Review a product (once)", Access::Customer, Answer::Json(201, schema::<Review>))
+            .body(schema::<ReviewBody>),
+        create,
+    )
+    .get(
+        "/api/admin/reviews",
+        Spec::new("All reviews", Admin, Answer::Json(200, schema::<Paginated<Review>>)).query(LIST),
+        admin_list,
+    )
+    .get("/api/admin/reviews/{id}", Spec::new("One review", Admin, Answer::Json(200, schema::<Review>)), admin_show)
+    .patch(
+        "/api/admin/reviews/{id}",
+        Spec::new("Hide or show a review", Admin, Answer::Json(200, schema::<Review>)).body(schema::<ModerateBody>),
+        moderate,
+    )
+    .delete("/api/admin/reviews/{id}", Spec::new("Delete a review", Admin, Answer::NoContent), remove);
 }
 
 fn no_product() -> AppError {
@@ -36,7 +61,7 @@ async fn product_reviews(
     Ok(web::Json(Paginated::new(rows, page, total)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ReviewBody {
     rating: Option<i64>,
     title: Option<String>,
@@ -94,7 +119,7 @@ async fn admin_show(admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<Re
         .map(web::Json)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct ModerateBody {
     hidden: bool,
 }

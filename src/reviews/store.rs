@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::error::{AppError, is_unique_violation};
 use crate::pagination::Page;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Review {
     pub id: i64,
     pub product_id: i64,

@@ -4,13 +4,18 @@ use actix_web::web;
 use serde::Serialize;
 
 use crate::error::AppError;
+use crate::openapi::{Access, Answer, Api, Spec, schema};
 use crate::tenancy::resolve::Shop;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/shop", web::get().to(show));
+pub fn routes(api: &mut Api) {
+    api.get(
+        "/api/shop",
+        Spec::new("The resolved shop, read from its own file", Access::Shop, Answer::Json(200, schema::<ShopInfo>)),
+        show,
+    );
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct ShopInfo {
     id: i64,
     name: String,

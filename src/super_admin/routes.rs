@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::caller::SuperAdmin;
 use crate::auth::password;
 use crate::error::{AppError, FieldErrors, is_unique_violation};
+use crate::openapi::{Access, Answer, Api, Spec, schema};
 use crate::pagination::{Page, Paginated};
 use crate::state::AppState;
 use crate::tenancy::lifecycle::{self, NewClient, NewClientInput};
@@ -16,16 +17,48 @@ use crate::tenancy::names::{Domain, Subdomain};
 use crate::tenancy::pools::PoolStats;
 use crate::tenancy::registry::{self, Client, ClientChanges, ClientStatus};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/api/super-admin")
-            .route("/clients", web::get().to(list))
-            .route("/clients", web::post().to(create))
-            .route("/clients/{id}", web::get().to(show))
-            .route("/clients/{id}", web::patch().to(update))
-            .route("/clients/{id}", web::delete().to(delete))
-            .route("/clients/{id}/migrate", web::post().to(migrate))
-            .route("/stats", web::get().to(stats)),
+pub fn routes(api: &mut Api) {
+    const LIST: &[(&str, &str)] = &[("page", "integer"), ("per_page", "integer"), ("status", "string")];
+    api.get(
+        "/api/super-admin/clients",
+        Spec::new("List shops", Access::SuperAdmin, Answer::Json(200, schema::<Paginated<Client>>)).query(LIST),
+        list,
+    )
+    .post(
+        "/api/super-admin/clients",
+        Spec::new("Create a shop and its admin", Access::SuperAdmin, Answer::Json(201, schema::<Client>))
+            .body(schema::<CreateBody>),
+        create,
+    )
+    .get(
+        "/api/super-admin/clients/{id}",
+        Spec::new("One shop", Access::SuperAdmin, Answer::Json(200, schema::<Client>)),
+        show,
+    )
+    .patch(
+        "/api/super-admin/clients/{id}",
+        Spec::new(
+            "Rename, change the domain, suspend or reactivate a shop",
+            Access::SuperAdmin,
+            Answer::Json(200, schema::<Client>),
+        )
+        .body(schema::<UpdateBody>),
+        update,
+    )
+    .delete(
+        "/api/super-admin/clients/{id}",
+        Spec::new("Delete a shop and everything of it", Access::SuperAdmin, Answer::NoContent),
+        delete,
+    )
+    .post(
+        "/api/super-admin/clients/{id}/migrate",
+        Spec::new("Run pending migrations on one shop", Access::SuperAdmin, Answer::Json(200, schema::<MigrateResult>)),
+        migrate,
+    )
+    .get(
+        "/api/super-admin/stats",
+        Spec::new("Registry and pool statistics", Access::SuperAdmin, Answer::Json(200, schema::<Stats>)),
+        stats,
     );
 }
 
@@ -74,7 +107,7 @@ async fn show(
     found.map(web::Json).ok_or_else(|| AppError::not_found("client_not_found", "no such client"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct CreateBody {
     name: String,
     subdomain: String,
@@ -110,11 +143,13 @@ async fn create(
     Ok(HttpResponse::Created().json(client))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 struct UpdateBody {
     name: Option<String>,
     subdomain: Option<String>,
+    /// A custom domain, or null to remove it.
     #[serde(default, deserialize_with = "crate::validate::explicit_null")]
+    #[schemars(with = "Option<String>")]
     domain: Option<Option<String>>,
     status: Option<String>,
 }
@@ -200,7 +235,7 @@ async fn delete(state: web::Data<AppState>, _: SuperAdmin, path: web::Path<Strin
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct MigrateResult {
     client: Client,
     applied: Vec<i64>,
@@ -233,7 +268,7 @@ async fn migrate(
     Ok(web::Json(result))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct Stats {
     clients: i64,
     clients_by_status: BTreeMap<String, i64>,

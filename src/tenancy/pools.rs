@@ -136,7 +136,7 @@ struct PoolsState {
 }
 
 /// Counters served at `/api/super-admin/stats` and `/metrics`.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, schemars::JsonSchema)]
 pub struct PoolStats {
     pub open_pools: usize,
     pub max_open_pools: usize,

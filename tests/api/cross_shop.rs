@@ -151,3 +151,56 @@ async fn another_shops_ids_are_not_found_for_every_verb() {
         app.as_user(Method::GET, &b_admin, "/api/admin/products").header("X-Client", "bigshop").send().await.unwrap();
     assert_error(res, StatusCode::FORBIDDEN, "tenant_mismatch").await;
 }
+
+/// A valid body for every id-taking endpoint that takes one, so "not found" is the only refusal
+/// left. An endpoint missing here fails the test: new endpoints cannot slip past the matrix.
+fn sample_body(method: &str, path: &str) -> Option<Value> {
+    Some(match (method, path) {
+        ("patch", "/api/admin/categories/{id}") => json!({"name": "renamed"}),
+        ("patch", "/api/admin/products/{id}") => json!({"price_cents": 1}),
+        ("patch", "/api/admin/coupons/{id}") => json!({"value": 5}),
+        ("patch", "/api/admin/reviews/{id}") => json!({"hidden": true}),
+        ("patch", "/api/admin/orders/{id}") => json!({"status": "paid"}),
+        ("patch", "/api/shop/cart/items/{id}") => json!({"quantity": 2}),
+        ("patch", "/api/shop/addresses/{id}") => json!({"city": "Elsewhere"}),
+        ("post", "/api/shop/products/{id}/reviews") => json!({"rating": 5}),
+        _ => return None,
+    })
+}
+
+#[tokio::test]
+async fn the_openapi_route_table_drives_a_complete_cross_shop_matrix() {
+    let app = spawn_app().await;
+    let (a_admin, _a_products, _a_buyers) = fill(&app, "bigshop", 3).await;
+    let (b_admin, _b_products, b_buyers) = fill(&app, "smallshop", 1).await;
+    let doc: Value = app.get("/api/openapi.json").send().await.unwrap().json().await.unwrap();
+    let before = app.fetch(&a_admin, "/api/admin/orders").await;
+
+    let mut cases = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        if !path.contains("{id}") || path.starts_with("/api/super-admin") {
+            continue;
+        }
+        for (method, op) in ops.as_object().unwrap() {
+            // Ids that exist in the big shop only: catalog ids 3, everything else 2.
+            let id = if ["categories", "products", "coupons"].iter().any(|k| path.contains(k)) { 3 } else { 2 };
+            let url = path.replace("{id}", &id.to_string());
+            let token = match op["x-access"].as_str().unwrap() {
+                "Customer" => b_buyers[0].token.clone(),
+                "ShopAdmin" | "Shop" => b_admin.clone(),
+                other => panic!("{method} {path}: no caller for access {other}"),
+            };
+            let mut req = app.as_user(method.to_uppercase().parse().unwrap(), &token, &url);
+            if op.get("requestBody").is_some() {
+                let body = sample_body(method, path).unwrap_or_else(|| panic!("add a sample body for {method} {path}"));
+                req = req.json(&body);
+            }
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::NOT_FOUND, "{method} {url} from the other shop");
+            cases += 1;
+        }
+    }
+    assert!(cases >= 23, "only {cases} id-taking operations found in the document");
+    eprintln!("cross-shop matrix from the OpenAPI document: {cases} operations");
+    assert_eq!(app.fetch(&a_admin, "/api/admin/orders").await, before, "the big shop changed");
+}
