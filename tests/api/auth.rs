@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::{SUPER_EMAIL, SUPER_PASSWORD, assert_error, list_files, spawn_app};
+use crate::helpers::{JsonBody, SUPER_EMAIL, SUPER_PASSWORD, assert_error, list_files, spawn_app};
 
 #[tokio::test]
 async fn unknown_email_and_wrong_password_look_the_same() {
@@ -30,7 +30,7 @@ async fn repeated_failures_are_throttled_even_with_the_right_password() {
 async fn logout_revokes_and_expired_tokens_fail() {
     let app = spawn_app().await;
     let token = app.login_token(SUPER_EMAIL, SUPER_PASSWORD).await;
-    let me: Value = app.get("/api/auth/me").bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let me: Value = app.get("/api/auth/me").bearer_auth(&token).json_body().await;
     assert_eq!(me["role"], "super_admin");
     assert_eq!(me["client_id"], Value::Null);
 

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, spawn_app};
+use crate::helpers::{JsonBody, TestApp, assert_error, spawn_app};
 
 async fn search(app: &TestApp, subdomain: &str, q: &str) -> Vec<String> {
     let res = app.on_shop(Method::GET, subdomain, "/api/shop/products").query(&[("q", q)]).send().await.unwrap();
@@ -35,26 +35,18 @@ async fn the_search_index_follows_inserts_updates_and_deletes() {
     let res = app.as_user(Method::PATCH, t, &path).json(&json!({"active": false})).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert!(search(&app, "searchy", "teapot").await.is_empty(), "inactive products are not in the storefront");
-    let admin: Value =
-        app.as_user(Method::GET, t, "/api/admin/products?q=teapot").send().await.unwrap().json().await.unwrap();
+    let admin: Value = app.as_user(Method::GET, t, "/api/admin/products?q=teapot").json_body().await;
     assert_eq!(admin["meta"]["total"], 1, "the admin still finds it");
 
     assert_eq!(app.as_user(Method::DELETE, t, &path).send().await.unwrap().status(), StatusCode::NO_CONTENT);
-    let admin: Value =
-        app.as_user(Method::GET, t, "/api/admin/products?q=teapot").send().await.unwrap().json().await.unwrap();
+    let admin: Value = app.as_user(Method::GET, t, "/api/admin/products?q=teapot").json_body().await;
     assert_eq!(admin["meta"]["total"], 0);
 
     for i in 0..25 {
         app.create(t, "/api/admin/products", json!({"name": format!("Widget {i}"), "price_cents": 100})).await;
     }
-    let page: Value = app
-        .on_shop(Method::GET, "searchy", "/api/shop/products?q=widget&page=3&per_page=10")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value =
+        app.on_shop(Method::GET, "searchy", "/api/shop/products?q=widget&page=3&per_page=10").json_body().await;
     assert_eq!(page["meta"], json!({"page": 3, "per_page": 10, "total": 25}));
     assert_eq!(page["data"].as_array().unwrap().len(), 5);
 }

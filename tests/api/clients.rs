@@ -2,7 +2,7 @@ use reqwest::{Method, StatusCode};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_error, spawn_app};
+use crate::helpers::{JsonBody, assert_error, spawn_app};
 
 fn client_tables(path: &std::path::Path) -> Vec<String> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
@@ -139,20 +139,12 @@ async fn list_show_migrate_and_stats() {
         app.create_shop(s).await;
     }
 
-    let page: Value = app
-        .admin_api(Method::GET, "/api/super-admin/clients?page=2&per_page=2")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.admin_api(Method::GET, "/api/super-admin/clients?page=2&per_page=2").json_body().await;
     assert_eq!(page["meta"], json!({"page": 2, "per_page": 2, "total": 3}));
     assert_eq!(page["data"].as_array().unwrap().len(), 1);
     assert_eq!(page["data"][0]["subdomain"], "three");
 
-    let migrated: Value =
-        app.admin_api(Method::POST, "/api/super-admin/clients/1/migrate").send().await.unwrap().json().await.unwrap();
+    let migrated: Value = app.admin_api(Method::POST, "/api/super-admin/clients/1/migrate").json_body().await;
     assert_eq!(migrated["applied"], json!([]));
     assert_eq!(migrated["client"]["schema_version"], vergeflow::db::migrations::latest_client_version());
 

@@ -64,6 +64,20 @@ impl Server {
         self.child.wait().unwrap();
     }
 
+    /// Creates shop `sub` with admin `<sub>@crash.test` / `crash-password`.
+    async fn create_shop(&self, super_token: &str, sub: &str) {
+        let body = json!({"name": "Crash", "subdomain": sub, "admin_email": format!("{sub}@crash.test"), "admin_password": "crash-password"});
+        let res = self
+            .http
+            .post(format!("{}/api/super-admin/clients", self.base))
+            .bearer_auth(super_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+
     async fn token(&self, email: &str, password: &str) -> String {
         let res = self
             .http
@@ -239,16 +253,7 @@ async fn kills_during_provisioning_and_deletion_always_reconcile() {
         let existing: i64 =
             ro(&data.join("main.db")).query_row("SELECT COUNT(*) FROM clients", [], |r| r.get(0)).unwrap();
         for i in existing..3 {
-            let body = json!({"name": "Refill", "subdomain": format!("r{round}-{i}"), "admin_email": format!("r{round}-{i}@crash.test"), "admin_password": "crash-password"});
-            let res = server
-                .http
-                .post(format!("{}/api/super-admin/clients", server.base))
-                .bearer_auth(&token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), StatusCode::CREATED);
+            server.create_shop(&token, &format!("r{round}-{i}")).await;
         }
         let ids: Vec<i64> = {
             let main = ro(&data.join("main.db"));
@@ -324,16 +329,7 @@ async fn kills_during_checkout_leave_every_order_whole_or_absent() {
     let buyers: Vec<(String, i64)> = {
         let server = Server::start(&data).await;
         let token = server.token(SUPER_EMAIL, SUPER_PASSWORD).await;
-        let body = json!({"name": "Till", "subdomain": "till", "admin_email": "till@crash.test", "admin_password": "crash-password"});
-        let res = server
-            .http
-            .post(format!("{}/api/super-admin/clients", server.base))
-            .bearer_auth(&token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::CREATED);
+        server.create_shop(&token, "till").await;
         let admin = server.token("till@crash.test", "crash-password").await;
         let post = |path: &str, token: &str, body: Value| {
             server.http.post(format!("{}{path}", server.base)).bearer_auth(token).json(&body).send()

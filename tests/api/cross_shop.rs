@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, spawn_app};
+use crate::helpers::{JsonBody, TestApp, assert_error, spawn_app};
 use crate::shop_journeys::address;
 
 /// A customer who has an address, a placed order, a review and a cart item.
@@ -173,7 +173,7 @@ async fn the_openapi_route_table_drives_a_complete_cross_shop_matrix() {
     let app = spawn_app().await;
     let (a_admin, _a_products, _a_buyers) = fill(&app, "bigshop", 3).await;
     let (b_admin, _b_products, b_buyers) = fill(&app, "smallshop", 1).await;
-    let doc: Value = app.get("/api/openapi.json").send().await.unwrap().json().await.unwrap();
+    let doc: Value = app.get("/api/openapi.json").json_body().await;
     let before = app.fetch(&a_admin, "/api/admin/orders").await;
 
     let mut cases = 0;

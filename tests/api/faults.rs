@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, spawn_app, spawn_app_with, spawn_on};
+use crate::helpers::{JsonBody, TestApp, assert_error, spawn_app, spawn_app_with, spawn_on};
 use crate::shop_journeys::address;
 
 /// What one request saw: when it started and ended (relative to the test start), status and code.
@@ -126,14 +126,8 @@ async fn lru_churn_never_mixes_shops_and_stays_bounded() {
                         assert_eq!(res.status(), StatusCode::CREATED);
                     }
                     1 => {
-                        let body: Value = app
-                            .as_user(Method::GET, token, "/api/admin/products?per_page=100")
-                            .send()
-                            .await
-                            .unwrap()
-                            .json()
-                            .await
-                            .unwrap();
+                        let body: Value =
+                            app.as_user(Method::GET, token, "/api/admin/products?per_page=100").json_body().await;
                         for p in body["data"].as_array().expect("a product list") {
                             assert!(p["name"].as_str().unwrap().starts_with(&format!("{sub} ")), "{sub} saw {p}");
                         }

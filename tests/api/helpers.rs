@@ -186,6 +186,17 @@ impl TestApp {
     }
 }
 
+/// Sends a request and reads its JSON body, whatever the status.
+pub trait JsonBody {
+    async fn json_body(self) -> Value;
+}
+
+impl JsonBody for RequestBuilder {
+    async fn json_body(self) -> Value {
+        self.send().await.expect("request sent").json().await.expect("a JSON body")
+    }
+}
+
 pub fn list_files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()

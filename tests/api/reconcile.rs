@@ -9,7 +9,7 @@ use vergeflow::auth::password;
 use vergeflow::state::AppState;
 use vergeflow::tenancy::lifecycle::{self, NewClient, NewClientInput};
 
-use crate::helpers::{assert_error, list_files, spawn_app, spawn_on, test_settings};
+use crate::helpers::{JsonBody, assert_error, list_files, spawn_app, spawn_on, test_settings};
 
 const ADMIN_PASSWORD: &str = "crash-admin-pw";
 
@@ -38,14 +38,7 @@ fn stamp(path: &Path) -> i64 {
 }
 
 async fn assert_served(app: &crate::helpers::TestApp, subdomain: &str, id: i64) {
-    let client: Value = app
-        .admin_api(Method::GET, &format!("/api/super-admin/clients/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let client: Value = app.admin_api(Method::GET, &format!("/api/super-admin/clients/{id}")).json_body().await;
     assert_eq!(client["status"], "active", "{client}");
     let info: Value = app.shop_by_host(&format!("{subdomain}.localhost")).await.json().await.unwrap();
     assert_eq!(info["file_client_id"], id, "{info}");

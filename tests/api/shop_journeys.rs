@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestShop, assert_error, spawn_app};
+use crate::helpers::{JsonBody, TestApp, TestShop, assert_error, spawn_app};
 
 /// A shop with a category tree, three products and a coupon.
 pub struct Catalog {
@@ -59,24 +59,17 @@ async fn customer_journey_from_browsing_to_review() {
     let c = catalog(&app, "teashop").await;
 
     // Browse and search anonymously, by subdomain.
-    let list: Value =
-        app.on_shop(Method::GET, "teashop", "/api/shop/products").send().await.unwrap().json().await.unwrap();
+    let list: Value = app.on_shop(Method::GET, "teashop", "/api/shop/products").json_body().await;
     assert_eq!(list["meta"]["total"], 3);
-    let found: Value =
-        app.on_shop(Method::GET, "teashop", "/api/shop/products?q=kettle").send().await.unwrap().json().await.unwrap();
+    let found: Value = app.on_shop(Method::GET, "teashop", "/api/shop/products?q=kettle").json_body().await;
     let names: Vec<&str> = found["data"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["Red Kettle", "Porcelain Teapot"], "name matches rank above description matches");
     let in_kitchen: Value = app
         .on_shop(Method::GET, "teashop", &format!("/api/shop/products?category_id={}", c.parent_category))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_body()
+        .await;
     assert_eq!(in_kitchen["meta"]["total"], 2, "a category includes its sub-category");
-    let cats: Value =
-        app.on_shop(Method::GET, "teashop", "/api/shop/categories").send().await.unwrap().json().await.unwrap();
+    let cats: Value = app.on_shop(Method::GET, "teashop", "/api/shop/categories").json_body().await;
     assert_eq!(cats["data"][1]["parent_id"], c.parent_category);
 
     // Register (a smuggled role is ignored), view products, fill the cart.
@@ -166,24 +159,12 @@ async fn customer_journey_from_browsing_to_review() {
         .await
         .unwrap();
     assert_error(dup, StatusCode::CONFLICT, "already_reviewed").await;
-    let product: Value = app
-        .on_shop(Method::GET, "teashop", &format!("/api/shop/products/{}", c.kettle))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let product: Value =
+        app.on_shop(Method::GET, "teashop", &format!("/api/shop/products/{}", c.kettle)).json_body().await;
     assert_eq!(product["rating_avg"], 4.0);
     assert_eq!(product["rating_count"], 1);
-    let reviews: Value = app
-        .on_shop(Method::GET, "teashop", &format!("/api/shop/products/{}/reviews", c.kettle))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reviews: Value =
+        app.on_shop(Method::GET, "teashop", &format!("/api/shop/products/{}/reviews", c.kettle)).json_body().await;
     assert_eq!(reviews["meta"]["total"], 1);
 
     // Customers cannot administer.
@@ -283,14 +264,8 @@ async fn admin_journey_orders_statuses_customers_and_moderation() {
     let p = app.fetch(&admin, &format!("/api/admin/products/{}", c.mug)).await;
     assert_eq!((p["rating_avg"].clone(), p["rating_count"].clone()), (json!(2.0), json!(1)));
     assert_eq!(app.fetch(&admin, "/api/admin/reviews?hidden=true").await["meta"]["total"], 1);
-    let visible: Value = app
-        .on_shop(Method::GET, "admintea", &format!("/api/shop/products/{}/reviews", c.mug))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let visible: Value =
+        app.on_shop(Method::GET, "admintea", &format!("/api/shop/products/{}/reviews", c.mug)).json_body().await;
     assert_eq!(visible["meta"]["total"], 1);
     let res = app.as_user(Method::DELETE, &admin, &format!("/api/admin/reviews/{}", r1["id"])).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
