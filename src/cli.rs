@@ -9,14 +9,14 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::{Settings, SettingsArgs};
-use crate::db::{self, migrations};
+use crate::db::migrations;
 use crate::error::AppError;
 use crate::jobs::{Task, queue};
 use crate::state::AppState;
-use crate::tenancy::lifecycle::{NewClient, NewClientInput};
+use crate::tenancy::lifecycle::{self, NewClient, NewClientInput};
 use crate::tenancy::lock::{self, Holder};
+use crate::tenancy::reconcile;
 use crate::tenancy::registry::{self, Client, ClientStatus};
-use crate::tenancy::{files, reconcile, template};
 
 #[derive(Debug, Parser)]
 #[command(name = "vergeflow", version, about = "Multi-tenant e-commerce backend: one SQLite file per shop")]
@@ -238,7 +238,7 @@ fn list_clients(settings: &Settings, json: bool) -> anyhow::Result<()> {
 
 /// Migrates main.db (done by opening it), then each shop file in place. SQLite applies schema
 /// changes safely beside a running server's connections; no file is replaced.
-fn migrate(settings: &Settings, only: Option<i64>) -> anyhow::Result<()> {
+pub fn migrate(settings: &Settings, only: Option<i64>) -> anyhow::Result<()> {
     let state = AppState::open(settings.clone())?;
     println!("main.db: up to date");
     let conn = state.main.get().map_err(describe)?;
@@ -258,20 +258,15 @@ fn migrate(settings: &Settings, only: Option<i64>) -> anyhow::Result<()> {
     let (mut migrated, mut current, mut failed) = (0, 0, 0);
     for client in &clients {
         bar.set_message(client.subdomain.clone());
-        let path = files::client_path(&settings.data_dir, client.id);
-        let outcome = (|| -> anyhow::Result<Vec<i64>> {
-            template::verify_file(&path, client.id)?;
-            let mut shop = db::open_file(&path, false, 1024)?;
-            let applied = migrations::migrate_client(&mut shop)?;
-            registry::set_schema_version(&conn, client.id, migrations::client_version(&shop)?)?;
-            Ok(applied)
-        })();
+        // The same path as the API's per-shop migrate: through the shop's pool, whose connections
+        // check the file's stamp.
+        let outcome = lifecycle::migrate_client_file(&state.tenancy, &conn, client.id).map(|(_, applied)| applied);
         match outcome {
             Ok(applied) if applied.is_empty() => current += 1,
             Ok(_) => migrated += 1,
             Err(err) => {
                 failed += 1;
-                bar.println(format!("shop {} ({}): {err:#}", client.id, client.subdomain));
+                bar.println(format!("shop {} ({}): {err}", client.id, client.subdomain));
             }
         }
         bar.inc(1);

@@ -75,3 +75,25 @@ async fn cli_commands_without_a_server_work_directly() {
     assert_eq!(info["file_client_id"], created.id);
     app.login_token("d@example.com", "cli-admin-password").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_runs_beside_a_running_server_and_names_a_missing_shop() {
+    let app = spawn_app().await;
+    let shop = app.create_shop("migrating").await;
+    app.shop_by_host("migrating.localhost").await;
+    let settings = app.settings.clone();
+    let (all, one, missing) = tokio::task::spawn_blocking(move || {
+        (
+            vergeflow::cli::migrate(&settings, None),
+            vergeflow::cli::migrate(&settings, Some(shop.id)),
+            vergeflow::cli::migrate(&settings, Some(999)),
+        )
+    })
+    .await
+    .unwrap();
+    all.unwrap();
+    one.unwrap();
+    assert!(missing.unwrap_err().to_string().contains("999"));
+    let info: Value = app.shop_by_host("migrating.localhost").await.json().await.unwrap();
+    assert_eq!(info["file_client_id"], shop.id);
+}
