@@ -232,6 +232,15 @@ impl TenantPools {
     /// Cheap: no file is touched until a connection is asked for.
     pub fn checkout(&self, client_id: i64) -> Result<ClientDb, AppError> {
         let now = self.now_ms();
+        if let Some(pool) = self.lookup(client_id, now)? {
+            return Ok(ClientDb { pool });
+        }
+        // A miss: check the file outside the lock (a syscall), then open the pool under it.
+        let path = files::client_path(&self.data_dir, client_id);
+        if !path.exists() {
+            tracing::error!(client_id, path = %path.display(), "shop file is missing");
+            return Err(AppError::unavailable("client_unavailable", "this shop's data is unavailable"));
+        }
         let mut evicted = None;
         let pool = {
             let mut st = self.state.lock();
@@ -239,16 +248,10 @@ impl TenantPools {
                 return Err(AppError::unavailable("client_unavailable", "this shop is being deleted"));
             }
             if let Some(pool) = st.lru.get(&client_id) {
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                pool.last_used_ms.store(now, Ordering::Relaxed);
+                // Another request opened it meanwhile.
                 Arc::clone(pool)
             } else {
                 self.misses.fetch_add(1, Ordering::Relaxed);
-                let path = files::client_path(&self.data_dir, client_id);
-                if !path.exists() {
-                    tracing::error!(client_id, path = %path.display(), "shop file is missing");
-                    return Err(AppError::unavailable("client_unavailable", "this shop's data is unavailable"));
-                }
                 let guard = Arc::clone(st.guards.entry(client_id).or_default());
                 let manager = TenantManager {
                     client_id,
@@ -279,6 +282,19 @@ impl TenantPools {
         };
         self.close_later(evicted.into_iter().collect());
         Ok(ClientDb { pool })
+    }
+
+    /// The open pool for a shop, if the LRU has it (a hit); refuses retired shops.
+    fn lookup(&self, client_id: i64, now: u64) -> Result<Option<Arc<TenantPool>>, AppError> {
+        let mut st = self.state.lock();
+        if st.retired.contains(&client_id) {
+            return Err(AppError::unavailable("client_unavailable", "this shop is being deleted"));
+        }
+        Ok(st.lru.get(&client_id).map(|pool| {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            pool.last_used_ms.store(now, Ordering::Relaxed);
+            Arc::clone(pool)
+        }))
     }
 
     /// Stops serving a shop and waits until every connection to its file is closed. After `Ok`, no
