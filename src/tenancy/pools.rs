@@ -323,11 +323,6 @@ impl TenantPools {
         Ok(())
     }
 
-    /// Lets a retired id be opened again (a deletion that was refused before it began).
-    pub fn unretire(&self, client_id: i64) {
-        self.state.lock().retired.remove(&client_id);
-    }
-
     /// Closes pools unused for `idle`; returns how many.
     pub fn close_idle(&self, idle: Duration) -> usize {
         let cutoff = self.now_ms().saturating_sub(idle.as_millis() as u64);
