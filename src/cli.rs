@@ -236,43 +236,56 @@ fn list_clients(settings: &Settings, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Migrates main.db (done by opening it), then each shop file in place. SQLite applies schema
-/// changes safely beside a running server's connections; no file is replaced.
+/// Migrates main.db (done by opening it), then each shop file in place. When a server owns the
+/// data folder its shop files are locked to it, so the work is handed to it through the job queue.
 pub fn migrate(settings: &Settings, only: Option<i64>) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let lock = match lock::try_acquire(&settings.data_dir, "cli")? {
+        Ok(lock) => Some(lock),
+        Err(Holder::Server(_)) => None,
+        Err(Holder::Cli(_)) => Some(lock::acquire(&settings.data_dir, "cli", Duration::from_secs(60))?),
+    };
     let state = AppState::open(settings.clone())?;
     println!("main.db: up to date");
-    let conn = state.main.get().map_err(describe)?;
-    let mut clients = registry::all_with_status(&conn, &[ClientStatus::Active, ClientStatus::Suspended])?;
-    if let Some(id) = only {
-        clients.retain(|c| c.id == id);
-        if clients.is_empty() {
-            bail!("no active or suspended shop with id {id}");
-        }
-    }
-    let latest = migrations::latest_client_version();
-    let bar = ProgressBar::new(clients.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} shops  {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    let (mut migrated, mut current, mut failed) = (0, 0, 0);
-    for client in &clients {
-        bar.set_message(client.subdomain.clone());
-        // The same path as the API's per-shop migrate: through the shop's pool, whose connections
-        // check the file's stamp.
-        let outcome = lifecycle::migrate_client_file(&state.tenancy, &conn, client.id).map(|(_, applied)| applied);
-        match outcome {
-            Ok(applied) if applied.is_empty() => current += 1,
-            Ok(_) => migrated += 1,
-            Err(err) => {
-                failed += 1;
-                bar.println(format!("shop {} ({}): {err}", client.id, client.subdomain));
+    let report = match lock {
+        None => {
+            println!("a server owns {}; it runs the shop migrations", settings.data_dir.display());
+            drop(state);
+            let result = run_task(settings, Task::MigrateClients { client_id: only })?;
+            let report: lifecycle::MigrationReport =
+                serde_json::from_value(result).context("reading the server's migration report")?;
+            for f in &report.failed {
+                eprintln!("shop {} ({}): {}", f.client_id, f.subdomain, f.error);
             }
+            report
         }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    println!("shops: {migrated} migrated, {current} already at version {latest}, {failed} failed");
+        Some(_lock) => {
+            let main = state.main.get().map_err(describe)?;
+            let total = registry::all_with_status(&main, &[ClientStatus::Active, ClientStatus::Suspended])?.len();
+            let bar = ProgressBar::new(if only.is_some() { 1 } else { total as u64 });
+            bar.set_style(
+                ProgressStyle::with_template("{bar:40} {pos}/{len} shops  {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            let report = lifecycle::migrate_clients(&state.tenancy, &main, only, |client, failure| {
+                bar.set_message(client.subdomain.clone());
+                if let Some(f) = failure {
+                    bar.println(format!("shop {} ({}): {}", f.client_id, f.subdomain, f.error));
+                }
+                bar.inc(1);
+            })
+            .map_err(describe)?;
+            bar.finish_and_clear();
+            report
+        }
+    };
+    let failed = report.failed.len();
+    println!(
+        "shops: {} migrated, {} already at version {}, {failed} failed",
+        report.migrated,
+        report.already_current,
+        migrations::latest_client_version()
+    );
     if failed > 0 {
         bail!("{failed} shop(s) could not be migrated");
     }

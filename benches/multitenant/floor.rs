@@ -2,17 +2,36 @@
 //! Floor A returns a fixed JSON body; Floor B runs the storefront's product query on one SQLite
 //! pool with no tenancy; Floor C runs the cart and checkout transactions on that one pool.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::OpenFlags;
 use serde::Deserialize;
 use vergeflow::error::AppError;
 use vergeflow::{addresses, cart, catalog, customers, db, orders};
 
-type Pool = r2d2::Pool<SqliteConnectionManager>;
+type Pool = r2d2::Pool<FloorManager>;
+
+/// Connections to the floor's one file, opened exactly as the server opens a shop file (same VFS
+/// and PRAGMAs), so the floors differ from the server only by tenancy.
+struct FloorManager(PathBuf);
+
+impl r2d2::ManageConnection for FloorManager {
+    type Connection = rusqlite::Connection;
+    type Error = rusqlite::Error;
+
+    fn connect(&self) -> Result<rusqlite::Connection, rusqlite::Error> {
+        db::open_shop_file(&self.0, 1024)
+    }
+
+    fn is_valid(&self, _conn: &mut rusqlite::Connection) -> Result<(), rusqlite::Error> {
+        Ok(())
+    }
+
+    fn has_broken(&self, _conn: &mut rusqlite::Connection) -> bool {
+        false
+    }
+}
 
 /// Builds the floor's single shop file: one product with deep stock, `customers` customers with an
 /// address each. Returns nothing; ids are 1..=customers for users and addresses.
@@ -30,9 +49,7 @@ pub fn prepare(dir: &Path, customers: usize) -> anyhow::Result<()> {
 }
 
 pub fn serve(dir: &Path, workers: usize) -> anyhow::Result<()> {
-    let manager = SqliteConnectionManager::file(dir.join("client_1.db"))
-        .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .with_init(|c| db::apply_pragmas(c, 1024));
+    let manager = FloorManager(dir.join("client_1.db"));
     let pool = r2d2::Pool::builder()
         .max_size(4)
         .min_idle(Some(1))

@@ -67,9 +67,36 @@ pub fn open_file(path: &Path, create: bool, cache_kib: u32) -> rusqlite::Result<
     Ok(conn)
 }
 
-/// Keeps `-wal` and `-shm` on disk when the last connection closes. Shops are opened and closed
-/// all day by the LRU; recreating both files on every reopen costs more than the open itself.
-/// Deletion removes them with the database.
+/// The VFS every shop file is opened through in the server: SQLite's unix VFS taking one
+/// exclusive OS lock for the whole process the first time a file is used, held until the process's
+/// last connection to it closes. Connections inside the process coordinate in memory, and the WAL
+/// index lives in the heap instead of a `-shm` file. Measured on a shop file: opening, reading and
+/// closing costs about a third less (no `-shm` to create, truncate, map and lock; no `fcntl` per
+/// transaction), and no other process can write a shop file the server has open. The CLI hands
+/// its work on shop files to a running server for that reason.
+pub const SHOP_VFS: &std::ffi::CStr = c"unix-excl";
+
+/// Opens a shop file (never creating it) with the house PRAGMAs, through [`SHOP_VFS`], keeping
+/// `-wal` on disk between opens and emptying it when the last connection closes.
+///
+/// `journal_size_limit = 0` matters more than it looks: a WAL left with frames in it is replayed
+/// by the next first opener and checkpointed again (with an fsync) by the next last closer, so a
+/// shop that cycles through the LRU would pay a checkpoint on every close (~300 µs measured).
+pub fn open_shop_file(path: &Path, cache_kib: u32) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags_and_vfs(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        SHOP_VFS,
+    )?;
+    apply_pragmas(&conn, cache_kib)?;
+    persist_wal(&conn)?;
+    conn.execute_batch("PRAGMA journal_size_limit = 0")?;
+    Ok(conn)
+}
+
+/// Keeps `-wal` on disk when the last connection closes (and `-shm`, for VFSes that use one).
+/// Shops are opened and closed all day by the LRU; recreating the files on every reopen costs more
+/// than the open itself. Deletion removes them with the database.
 pub fn persist_wal(conn: &Connection) -> rusqlite::Result<()> {
     let mut on: std::os::raw::c_int = 1;
     // SAFETY: the handle is valid for the life of `conn`; the op reads and writes one c_int.

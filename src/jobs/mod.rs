@@ -15,7 +15,13 @@ use crate::tenancy::lifecycle::{self, NewClient};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Task {
     CreateClient(NewClient),
-    DeleteClient { client_id: i64 },
+    DeleteClient {
+        client_id: i64,
+    },
+    /// Pending client migrations on every active or suspended shop, or only one.
+    MigrateClients {
+        client_id: Option<i64>,
+    },
 }
 
 impl Task {
@@ -23,6 +29,7 @@ impl Task {
         match self {
             Task::CreateClient(_) => "create_client",
             Task::DeleteClient { .. } => "delete_client",
+            Task::MigrateClients { .. } => "migrate_clients",
         }
     }
 
@@ -37,6 +44,10 @@ impl Task {
             Task::DeleteClient { client_id } => {
                 lifecycle::delete_client(&state.tenancy, &mut main, *client_id)?;
                 Ok(serde_json::json!({ "deleted": client_id }))
+            }
+            Task::MigrateClients { client_id } => {
+                let report = lifecycle::migrate_clients(&state.tenancy, &main, *client_id, |_, _| {})?;
+                Ok(serde_json::to_value(report).map_err(anyhow::Error::from)?)
             }
         }
     }

@@ -105,6 +105,7 @@ fn ro(path: &Path) -> Connection {
 }
 
 /// Registry and files agree; every shop file is whole, stamped and current; every shop is served.
+/// Reads the files first: the server holds the shops it has open exclusively.
 async fn verify_registry_and_files(server: &Server, data: &Path) -> usize {
     let clients: Vec<(i64, String, String)> = {
         let main = ro(&data.join("main.db"));
@@ -112,7 +113,7 @@ async fn verify_registry_and_files(server: &Server, data: &Path) -> usize {
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().collect::<Result<_, _>>().unwrap()
     };
     let latest = vergeflow::db::migrations::latest_client_version();
-    for (id, subdomain, status) in &clients {
+    for (id, _, status) in &clients {
         assert_eq!(status, "active", "client {id} left {status} after reconciliation");
         let path = data.join(format!("client_{id}.db"));
         let conn = ro(&path);
@@ -121,6 +122,9 @@ async fn verify_registry_and_files(server: &Server, data: &Path) -> usize {
         let stamp: i64 = conn.query_row("SELECT client_id FROM shop", [], |r| r.get(0)).unwrap();
         assert_eq!(stamp, *id);
         assert_eq!(vergeflow::db::migrations::client_version(&conn).unwrap(), latest, "client {id}");
+    }
+    // Only now ask the server: once it has a shop open, no other process can open that file.
+    for (id, subdomain, _) in &clients {
         let res = server
             .http
             .get(format!("{}/api/shop", server.base))
@@ -380,8 +384,8 @@ async fn kills_during_checkout_leave_every_order_whole_or_absent() {
     let (mut answered, mut caught) = (0, 0);
     for round in 0..KILLS {
         let server = Server::start(&data).await;
-        verify_registry_and_files(&server, &data).await;
         verify_orders(&shop_file, STOCK);
+        verify_registry_and_files(&server, &data).await;
         let mut tasks = Vec::new();
         for (token, address) in buyers.clone() {
             let (http, base) = (server.http.clone(), server.base.clone());
@@ -413,7 +417,7 @@ async fn kills_during_checkout_leave_every_order_whole_or_absent() {
     eprintln!("checkout: {KILLS} kills, {caught} with a checkout in flight, {answered} checkouts answered");
     assert!(caught >= KILLS as u64 / 2, "only {caught} kills caught a checkout in flight");
     let server = Server::start(&data).await;
-    verify_registry_and_files(&server, &data).await;
     let orders = verify_orders(&shop_file, STOCK);
+    verify_registry_and_files(&server, &data).await;
     assert!(orders > 0 && answered > 0, "{orders} orders, {answered} answered checkouts");
 }

@@ -8,8 +8,8 @@ use crate::helpers::spawn_app_with;
 /// Gives shop `i` exactly `i` categories, written straight into its file, so every shop's answer
 /// is distinguishable.
 fn seed_categories(data_dir: &std::path::Path, id: i64, count: i64) {
-    let conn = rusqlite::Connection::open(data_dir.join(format!("client_{id}.db"))).unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    // Opened as the server opens shop files, whose locks then coordinate with it in memory.
+    let conn = vergeflow::db::open_shop_file(&data_dir.join(format!("client_{id}.db")), 256).unwrap();
     for n in 0..count {
         conn.execute(
             "INSERT INTO categories (name, slug) VALUES (?1, ?2)",
