@@ -120,7 +120,6 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
 }
 
 fn serve(settings: Settings) -> anyhow::Result<()> {
-    crate::sys::limit_malloc_arenas();
     actix_web::rt::System::new().block_on(async move {
         let data_dir = settings.data_dir.clone();
         let app = crate::startup::Application::build(settings)?;

@@ -2,6 +2,10 @@
 
 use std::process::ExitCode;
 
+/// The server's Rust side allocates through mimalloc, as SQLite does (see `db::configure_sqlite`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let _ = dotenvy::dotenv();
     match vergeflow::cli::run(std::env::args_os()) {

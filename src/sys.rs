@@ -18,17 +18,6 @@ pub fn raise_fd_limit() -> u64 {
     }
 }
 
-/// Caps glibc's malloc arenas at two. By default every thread that allocates can get an arena of
-/// its own, and memory freed by one shop connection's teardown then sits unused in another
-/// thread's arena: with a thousand shops opening and closing, resident memory creeps up.
-pub fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only adjusts allocator tuning.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
-}
-
 /// Resident memory, thread count and open descriptors of this process, read from /proc.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct ProcessFigures {

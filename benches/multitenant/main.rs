@@ -16,6 +16,11 @@ use serde_json::{Value, json};
 
 use load::{Conn, Outcome, Rng, Step, percentile_ms, request};
 
+/// The same allocator as the `vergeflow` binary, so the floor servers (this binary) differ from
+/// the product only by what they measure.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Options {
     quick: bool,
     concurrency: usize,
