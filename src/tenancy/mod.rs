@@ -10,6 +10,7 @@ pub mod pools;
 pub mod reconcile;
 pub mod registry;
 pub mod resolve;
+pub mod slru;
 pub mod template;
 
 use std::path::PathBuf;

@@ -1,26 +1,25 @@
 //! The bounded LRU of per-shop connection pools.
 //!
-//! One r2d2 pool per open shop file, at most `capacity` at once. Pools open no connection until one
-//! is asked for, share one scheduler thread pool and run no reaper jobs; idle shops are closed by
-//! [`TenantPools::close_idle`]. An evicted pool stays valid for connections already checked out and
-//! closes when the last one returns. Every live connection to a shop file holds that file's
+//! One r2d2 pool per open shop file, at most `capacity` at once, evicted by a segmented LRU
+//! ([`super::slru`]). Pools open no connection until one is asked for, share one scheduler thread
+//! pool and run no reaper jobs; idle shops are closed by [`TenantPools::close_idle`]. An evicted
+//! pool stays valid for connections already checked out and closes when the last one returns. Every live connection to a shop file holds that file's
 //! [`FileGuard`], so deletion can wait until the file is truly closed.
 
 use std::collections::{HashMap, HashSet};
-use std::num::NonZeroUsize;
 use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use lru::LruCache;
 use parking_lot::Mutex;
 use rusqlite::Connection;
 use scheduled_thread_pool::ScheduledThreadPool;
 use serde::Serialize;
 
 use super::files;
+use super::slru::SegmentedLru;
 use crate::db::{self, CHECKOUT_TIMEOUT};
 use crate::error::AppError;
 
@@ -132,7 +131,7 @@ pub struct TenantPool {
 }
 
 struct PoolsState {
-    lru: LruCache<i64, Arc<TenantPool>>,
+    lru: SegmentedLru<i64, Arc<TenantPool>>,
     guards: HashMap<i64, Arc<FileGuard>>,
     retired: HashSet<i64>,
 }
@@ -203,7 +202,7 @@ impl TenantPools {
             max_pages: max_shop_bytes.map(|b| (b / 4096).max(1)),
             threads,
             state: Mutex::new(PoolsState {
-                lru: LruCache::new(NonZeroUsize::new(capacity).expect("capacity is at least 1")),
+                lru: SegmentedLru::new(capacity),
                 guards: HashMap::new(),
                 retired: HashSet::new(),
             }),
@@ -273,7 +272,7 @@ impl TenantPools {
                     .thread_pool(Arc::clone(&self.threads))
                     .build_unchecked(manager);
                 let pool = Arc::new(TenantPool { client_id, pool: r2d2_pool, last_used_ms: AtomicU64::new(now) });
-                if let Some((old_id, old)) = st.lru.push(client_id, Arc::clone(&pool)) {
+                if let Some((old_id, old)) = st.lru.insert(client_id, Arc::clone(&pool)) {
                     if old_id != client_id {
                         self.evictions.fetch_add(1, Ordering::Relaxed);
                     }
@@ -305,7 +304,7 @@ impl TenantPools {
         let (evicted, guard) = {
             let mut st = self.state.lock();
             st.retired.insert(client_id);
-            (st.lru.pop(&client_id), st.guards.remove(&client_id))
+            (st.lru.remove(&client_id), st.guards.remove(&client_id))
         };
         drop(evicted);
         let Some(guard) = guard else { return Ok(()) };
@@ -336,7 +335,7 @@ impl TenantPools {
                 .filter(|(_, p)| p.last_used_ms.load(Ordering::Relaxed) < cutoff)
                 .map(|(id, _)| *id)
                 .collect();
-            stale.iter().filter_map(|id| st.lru.pop(id)).collect()
+            stale.iter().filter_map(|id| st.lru.remove(id)).collect()
         };
         let n = closed.len();
         self.idle_closed.fetch_add(n as u64, Ordering::Relaxed);
