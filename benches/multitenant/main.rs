@@ -121,6 +121,7 @@ fn get(path: &str, host: &str) -> Vec<u8> {
 }
 
 fn main() -> anyhow::Result<()> {
+    vergeflow::sys::release_freed_memory_at_once();
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--floor-server") {
         return floor::serve(std::path::Path::new(&args[i + 1]), 2);
