@@ -210,7 +210,8 @@ impl MainDb {
     }
 }
 
-/// One shared scheduler for every r2d2 pool: without it each pool would start three threads.
+/// One shared scheduler for every r2d2 pool (without it each pool would start three threads). It
+/// opens every connection and closes the shop pools the LRU evicts.
 pub fn shared_pool_threads() -> Arc<ScheduledThreadPool> {
     Arc::new(ScheduledThreadPool::builder().num_threads(4).thread_name_pattern("sqlite-open-{}").build())
 }

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -166,25 +166,13 @@ pub struct TenantPools {
     idle_closed: AtomicU64,
     open_connections: Arc<AtomicI64>,
     timings: Arc<ConnectTimings>,
-    /// Evicted pools are closed on a background thread: closing files is I/O that a request
-    /// which merely caused the eviction should not wait for.
-    closer: std::sync::mpsc::SyncSender<Vec<Arc<TenantPool>>>,
+    /// Evicted pools waiting to be closed on the scheduler threads.
+    pending_closes: Arc<AtomicUsize>,
 }
 
-/// Starts the thread that closes evicted pools; it ends when the sender is dropped. Its queue is
-/// short: when closing falls behind, the evicting thread closes inline, so open files stay bounded.
-fn spawn_closer() -> std::sync::mpsc::SyncSender<Vec<Arc<TenantPool>>> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Arc<TenantPool>>>(32);
-    std::thread::Builder::new()
-        .name("vergeflow-closer".into())
-        .spawn(move || {
-            for batch in rx {
-                drop(batch);
-            }
-        })
-        .expect("spawning the pool closer thread");
-    tx
-}
+/// At most this many evicted pools wait to be closed; past it the evicting thread closes inline, so
+/// open files stay bounded when closing falls behind.
+const MAX_PENDING_CLOSES: usize = 64;
 
 impl TenantPools {
     pub fn new(
@@ -213,16 +201,28 @@ impl TenantPools {
             idle_closed: AtomicU64::new(0),
             open_connections: Arc::new(AtomicI64::new(0)),
             timings: Arc::default(),
-            closer: spawn_closer(),
+            pending_closes: Arc::default(),
         }
     }
 
-    /// Hands pools to the closer thread, or closes them here when its queue is full.
+    /// Closes evicted pools on the scheduler threads that open shop files: closing is I/O that a
+    /// request which merely caused the eviction should not wait for, and the memory a closed
+    /// connection frees is then reused by the next connection opened on the same thread, still in
+    /// its cache and in its own allocator heap. When too many wait, closes here instead.
     fn close_later(&self, pools: Vec<Arc<TenantPool>>) {
-        if !pools.is_empty() {
-            // On a full queue the pools come back inside the error and are dropped (closed) here.
-            let _ = self.closer.try_send(pools);
+        if pools.is_empty() {
+            return;
         }
+        if self.pending_closes.fetch_add(1, Ordering::AcqRel) >= MAX_PENDING_CLOSES {
+            self.pending_closes.fetch_sub(1, Ordering::AcqRel);
+            drop(pools);
+            return;
+        }
+        let pending = Arc::clone(&self.pending_closes);
+        self.threads.execute(move || {
+            drop(pools);
+            pending.fetch_sub(1, Ordering::AcqRel);
+        });
     }
 
     fn now_ms(&self) -> u64 {
