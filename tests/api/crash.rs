@@ -1,6 +1,6 @@
 //! The real binary killed with SIGKILL at random moments during provisioning, deletion and
 //! checkout; after every restart the registry and the files must agree and every order must be
-//! whole or absent.
+//! whole or absent. Also: a shop file the running server has open is locked to it.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -420,4 +420,29 @@ async fn kills_during_checkout_leave_every_order_whole_or_absent() {
     let orders = verify_orders(&shop_file, STOCK);
     verify_registry_and_files(&server, &data).await;
     assert!(orders > 0 && answered > 0, "{orders} orders, {answered} answered checkouts");
+}
+
+/// While the server has a shop open, the shop file is locked to the server process: another
+/// process gets "database is locked" instead of reading or writing behind the server's back, and
+/// the server goes on serving the shop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shop_file_the_server_has_open_is_locked_to_it() {
+    let (_tmp, data) = data_dir();
+    let server = Server::start(&data).await;
+    let token = server.token(SUPER_EMAIL, SUPER_PASSWORD).await;
+    server.create_shop(&token, "held").await;
+    let shop = || server.http.get(format!("{}/api/shop", server.base)).header("Host", "held.localhost").send();
+    assert_eq!(shop().await.unwrap().status(), StatusCode::OK);
+    let path = data.join("client_1.db");
+    let outsider = tokio::task::spawn_blocking(move || {
+        let conn = Connection::open(&path).unwrap();
+        conn.busy_timeout(Duration::ZERO).unwrap();
+        conn.query_row("SELECT COUNT(*) FROM products", [], |r| r.get::<_, i64>(0)).map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap();
+    let error = outsider.expect_err("another process read a shop file the server has open");
+    assert!(error.contains("locked"), "{error}");
+    assert_eq!(shop().await.unwrap().status(), StatusCode::OK);
+    server.kill();
 }
