@@ -16,7 +16,7 @@ use crate::state::AppState;
 use crate::tenancy::lifecycle::{self, NewClient, NewClientInput};
 use crate::tenancy::lock::{self, Holder};
 use crate::tenancy::reconcile;
-use crate::tenancy::registry::{self, Client, ClientStatus};
+use crate::tenancy::registry::{self, Client};
 
 #[derive(Debug, Parser)]
 #[command(name = "vergeflow", version, about = "Multi-tenant e-commerce backend: one SQLite file per shop")]
@@ -171,14 +171,20 @@ fn describe(err: AppError) -> anyhow::Error {
 /// How long the CLI waits for the server to run a handed-over job.
 const JOB_WAIT: Duration = Duration::from_secs(120);
 
-/// Runs a task: directly when the data folder is free, through the server's queue when a server owns it.
-pub fn run_task(settings: &Settings, task: Task) -> anyhow::Result<serde_json::Value> {
+/// The data folder's lock for this command, waiting for another CLI command to finish; `None` when a
+/// running server owns the folder.
+fn lock_unless_a_server_owns(settings: &Settings) -> anyhow::Result<Option<lock::DataLock>> {
     std::fs::create_dir_all(&settings.data_dir)?;
-    let owned = match lock::try_acquire(&settings.data_dir, "cli")? {
+    Ok(match lock::try_acquire(&settings.data_dir, "cli")? {
         Ok(lock) => Some(lock),
         Err(Holder::Server(_)) => None,
         Err(Holder::Cli(_)) => Some(lock::acquire(&settings.data_dir, "cli", Duration::from_secs(60))?),
-    };
+    })
+}
+
+/// Runs a task: directly when the data folder is free, through the server's queue when a server owns it.
+pub fn run_task(settings: &Settings, task: Task) -> anyhow::Result<serde_json::Value> {
+    let owned = lock_unless_a_server_owns(settings)?;
     let state = AppState::open(settings.clone())?;
     if let Some(_lock) = owned {
         let mut main = state.main.get().map_err(describe)?;
@@ -238,12 +244,7 @@ fn list_clients(settings: &Settings, json: bool) -> anyhow::Result<()> {
 /// Migrates main.db (done by opening it), then each shop file in place. When a server owns the
 /// data folder its shop files are locked to it, so the work is handed to it through the job queue.
 pub fn migrate(settings: &Settings, only: Option<i64>) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&settings.data_dir)?;
-    let lock = match lock::try_acquire(&settings.data_dir, "cli")? {
-        Ok(lock) => Some(lock),
-        Err(Holder::Server(_)) => None,
-        Err(Holder::Cli(_)) => Some(lock::acquire(&settings.data_dir, "cli", Duration::from_secs(60))?),
-    };
+    let lock = lock_unless_a_server_owns(settings)?;
     let state = AppState::open(settings.clone())?;
     println!("main.db: up to date");
     let report = match lock {
@@ -260,13 +261,13 @@ pub fn migrate(settings: &Settings, only: Option<i64>) -> anyhow::Result<()> {
         }
         Some(_lock) => {
             let main = state.main.get().map_err(describe)?;
-            let total = registry::all_with_status(&main, &[ClientStatus::Active, ClientStatus::Suspended])?.len();
-            let bar = ProgressBar::new(if only.is_some() { 1 } else { total as u64 });
+            let bar = ProgressBar::new(0);
             bar.set_style(
                 ProgressStyle::with_template("{bar:40} {pos}/{len} shops  {msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
-            let report = lifecycle::migrate_clients(&state.tenancy, &main, only, |client, failure| {
+            let report = lifecycle::migrate_clients(&state.tenancy, &main, only, |total, client, failure| {
+                bar.set_length(total as u64);
                 bar.set_message(client.subdomain.clone());
                 if let Some(f) = failure {
                     bar.println(format!("shop {} ({}): {}", f.client_id, f.subdomain, f.error));

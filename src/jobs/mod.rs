@@ -46,7 +46,7 @@ impl Task {
                 Ok(serde_json::json!({ "deleted": client_id }))
             }
             Task::MigrateClients { client_id } => {
-                let report = lifecycle::migrate_clients(&state.tenancy, &main, *client_id, |_, _| {})?;
+                let report = lifecycle::migrate_clients(&state.tenancy, &main, *client_id, |_, _, _| {})?;
                 Ok(serde_json::to_value(report).map_err(anyhow::Error::from)?)
             }
         }

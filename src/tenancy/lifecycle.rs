@@ -199,12 +199,13 @@ pub struct MigrationFailure {
 }
 
 /// Migrates every active or suspended shop (or only `only`), one after another, telling
-/// `progress` about each. A shop that fails is reported and the others still run.
+/// `progress` about each (with how many there are). A shop that fails is reported and the others
+/// still run.
 pub fn migrate_clients(
     tenancy: &Tenancy,
     main: &Connection,
     only: Option<i64>,
-    mut progress: impl FnMut(&Client, Option<&MigrationFailure>),
+    mut progress: impl FnMut(usize, &Client, Option<&MigrationFailure>),
 ) -> Result<MigrationReport, AppError> {
     let mut clients = registry::all_with_status(main, &[ClientStatus::Active, ClientStatus::Suspended])?;
     if let Some(id) = only {
@@ -224,12 +225,12 @@ pub fn migrate_clients(
                     subdomain: client.subdomain.clone(),
                     error: err.to_string(),
                 };
-                progress(client, Some(&failure));
+                progress(clients.len(), client, Some(&failure));
                 report.failed.push(failure);
                 continue;
             }
         }
-        progress(client, None);
+        progress(clients.len(), client, None);
     }
     Ok(report)
 }
