@@ -2,6 +2,8 @@
 
 pub mod migrations;
 
+use std::ffi::c_void;
+use std::os::raw::c_int;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +30,6 @@ pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 ///   would spend 120 MB on it.
 pub fn configure_sqlite() {
     use rusqlite::ffi;
-    use std::os::raw::c_int;
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let methods = ffi::sqlite3_mem_methods {
@@ -57,30 +58,30 @@ pub fn configure_sqlite() {
 
 // SQLite's allocator interface over mimalloc. SQLite never asks for a negative size, needs 8-byte
 // alignment (mimalloc gives 16) and only passes pointers it got from these functions.
-unsafe extern "C" fn sqlite_malloc(n: std::os::raw::c_int) -> *mut std::ffi::c_void {
+unsafe extern "C" fn sqlite_malloc(n: c_int) -> *mut c_void {
     // SAFETY: plain allocation.
     unsafe { libmimalloc_sys::mi_malloc(n.max(0) as usize) }
 }
-unsafe extern "C" fn sqlite_free(p: *mut std::ffi::c_void) {
+unsafe extern "C" fn sqlite_free(p: *mut c_void) {
     // SAFETY: `p` came from sqlite_malloc/sqlite_realloc (or is null).
     unsafe { libmimalloc_sys::mi_free(p) }
 }
-unsafe extern "C" fn sqlite_realloc(p: *mut std::ffi::c_void, n: std::os::raw::c_int) -> *mut std::ffi::c_void {
+unsafe extern "C" fn sqlite_realloc(p: *mut c_void, n: c_int) -> *mut c_void {
     // SAFETY: as for sqlite_free.
     unsafe { libmimalloc_sys::mi_realloc(p, n.max(0) as usize) }
 }
-unsafe extern "C" fn sqlite_size(p: *mut std::ffi::c_void) -> std::os::raw::c_int {
+unsafe extern "C" fn sqlite_size(p: *mut c_void) -> c_int {
     // SAFETY: as for sqlite_free.
-    unsafe { libmimalloc_sys::mi_usable_size(p) as std::os::raw::c_int }
+    unsafe { libmimalloc_sys::mi_usable_size(p) as c_int }
 }
-unsafe extern "C" fn sqlite_roundup(n: std::os::raw::c_int) -> std::os::raw::c_int {
+unsafe extern "C" fn sqlite_roundup(n: c_int) -> c_int {
     // SAFETY: pure computation.
-    unsafe { libmimalloc_sys::mi_good_size(n.max(0) as usize) as std::os::raw::c_int }
+    unsafe { libmimalloc_sys::mi_good_size(n.max(0) as usize) as c_int }
 }
-unsafe extern "C" fn sqlite_mem_init(_: *mut std::ffi::c_void) -> std::os::raw::c_int {
+unsafe extern "C" fn sqlite_mem_init(_: *mut c_void) -> c_int {
     rusqlite::ffi::SQLITE_OK
 }
-unsafe extern "C" fn sqlite_mem_shutdown(_: *mut std::ffi::c_void) {}
+unsafe extern "C" fn sqlite_mem_shutdown(_: *mut c_void) {}
 
 /// Applies the house PRAGMAs. `cache_kib` bounds this connection's page cache.
 ///

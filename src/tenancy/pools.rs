@@ -3,8 +3,9 @@
 //! One r2d2 pool per open shop file, at most `capacity` at once, evicted by a segmented LRU
 //! ([`super::slru`]). Pools open no connection until one is asked for, share one scheduler thread
 //! pool and run no reaper jobs; idle shops are closed by [`TenantPools::close_idle`]. An evicted
-//! pool stays valid for connections already checked out and closes when the last one returns. Every live connection to a shop file holds that file's
-//! [`FileGuard`], so deletion can wait until the file is truly closed.
+//! pool stays valid for connections already checked out and closes when the last one returns.
+//! Every live connection to a shop file holds that file's [`FileGuard`], so deletion can wait until
+//! the file is truly closed.
 
 use std::collections::{HashMap, HashSet};
 use std::ops::{Deref, DerefMut};
