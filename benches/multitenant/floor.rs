@@ -21,7 +21,7 @@ impl r2d2::ManageConnection for FloorManager {
     type Error = rusqlite::Error;
 
     fn connect(&self) -> Result<rusqlite::Connection, rusqlite::Error> {
-        db::open_shop_file(&self.0, 1024)
+        db::open_shop_file(&self.0, 1024, db::BUSY_TIMEOUT)
     }
 
     fn is_valid(&self, _conn: &mut rusqlite::Connection) -> Result<(), rusqlite::Error> {

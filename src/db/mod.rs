@@ -16,6 +16,9 @@ use crate::error::{AppError, Context};
 
 /// How long a connection waits on another writer before giving up with SQLITE_BUSY.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long opening a shop for the LRU waits for its first lock before r2d2 tries again later.
+/// Inside the process the lock is never held longer than a commit.
+pub const SHOP_FIRST_LOCK_WAIT: Duration = Duration::from_millis(250);
 /// How long a request waits for a pooled connection before failing with a clear error.
 pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -126,12 +129,19 @@ pub const SHOP_VFS: &std::ffi::CStr = c"unix-excl";
 /// `journal_size_limit = 0` matters more than it looks: a WAL left with frames in it is replayed
 /// by the next first opener and checkpointed again (with an fsync) by the next last closer, so a
 /// shop that cycles through the LRU would pay a checkpoint on every close (~300 µs measured).
-pub fn open_shop_file(path: &Path, cache_kib: u32) -> rusqlite::Result<Connection> {
+///
+/// `first_lock_wait` bounds how long the first lock on the file may wait. That lock is where another
+/// process holding the file shows (see [`SHOP_VFS`]); the LRU passes [`SHOP_FIRST_LOCK_WAIT`] so the
+/// shared thread opening the shop gives up quickly and r2d2 retries later without holding a thread,
+/// instead of one held file stalling every other shop's opening for the whole busy timeout.
+pub fn open_shop_file(path: &Path, cache_kib: u32, first_lock_wait: Duration) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags_and_vfs(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         SHOP_VFS,
     )?;
+    conn.busy_timeout(first_lock_wait)?;
+    conn.query_row("PRAGMA schema_version", [], |_| Ok(()))?;
     apply_pragmas(&conn, cache_kib)?;
     persist_wal(&conn)?;
     conn.execute_batch("PRAGMA journal_size_limit = 0")?;

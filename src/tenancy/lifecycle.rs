@@ -106,7 +106,8 @@ pub fn finish_provisioning(tenancy: &Tenancy, main: &mut Connection, id: i64) ->
     let version = if path.exists() {
         match template::verify_file(&path, id) {
             Ok(()) => {
-                let mut conn = crate::db::open_shop_file(&path, 256).context(format!("opening {}", path.display()))?;
+                let mut conn = crate::db::open_shop_file(&path, 256, crate::db::BUSY_TIMEOUT)
+                    .context(format!("opening {}", path.display()))?;
                 migrations::migrate_client(&mut conn)?;
                 migrations::client_version(&conn)?
             }

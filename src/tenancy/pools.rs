@@ -95,7 +95,7 @@ impl r2d2::ManageConnection for TenantManager {
             return Err(db::failure(format!("client {} is being deleted", self.client_id)));
         }
         let started = Instant::now();
-        let conn = db::open_shop_file(&self.path, CLIENT_CACHE_KIB)?;
+        let conn = db::open_shop_file(&self.path, CLIENT_CACHE_KIB, db::SHOP_FIRST_LOCK_WAIT)?;
         if let Some(pages) = self.max_pages {
             conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
         }

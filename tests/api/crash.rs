@@ -446,3 +446,41 @@ async fn a_shop_file_the_server_has_open_is_locked_to_it() {
     assert_eq!(shop().await.unwrap().status(), StatusCode::OK);
     server.kill();
 }
+
+/// Files held by another process cost only their own shops: while five shop files are held (more
+/// than the threads that open shops), a sixth shop still opens at once, and the held shops answer
+/// 503 once the checkout timeout has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shop_files_held_by_another_process_do_not_stall_other_shops() {
+    let (_tmp, data) = data_dir();
+    let server = Server::start(&data).await;
+    let token = server.token(SUPER_EMAIL, SUPER_PASSWORD).await;
+    for i in 1..=6 {
+        server.create_shop(&token, &format!("s{i}")).await;
+    }
+    // Five read transactions left open in this process: the server cannot take those files.
+    let held: Vec<Connection> = (1..=5)
+        .map(|id| {
+            let conn = Connection::open(data.join(format!("client_{id}.db"))).unwrap();
+            conn.execute_batch("BEGIN").unwrap();
+            conn.query_row("SELECT COUNT(*) FROM products", [], |r| r.get::<_, i64>(0)).unwrap();
+            conn
+        })
+        .collect();
+    let get = |sub: String| {
+        let (http, base) = (server.http.clone(), server.base.clone());
+        async move { http.get(format!("{base}/api/shop")).header("Host", format!("{sub}.localhost")).send().await }
+    };
+    let waiting: Vec<_> = (1..=5).map(|i| tokio::spawn(get(format!("s{i}")))).collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let free = get("s6".into()).await.unwrap();
+    assert_eq!(free.status(), StatusCode::OK);
+    assert!(started.elapsed() < Duration::from_secs(2), "a free shop waited {:?} behind held files", started.elapsed());
+    let held_answer = waiting.into_iter().next().unwrap().await.unwrap().unwrap();
+    assert_eq!(held_answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(held_answer.json::<Value>().await.unwrap()["error"], "client_unavailable");
+    drop(held);
+    assert_eq!(get("s1".into()).await.unwrap().status(), StatusCode::OK);
+    server.kill();
+}
