@@ -174,7 +174,7 @@ const JOB_WAIT: Duration = Duration::from_secs(120);
 /// The data folder's lock for this command, waiting for another CLI command to finish; `None` when a
 /// running server owns the folder.
 fn lock_unless_a_server_owns(settings: &Settings) -> anyhow::Result<Option<lock::DataLock>> {
-    std::fs::create_dir_all(&settings.data_dir)?;
+    crate::sys::make_data_folder_private(&settings.data_dir)?;
     Ok(match lock::try_acquire(&settings.data_dir, "cli")? {
         Ok(lock) => Some(lock),
         Err(Holder::Server(_)) => None,

@@ -61,6 +61,21 @@ pub struct SettingsArgs {
     /// Threads per HTTP worker for blocking work (SQLite queries, password hashing).
     #[arg(long, env = "VERGEFLOW_BLOCKING_THREADS", default_value_t = 8, global = true, hide = true)]
     pub blocking_threads: usize,
+    /// Threads that hash passwords (19 MiB each while hashing); default half the cores, at least 1.
+    #[arg(long, env = "VERGEFLOW_HASH_THREADS", global = true, hide = true)]
+    pub hash_threads: Option<usize>,
+    /// Password checks that may wait for a hashing thread; beyond this, 503 with Retry-After.
+    #[arg(long, env = "VERGEFLOW_HASH_QUEUE", default_value_t = 16, global = true, hide = true)]
+    pub hash_queue: usize,
+    /// Sign-ups, sign-ins and shop creations one address may make per minute (429 beyond).
+    #[arg(long, env = "VERGEFLOW_PASSWORD_RATE_PER_IP", default_value_t = 20, global = true, hide = true)]
+    pub password_rate_per_ip: u32,
+    /// Sign-ups and sign-ins one shop (or the main registry) may take per minute (429 beyond).
+    #[arg(long, env = "VERGEFLOW_PASSWORD_RATE_PER_SHOP", default_value_t = 120, global = true, hide = true)]
+    pub password_rate_per_shop: u32,
+    /// Seconds a request body may take to arrive (408 and the connection closed beyond).
+    #[arg(long, env = "VERGEFLOW_BODY_TIMEOUT_SECS", default_value_t = 10, global = true, hide = true)]
+    pub body_timeout_secs: u64,
 }
 
 /// Validated settings used by the server, the CLI, the job worker and tests.
@@ -82,6 +97,11 @@ pub struct Settings {
     pub blocking_threads: usize,
     /// Size limit per shop file; writes past it answer 507 `storage_full`.
     pub max_shop_bytes: Option<u64>,
+    pub hash_threads: usize,
+    pub hash_queue: usize,
+    pub password_rate_per_ip: u32,
+    pub password_rate_per_shop: u32,
+    pub body_timeout: Duration,
 }
 
 impl SettingsArgs {
@@ -117,6 +137,14 @@ impl SettingsArgs {
                 Some(0) => anyhow::bail!("VERGEFLOW_MAX_SHOP_MB must be at least 1"),
                 other => other.map(|mb| mb * 1024 * 1024),
             },
+            hash_threads: match self.hash_threads {
+                Some(n) => n.clamp(1, 64),
+                None => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            },
+            hash_queue: self.hash_queue.min(10_000),
+            password_rate_per_ip: self.password_rate_per_ip.max(1),
+            password_rate_per_shop: self.password_rate_per_shop.max(1),
+            body_timeout: Duration::from_secs(self.body_timeout_secs.clamp(1, 3600)),
         })
     }
 }
@@ -140,6 +168,11 @@ impl Settings {
             workers: Some(2),
             blocking_threads: 8,
             max_shop_mb: None,
+            hash_threads: None,
+            hash_queue: 16,
+            password_rate_per_ip: 20,
+            password_rate_per_shop: 120,
+            body_timeout_secs: 10,
         };
         args.data_dir = data_dir.into();
         args.validate().expect("defaults are valid")

@@ -19,14 +19,24 @@ pub enum AppError {
     NotFound { code: &'static str, message: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// 405 with `Allow`: the path exists, the method does not.
+    #[error("this endpoint answers {allow}")]
+    MethodNotAllowed { allow: String },
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("{message}")]
     Validation { message: String, fields: BTreeMap<String, String> },
     #[error("{message}")]
     Unprocessable { code: &'static str, message: String },
-    #[error("too many attempts; try again in {retry_after_secs} s")]
-    TooManyRequests { retry_after_secs: u64 },
+    /// 429: `too_many_attempts` (failed sign-ins) or `rate_limited` (too many requests).
+    #[error("too many requests; try again in {retry_after_secs} s")]
+    TooManyRequests { code: &'static str, retry_after_secs: u64 },
+    /// 503 with `Retry-After`: the server refuses work it cannot start now rather than queue it.
+    #[error("the server is busy; try again in {retry_after_secs} s")]
+    Overloaded { retry_after_secs: u64 },
+    /// 408: the request body did not arrive in time.
+    #[error("the request body did not arrive within {secs} s")]
+    RequestTimeout { secs: u64 },
     #[error("{message}")]
     Unavailable { code: &'static str, message: String },
     /// The shop's file reached its size limit or the disk is full.
@@ -71,12 +81,15 @@ impl AppError {
             | Self::NotFound { code, .. }
             | Self::Conflict { code, .. }
             | Self::Unprocessable { code, .. }
-            | Self::Unavailable { code, .. } => code,
+            | Self::Unavailable { code, .. }
+            | Self::TooManyRequests { code, .. } => code,
             Self::Unauthorized(_) => "unauthenticated",
             Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::StorageFull(_) => "storage_full",
             Self::Validation { .. } => "validation_failed",
-            Self::TooManyRequests { .. } => "too_many_attempts",
+            Self::Overloaded { .. } => "overloaded",
+            Self::RequestTimeout { .. } => "request_timeout",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -120,9 +133,11 @@ impl ResponseError for AppError {
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Validation { .. } | Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable { .. } | Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -141,8 +156,18 @@ impl ResponseError for AppError {
             _ => None,
         };
         let mut response = HttpResponse::build(self.status_code());
-        if let Self::TooManyRequests { retry_after_secs } = self {
-            response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+        match self {
+            Self::TooManyRequests { retry_after_secs, .. } | Self::Overloaded { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            Self::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, allow.clone()));
+            }
+            // The rest of the body is not worth reading: close instead of draining it.
+            Self::PayloadTooLarge { .. } | Self::RequestTimeout { .. } => {
+                response.force_close();
+            }
+            _ => {}
         }
         response.json(ErrorBody { error: self.code(), message, fields })
     }

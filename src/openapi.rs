@@ -70,18 +70,39 @@ impl Spec {
 /// `?page=&per_page=` as query parameters.
 pub const PAGE: &[(&str, &str)] = &[("page", "integer"), ("per_page", "integer")];
 
+/// One path's routes for actix, and the methods they answer (for `Allow`).
+struct PathRoutes {
+    path: &'static str,
+    resource: actix_web::Resource,
+    methods: Vec<Method>,
+}
+
 /// Registers routes with actix, or describes them into a document, or both.
 pub struct Api<'a> {
     cfg: Option<&'a mut web::ServiceConfig>,
+    resources: Vec<PathRoutes>,
     doc: Option<&'a mut Document>,
 }
 
 impl<'a> Api<'a> {
     pub fn actix(cfg: &'a mut web::ServiceConfig) -> Self {
-        Api { cfg: Some(cfg), doc: None }
+        Api { cfg: Some(cfg), resources: Vec::new(), doc: None }
     }
     pub fn document(doc: &'a mut Document) -> Self {
-        Api { cfg: None, doc: Some(doc) }
+        Api { cfg: None, resources: Vec::new(), doc: Some(doc) }
+    }
+
+    /// Hands the collected routes to actix: one resource per path, answering a method it does not
+    /// have with 405 and `Allow`. GET routes answer HEAD too (actix sends no body for HEAD).
+    pub fn finish(&mut self) {
+        let Some(cfg) = self.cfg.as_deref_mut() else { return };
+        for PathRoutes { resource, methods, .. } in self.resources.drain(..) {
+            let allow = methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+            cfg.service(resource.default_service(web::to(move || {
+                let allow = allow.clone();
+                async move { Err::<actix_web::HttpResponse, _>(crate::error::AppError::MethodNotAllowed { allow }) }
+            })));
+        }
     }
 
     pub fn route<F, Args>(&mut self, method: Method, path: &'static str, spec: Spec, handler: F) -> &mut Self
@@ -90,8 +111,24 @@ impl<'a> Api<'a> {
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        if let Some(cfg) = self.cfg.as_deref_mut() {
-            cfg.route(path, web::method(method.clone()).to(handler));
+        if self.cfg.is_some() {
+            let at = match self.resources.iter().position(|r| r.path == path) {
+                Some(at) => at,
+                None => {
+                    self.resources.push(PathRoutes { path, resource: web::resource(path), methods: Vec::new() });
+                    self.resources.len() - 1
+                }
+            };
+            let entry = &mut self.resources[at];
+            let mut resource = std::mem::replace(&mut entry.resource, web::resource(path));
+            if method == Method::GET {
+                resource = resource.route(web::method(Method::HEAD).to(handler.clone()));
+                entry.methods.push(Method::GET);
+                entry.methods.push(Method::HEAD);
+            } else {
+                entry.methods.push(method.clone());
+            }
+            entry.resource = resource.route(web::method(method.clone()).to(handler));
         }
         if let Some(doc) = self.doc.as_deref_mut() {
             doc.add(&method, path, &spec);

@@ -9,7 +9,7 @@ use actix_session::config::CookieContentSecurity;
 use actix_session::storage::CookieSessionStore;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::Server;
-use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::error::{PathError, QueryPayloadError};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
 
@@ -20,8 +20,7 @@ use crate::openapi::{Access, Answer, Api, Document, Spec, schema};
 use crate::state::AppState;
 use crate::tenancy::{lock, reconcile};
 
-/// Largest JSON body accepted.
-pub const JSON_LIMIT: usize = 64 * 1024;
+use crate::body::JSON_LIMIT;
 
 /// A bound, not yet running server.
 pub struct Application {
@@ -34,7 +33,7 @@ pub struct Application {
 
 impl Application {
     pub fn build(settings: Settings) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&settings.data_dir)
+        crate::sys::make_data_folder_private(&settings.data_dir)
             .with_context(|| format!("creating data folder {}", settings.data_dir.display()))?;
         let lock = lock::acquire(&settings.data_dir, "serve", Duration::from_secs(30))?;
         let state = Arc::new(AppState::open(settings)?);
@@ -49,6 +48,14 @@ impl Application {
                 tracing::warn!(interrupted, "jobs interrupted by the last stop were marked failed");
             }
             crate::bootstrap::ensure_super_admin(&main, &state.settings)?;
+            for (id, subdomain) in crate::tenancy::registry::numeric_subdomains(&main)? {
+                tracing::warn!(
+                    client_id = id,
+                    subdomain,
+                    "this shop's subdomain is all digits: it is reached by Host only (?client={subdomain} names \
+                     the shop with id {subdomain}); rename it with PATCH /api/super-admin/clients/{id}"
+                );
+            }
         }
         let session_key = crate::bootstrap::session_key(&*state.main.get()?)?;
         let listener =
@@ -69,7 +76,6 @@ impl Application {
                 )
                 .wrap_fn(crate::telemetry::trace_request)
                 .app_data(data.clone())
-                .app_data(json_config())
                 .app_data(web::PathConfig::default().error_handler(path_error))
                 .app_data(web::QueryConfig::default().error_handler(query_error))
                 .app_data(web::PayloadConfig::default().limit(JSON_LIMIT))
@@ -110,7 +116,9 @@ impl Application {
 
 /// Registers every route with actix.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    api(&mut Api::actix(cfg));
+    let mut routes = Api::actix(cfg);
+    api(&mut routes);
+    routes.finish();
 }
 
 /// Every feature's routes, composed: the one list both actix and the OpenAPI document read.
@@ -156,38 +164,6 @@ pub fn openapi_document() -> &'static serde_json::Value {
 
 async fn openapi() -> HttpResponse {
     HttpResponse::Ok().json(openapi_document())
-}
-
-fn json_config() -> web::JsonConfig {
-    web::JsonConfig::default().limit(JSON_LIMIT).error_handler(|err, _req| {
-        let app_err = match &err {
-            JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-                AppError::PayloadTooLarge { limit: JSON_LIMIT }
-            }
-            JsonPayloadError::ContentType => AppError::bad_request(
-                "unsupported_content_type",
-                "send a JSON body with Content-Type: application/json",
-            ),
-            JsonPayloadError::Deserialize(e) if e.is_data() => {
-                let text = e.to_string();
-                let field = text
-                    .split_once("missing field `")
-                    .and_then(|(_, rest)| rest.split_once('`'))
-                    .map(|(f, _)| f.to_string());
-                let mut fields = std::collections::BTreeMap::new();
-                match field {
-                    Some(f) => fields.insert(f, "is required".to_string()),
-                    None => fields.insert("body".to_string(), text.clone()),
-                };
-                AppError::Validation { message: text, fields }
-            }
-            JsonPayloadError::Deserialize(e) => {
-                AppError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
-            }
-            other => AppError::bad_request("malformed_json", format!("the body could not be read: {other}")),
-        };
-        app_err.into()
-    })
 }
 
 fn path_error(_: PathError, _: &HttpRequest) -> actix_web::Error {

@@ -5,7 +5,8 @@ use std::sync::atomic::AtomicU64;
 
 use anyhow::Context as _;
 
-use crate::auth::throttle::LoginThrottle;
+use crate::auth::hash_pool::HashPool;
+use crate::auth::throttle::{LoginThrottle, PasswordRates};
 use crate::config::Settings;
 use crate::db::{self, MainDb};
 use crate::tenancy::Tenancy;
@@ -15,6 +16,8 @@ pub struct AppState {
     pub main: MainDb,
     pub tenancy: Arc<Tenancy>,
     pub throttle: LoginThrottle,
+    pub password_rates: PasswordRates,
+    pub hashing: HashPool,
     pub requests_total: AtomicU64,
     pub responses_5xx: AtomicU64,
 }
@@ -23,15 +26,21 @@ impl AppState {
     /// Opens main.db (migrating it) and prepares the shop machinery. Does not lock the data folder
     /// or reconcile: callers that own the folder do that.
     pub fn open(settings: Settings) -> anyhow::Result<Self> {
+        crate::sys::make_data_folder_private(&settings.data_dir)
+            .with_context(|| format!("making data folder {} private", settings.data_dir.display()))?;
         db::configure_sqlite();
         let threads = db::shared_pool_threads();
         let main = MainDb::open(&settings.data_dir, Arc::clone(&threads))?;
         let tenancy = Arc::new(Tenancy::new(&settings, threads).context("preparing the shop template")?);
+        let password_rates = PasswordRates::new(settings.password_rate_per_ip, settings.password_rate_per_shop);
+        let hashing = HashPool::start(settings.hash_threads, settings.hash_queue);
         Ok(Self {
             settings,
             main,
             tenancy,
             throttle: LoginThrottle::default(),
+            password_rates,
+            hashing,
             requests_total: AtomicU64::new(0),
             responses_5xx: AtomicU64::new(0),
         })

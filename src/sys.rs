@@ -62,3 +62,37 @@ pub fn process_figures() -> ProcessFigures {
         open_files: std::fs::read_dir("/proc/self/fd").map(|d| d.count() as u64).unwrap_or(0),
     }
 }
+
+/// Keeps the data folder to the server's user: from now on every file and folder the process
+/// creates is private (umask 077: databases, WAL files, backups, locks), the folder itself is 0700,
+/// and databases and folders left readable by others by an older version are tightened. main.db
+/// holds password and token hashes and the cookie signing key; shop files hold customers' data.
+pub fn make_data_folder_private(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    // SAFETY: umask only sets the process's file-creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    let tighten = |path: &std::path::Path, mode: u32| -> std::io::Result<()> {
+        let meta = std::fs::symlink_metadata(path)?;
+        if !meta.file_type().is_symlink() && meta.permissions().mode() & 0o077 != 0 {
+            // chmod by path: no descriptor is opened on a database file.
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        }
+        Ok(())
+    };
+    tighten(dir, 0o700)?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if kind.is_dir() {
+            tighten(&entry.path(), 0o700)?;
+        } else if kind.is_file() && (name.contains(".db") || name.ends_with(".lock")) {
+            tighten(&entry.path(), 0o600)?;
+        }
+    }
+    Ok(())
+}

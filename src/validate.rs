@@ -14,9 +14,19 @@ pub fn name(raw: &str) -> Result<String, String> {
     text(raw, 1, 200)
 }
 
-/// Trimmed text of `min..=max` characters without control characters (newlines allowed).
+/// Characters that take no space on screen: zero-width spaces and joiners, the word joiner, the
+/// byte-order mark, soft hyphen and the Mongolian vowel separator. Rust's `trim` keeps them.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}')
+}
+
+/// Trimmed text of `min..=max` characters without control characters (newlines allowed); text
+/// that is not empty must show something (a name of only zero-width spaces is refused).
 pub fn text(raw: &str, min: usize, max: usize) -> Result<String, String> {
-    let s = raw.trim();
+    let s = raw.trim_matches(|c: char| c.is_whitespace() || is_invisible(c));
+    if s.is_empty() && !raw.is_empty() && min > 0 {
+        return Err("must contain visible characters".into());
+    }
     let len = s.chars().count();
     if len < min || len > max {
         return Err(if min == 0 {
@@ -94,14 +104,27 @@ pub fn timestamp(raw: &str) -> Result<String, String> {
     ))
 }
 
-/// An ISO 3166 alpha-2 country code, uppercased.
+/// The officially assigned ISO 3166-1 alpha-2 codes (249), sorted.
+const COUNTRIES: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS \
+BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM \
+FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP \
+KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV \
+MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD \
+SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC \
+VE VG VI VN VU WF WS YE YT ZA ZM ZW";
+
+/// An ISO 3166-1 alpha-2 country code that is assigned (`XX`, `ZZ` and other unassigned or
+/// user-assigned pairs are refused), uppercased.
 pub fn country(raw: &str) -> Result<String, String> {
     let s = raw.trim().to_ascii_uppercase();
-    if s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase()) {
-        Ok(s)
-    } else {
-        Err("must be an ISO 3166 alpha-2 code".into())
-    }
+    let assigned = s.len() == 2 && COUNTRIES.split_ascii_whitespace().any(|c| c == s);
+    if assigned { Ok(s) } else { Err("must be an assigned ISO 3166-1 alpha-2 code, e.g. DE or US".into()) }
+}
+
+/// Now, in the form [`timestamp`] produces, so the two compare as strings.
+pub fn now_timestamp() -> String {
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or_else(|_| OffsetDateTime::now_utc());
+    timestamp(&now.format(&Rfc3339).unwrap_or_default()).unwrap_or_default()
 }
 
 /// A coupon code: 3–40 of A-Z, 0-9, `-` and `_`, uppercased.
@@ -150,6 +173,14 @@ mod tests {
         assert_eq!(coupon_code(" save10 ").unwrap(), "SAVE10");
         assert!(coupon_code("a b").is_err());
         assert_eq!(country("de").unwrap(), "DE");
+        for bad in ["XX", "ZZ", "AA", "UK", "D"] {
+            assert!(country(bad).is_err(), "{bad}");
+        }
+        assert_eq!(COUNTRIES.split_ascii_whitespace().count(), 249);
+        assert!(COUNTRIES.split_ascii_whitespace().is_sorted());
+        assert_eq!(text("\u{200B}", 1, 10).unwrap_err(), "must contain visible characters");
+        assert_eq!(text(" \u{200B}Ann\u{FEFF} ", 1, 10).unwrap(), "Ann");
+        assert!(now_timestamp() > timestamp("2026-01-01T00:00:00Z").unwrap());
         assert!(text("a\u{0}b", 1, 10).is_err());
     }
 }

@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::store::{self, Address, AddressFields};
+use crate::body::Body;
 use crate::error::{AppError, FieldErrors};
 use crate::openapi::{Access, Answer, Api, Spec, schema};
 use crate::tenancy::resolve::ShopCustomer;
@@ -92,7 +93,7 @@ async fn list(customer: ShopCustomer) -> Result<web::Json<AddressList>, AppError
     Ok(web::Json(AddressList { data }))
 }
 
-async fn create(customer: ShopCustomer, body: web::Json<AddressBody>) -> Result<HttpResponse, AppError> {
+async fn create(customer: ShopCustomer, body: Body<AddressBody>) -> Result<HttpResponse, AppError> {
     let (user_id, f) = (customer.customer_id, body.into_inner().parse(true)?);
     let created = customer.shop.db.write(move |tx| store::insert(tx, user_id, &f)).await?;
     Ok(HttpResponse::Created().json(created))
@@ -111,7 +112,7 @@ async fn show(customer: ShopCustomer, id: web::Path<i64>) -> Result<web::Json<Ad
 async fn update(
     customer: ShopCustomer,
     id: web::Path<i64>,
-    body: web::Json<AddressBody>,
+    body: Body<AddressBody>,
 ) -> Result<web::Json<Address>, AppError> {
     let (user_id, id, f) = (customer.customer_id, id.into_inner(), body.into_inner().parse(false)?);
     customer.shop.db.write(move |tx| store::update(tx, user_id, id, &f)).await.map(web::Json)

@@ -1,6 +1,7 @@
 //! Who is calling: password hashing, bearer tokens, login throttling and the `Caller` extractor.
 
 pub mod caller;
+pub mod hash_pool;
 pub mod password;
 pub mod routes;
 pub mod throttle;
@@ -9,14 +10,30 @@ pub mod users;
 
 pub use caller::Caller;
 
-/// An e-mail address, trimmed and lowercased. Deliberately loose: one `@`, something on each side,
-/// no spaces; `admin@localhost` is valid.
+/// An e-mail address in its one stored form: trimmed, Unicode-normalised (NFKC) and lowercased,
+/// so `dup@ＳＨＯＰＡ.test` (full-width) and `ⅾup@shopa.test` (a Roman numeral) are the same
+/// account as `dup@shopa.test`. Deliberately loose otherwise: one `@`, something on each side, no
+/// spaces; `admin@localhost` is valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 
 impl Email {
+    /// The stored form of any string (valid or not), for lookups and throttle keys.
+    pub fn normalise(raw: &str) -> String {
+        use unicode_normalization::UnicodeNormalization;
+        let folded: String = raw.trim().nfkc().collect::<String>().to_lowercase();
+        // Lowercasing can leave a string that is not NFKC again (rare, e.g. some Greek); fold twice.
+        folded.nfkc().collect()
+    }
+
+    /// The form addresses were stored in before normalisation (trimmed and lowercased only):
+    /// sign-in falls back to it so accounts registered then keep working.
+    pub fn legacy_form(raw: &str) -> String {
+        raw.trim().to_lowercase()
+    }
+
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let s = raw.trim().to_lowercase();
+        let s = Self::normalise(raw);
         if s.len() < 3 || s.len() > 254 {
             return Err("must be 3 to 254 characters".into());
         }
@@ -45,6 +62,8 @@ mod tests {
     fn emails() {
         assert_eq!(Email::parse(" Admin@Example.com ").unwrap().as_str(), "admin@example.com");
         assert!(Email::parse("admin@localhost").is_ok());
+        assert_eq!(Email::parse("dup@ＳＨＯＰＡ.test").unwrap().as_str(), "dup@shopa.test");
+        assert_eq!(Email::parse("\u{217E}up@shopa.test").unwrap().as_str(), "dup@shopa.test");
         for bad in ["", "a", "@x", "x@", "a b@c.d", "a@b@c", "a@.com", "a@com."] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::throttle::AttemptKeys;
 use super::users::{self, MainUser};
-use super::{Caller, password, tokens};
+use super::{Caller, tokens};
+use crate::body::Body;
 use crate::error::AppError;
 use crate::openapi::{Access, Answer, Api, Spec, schema};
 use crate::state::AppState;
@@ -39,29 +40,25 @@ struct LoginResponse {
     user: MainUser,
 }
 
-async fn login(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Json<LoginBody>,
-) -> Result<HttpResponse, AppError> {
+async fn login(state: web::Data<AppState>, req: HttpRequest, body: Body<LoginBody>) -> Result<HttpResponse, AppError> {
     let LoginBody { email, password } = body.into_inner();
-    let keys = AttemptKeys::new("main", &email, &crate::proxy::remote_address(&req, &state.settings));
+    let address = crate::proxy::remote_address(&req, &state.settings);
+    let keys = AttemptKeys::new("main", &email, &address);
     state.throttle.check(&keys)?;
-    let ttl = state.settings.token_ttl;
-    let outcome = state
-        .main
-        .run(move |conn| {
-            let Some((user, hash)) = users::find_for_login(conn, email.trim())? else {
-                password::verify_dummy(&password);
-                return Ok(None);
-            };
-            if !password::verify(&password, &hash) {
-                return Ok(None);
-            }
-            let issued = tokens::issue(conn, tokens::Owner::MainUser(user.id), ttl)?;
-            Ok(Some((issued, user)))
-        })
-        .await?;
+    state.password_rates.admit("main", &address)?;
+    let found = state.main.run(move |conn| Ok(users::find_for_login(conn, &email)?)).await?;
+    let (user, hash) = found.map_or((None, None), |(u, h)| (Some(u), Some(h)));
+    // The hash is checked on the hashing threads, holding no database connection.
+    let matches = state.hashing.verify(password, hash).await?;
+    let outcome = match user.filter(|_| matches) {
+        Some(user) => {
+            let ttl = state.settings.token_ttl;
+            let user_id = user.id;
+            let issued = state.main.run(move |c| Ok(tokens::issue(c, tokens::Owner::MainUser(user_id), ttl)?)).await?;
+            Some((issued, user))
+        }
+        None => None,
+    };
     match outcome {
         Some((issued, user)) => {
             state.throttle.record_success(&keys);

@@ -1,5 +1,13 @@
-//! Failed sign-ins are counted per account and per address; past the limit, sign-in answers 429
-//! until the window passes, even with the right password. Kept in memory: a restart forgives.
+//! Two guards in front of everything that hashes a password, both in memory (a restart forgives):
+//!
+//! - [`PasswordRates`]: how often one address, and one shop, may ask for password work at all
+//!   (sign-up, sign-in, shop creation): token buckets, refused with 429 and `Retry-After`.
+//! - [`LoginThrottle`]: what failed sign-ins cost. Failures are counted per (account, address):
+//!   the first [`FREE_FAILURES`] are free, then each further attempt from that address must wait a
+//!   delay that doubles per failure up to [`MAX_DELAY`]. One address is also capped across all
+//!   accounts ([`ADDRESS_LIMIT`] failures per [`WINDOW`]), and one account across all addresses
+//!   ([`ACCOUNT_LIMIT`] per [`WINDOW`]) — but that last cap spares addresses the account signed in
+//!   from before, so nobody can lock an owner out of their account from elsewhere.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -8,68 +16,206 @@ use parking_lot::Mutex;
 
 use crate::error::AppError;
 
-/// Failures allowed on one account within the window.
-pub const ACCOUNT_LIMIT: u32 = 5;
-/// Failures allowed from one address within the window.
+/// Failures one address may make on one account before delays start.
+pub const FREE_FAILURES: u32 = 5;
+/// The longest delay between two attempts of one (account, address).
+pub const MAX_DELAY: Duration = Duration::from_secs(15 * 60);
+/// Failures allowed from one address, over all accounts, within the window.
 pub const ADDRESS_LIMIT: u32 = 20;
+/// Failures allowed on one account from addresses it never signed in from, within the window.
+pub const ACCOUNT_LIMIT: u32 = 100;
 pub const WINDOW: Duration = Duration::from_secs(15 * 60);
+/// How long an address that signed in successfully stays known to its account.
+const KNOWN_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Addresses remembered per account.
+const KNOWN_PER_ACCOUNT: usize = 8;
+/// Bound on the entries of each map, so an attacker churning names cannot grow memory.
 const MAX_KEYS: usize = 100_000;
 
-struct Window {
+/// The keys one attempt is counted under.
+pub struct AttemptKeys {
+    account: String,
+    address: String,
+}
+
+impl AttemptKeys {
+    /// `scope` separates the main registry from each shop's customers. The e-mail is normalised
+    /// like a stored one, so `A@B.C` and `a@b.c` are one account.
+    pub fn new(scope: &str, email: &str, address: &str) -> Self {
+        let email = super::Email::normalise(email);
+        Self { account: format!("{scope}:{email}"), address: address.to_string() }
+    }
+}
+
+struct Pair {
+    failures: u32,
+    last: Instant,
+}
+
+struct Count {
     failures: u32,
     started: Instant,
 }
 
-#[derive(Default)]
-pub struct LoginThrottle {
-    windows: Mutex<HashMap<String, Window>>,
-}
-
-/// The keys one attempt is counted under.
-pub struct AttemptKeys {
-    pub account: String,
-    pub address: String,
-}
-
-impl AttemptKeys {
-    /// `scope` separates the main registry from each shop's customers.
-    pub fn new(scope: &str, email: &str, address: &str) -> Self {
-        Self { account: format!("acct:{scope}:{}", email.trim().to_lowercase()), address: format!("addr:{address}") }
+impl Count {
+    fn live(&self, now: Instant) -> bool {
+        now.duration_since(self.started) < WINDOW
     }
 }
 
+#[derive(Default)]
+struct Tables {
+    pairs: HashMap<(String, String), Pair>,
+    addresses: HashMap<String, Count>,
+    accounts: HashMap<String, Count>,
+    known: HashMap<String, Vec<(String, Instant)>>,
+}
+
+#[derive(Default)]
+pub struct LoginThrottle {
+    tables: Mutex<Tables>,
+}
+
+/// The delay after `failures` failures of one pair: none for the free ones, then 1 s, 2 s, 4 s …
+fn delay_after(failures: u32) -> Duration {
+    if failures < FREE_FAILURES {
+        return Duration::ZERO;
+    }
+    let doublings = (failures - FREE_FAILURES).min(20);
+    Duration::from_secs(1u64 << doublings).min(MAX_DELAY)
+}
+
+fn refuse(wait: Duration) -> AppError {
+    AppError::TooManyRequests { code: "too_many_attempts", retry_after_secs: wait.as_secs().max(1) }
+}
+
 impl LoginThrottle {
-    /// Refuses an attempt while either key is over its limit.
+    /// Refuses an attempt that must wait. Nothing is counted here.
     pub fn check(&self, keys: &AttemptKeys) -> Result<(), AppError> {
-        let windows = self.windows.lock();
-        for (key, limit) in [(&keys.account, ACCOUNT_LIMIT), (&keys.address, ADDRESS_LIMIT)] {
-            if let Some(w) = windows.get(key) {
-                let age = w.started.elapsed();
-                if age < WINDOW && w.failures >= limit {
-                    return Err(AppError::TooManyRequests { retry_after_secs: (WINDOW - age).as_secs().max(1) });
-                }
+        let now = Instant::now();
+        let t = self.tables.lock();
+        if let Some(p) = t.pairs.get(&(keys.account.clone(), keys.address.clone())) {
+            let ready = p.last + delay_after(p.failures);
+            if ready > now {
+                return Err(refuse(ready - now));
+            }
+        }
+        if let Some(c) = t.addresses.get(&keys.address).filter(|c| c.live(now) && c.failures >= ADDRESS_LIMIT) {
+            return Err(refuse(WINDOW - now.duration_since(c.started)));
+        }
+        if let Some(c) = t.accounts.get(&keys.account).filter(|c| c.live(now) && c.failures >= ACCOUNT_LIMIT) {
+            let known = t.known.get(&keys.account).is_some_and(|list| {
+                list.iter().any(|(a, at)| *a == keys.address && now.duration_since(*at) < KNOWN_FOR)
+            });
+            if !known {
+                return Err(refuse(WINDOW - now.duration_since(c.started)));
             }
         }
         Ok(())
     }
 
     pub fn record_failure(&self, keys: &AttemptKeys) {
-        let mut windows = self.windows.lock();
-        if windows.len() >= MAX_KEYS {
-            windows.retain(|_, w| w.started.elapsed() < WINDOW);
+        let now = Instant::now();
+        let mut t = self.tables.lock();
+        if t.pairs.len() >= MAX_KEYS {
+            t.pairs.retain(|_, p| now.duration_since(p.last) < MAX_DELAY.max(WINDOW));
         }
-        for key in [&keys.account, &keys.address] {
-            let w = windows.entry(key.clone()).or_insert(Window { failures: 0, started: Instant::now() });
-            if w.started.elapsed() >= WINDOW {
-                *w = Window { failures: 0, started: Instant::now() };
+        let pair_key = (keys.account.clone(), keys.address.clone());
+        if t.pairs.len() < MAX_KEYS || t.pairs.contains_key(&pair_key) {
+            let p = t.pairs.entry(pair_key).or_insert(Pair { failures: 0, last: now });
+            p.failures = p.failures.saturating_add(1);
+            p.last = now;
+        }
+        count(&mut t.addresses, &keys.address, now);
+        count(&mut t.accounts, &keys.account, now);
+    }
+
+    /// A successful sign-in clears the pair and makes the address known to the account.
+    pub fn record_success(&self, keys: &AttemptKeys) {
+        let now = Instant::now();
+        let mut t = self.tables.lock();
+        t.pairs.remove(&(keys.account.clone(), keys.address.clone()));
+        if t.known.len() >= MAX_KEYS {
+            t.known.retain(|_, list| list.iter().any(|(_, at)| now.duration_since(*at) < KNOWN_FOR));
+        }
+        if t.known.len() < MAX_KEYS || t.known.contains_key(&keys.account) {
+            let list = t.known.entry(keys.account.clone()).or_default();
+            list.retain(|(a, _)| *a != keys.address);
+            list.push((keys.address.clone(), now));
+            if list.len() > KNOWN_PER_ACCOUNT {
+                list.remove(0);
             }
-            w.failures += 1;
+        }
+    }
+}
+
+fn count(map: &mut HashMap<String, Count>, key: &str, now: Instant) {
+    if map.len() >= MAX_KEYS {
+        map.retain(|_, c| c.live(now));
+    }
+    if map.len() >= MAX_KEYS && !map.contains_key(key) {
+        return;
+    }
+    let c = map.entry(key.to_string()).or_insert(Count { failures: 0, started: now });
+    if !c.live(now) {
+        *c = Count { failures: 0, started: now };
+    }
+    c.failures = c.failures.saturating_add(1);
+}
+
+/// Token buckets: each key may spend `per_minute` at once and earns them back over a minute.
+pub struct RateLimiter {
+    per_minute: u32,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    pub fn per_minute(per_minute: u32) -> Self {
+        Self { per_minute: per_minute.max(1), buckets: Mutex::new(HashMap::new()) }
+    }
+
+    /// Takes one token for `key`, or says how many seconds until one is there.
+    pub fn take(&self, key: &str) -> Result<(), u64> {
+        let now = Instant::now();
+        let capacity = f64::from(self.per_minute);
+        let per_sec = capacity / 60.0;
+        let mut buckets = self.buckets.lock();
+        if buckets.len() >= MAX_KEYS {
+            // Full buckets carry no information: forget them.
+            buckets.retain(|_, (tokens, at)| *tokens + now.duration_since(*at).as_secs_f64() * per_sec < capacity);
+        }
+        let (tokens, at) = buckets.entry(key.to_string()).or_insert((capacity, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * per_sec).min(capacity);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / per_sec).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+/// How often password work may be asked for, per address and per scope (a shop, or `main`).
+pub struct PasswordRates {
+    per_address: RateLimiter,
+    per_scope: RateLimiter,
+}
+
+impl PasswordRates {
+    pub fn new(per_address_per_minute: u32, per_scope_per_minute: u32) -> Self {
+        Self {
+            per_address: RateLimiter::per_minute(per_address_per_minute),
+            per_scope: RateLimiter::per_minute(per_scope_per_minute),
         }
     }
 
-    /// A successful sign-in clears the account's count (not the address's).
-    pub fn record_success(&self, keys: &AttemptKeys) {
-        self.windows.lock().remove(&keys.account);
+    /// Admits one request that will hash or verify a password, or answers 429 `rate_limited`.
+    pub fn admit(&self, scope: &str, address: &str) -> Result<(), AppError> {
+        self.per_address
+            .take(address)
+            .and_then(|()| self.per_scope.take(scope))
+            .map_err(|secs| AppError::TooManyRequests { code: "rate_limited", retry_after_secs: secs })
     }
 }
 
@@ -77,16 +223,55 @@ impl LoginThrottle {
 mod tests {
     use super::*;
 
+    fn keys(email: &str, addr: &str) -> AttemptKeys {
+        AttemptKeys::new("main", email, addr)
+    }
+
     #[test]
-    fn locks_an_account_after_the_limit_from_any_address() {
+    fn failures_from_many_addresses_do_not_lock_the_owner_out() {
         let t = LoginThrottle::default();
-        for i in 0..ACCOUNT_LIMIT {
-            let keys = AttemptKeys::new("main", "a@b.c", &format!("10.0.0.{i}"));
-            t.check(&keys).unwrap();
-            t.record_failure(&keys);
+        for i in 0..FREE_FAILURES * 3 {
+            let k = keys("a@b.c", &format!("10.0.0.{i}"));
+            t.check(&k).unwrap();
+            t.record_failure(&k);
         }
-        let err = t.check(&AttemptKeys::new("main", "A@B.C", "10.0.0.99")).unwrap_err();
-        assert!(matches!(err, AppError::TooManyRequests { .. }));
-        t.check(&AttemptKeys::new("main", "other@b.c", "10.0.0.99")).unwrap();
+        t.check(&keys("A@B.C", "10.0.1.1")).unwrap();
+    }
+
+    #[test]
+    fn one_address_waits_longer_after_each_failure() {
+        let t = LoginThrottle::default();
+        let k = keys("a@b.c", "10.0.0.1");
+        for _ in 0..FREE_FAILURES {
+            t.check(&k).unwrap();
+            t.record_failure(&k);
+        }
+        assert!(matches!(t.check(&k), Err(AppError::TooManyRequests { .. })));
+        assert_eq!(delay_after(FREE_FAILURES), Duration::from_secs(1));
+        assert_eq!(delay_after(FREE_FAILURES + 3), Duration::from_secs(8));
+        assert_eq!(delay_after(FREE_FAILURES + 40), MAX_DELAY);
+        // Another account from the same address is not affected.
+        t.check(&keys("other@b.c", "10.0.0.1")).unwrap();
+    }
+
+    #[test]
+    fn the_account_cap_spares_known_addresses() {
+        let t = LoginThrottle::default();
+        t.record_success(&keys("a@b.c", "10.9.9.9"));
+        for i in 0..ACCOUNT_LIMIT {
+            t.record_failure(&keys("a@b.c", &format!("10.1.{}.{}", i / 250, i % 250)));
+        }
+        assert!(t.check(&keys("a@b.c", "10.2.0.1")).is_err(), "an unknown address is capped");
+        t.check(&keys("a@b.c", "10.9.9.9")).unwrap();
+    }
+
+    #[test]
+    fn token_buckets_refill() {
+        let r = RateLimiter::per_minute(2);
+        r.take("x").unwrap();
+        r.take("x").unwrap();
+        let wait = r.take("x").unwrap_err();
+        assert!((1..=30).contains(&wait), "{wait}");
+        r.take("y").unwrap();
     }
 }

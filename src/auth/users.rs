@@ -30,11 +30,14 @@ pub fn find(conn: &Connection, id: i64) -> rusqlite::Result<Option<MainUser>> {
         .optional()
 }
 
-/// The user and their password hash, for sign-in.
+/// The user and their password hash, for sign-in, by the address as typed (normalised here; an
+/// address stored before normalisation is still found by its old form).
 pub fn find_for_login(conn: &Connection, email: &str) -> rusqlite::Result<Option<(MainUser, String)>> {
+    let (normal, legacy) = (super::Email::normalise(email), super::Email::legacy_form(email));
     conn.query_row(
-        "SELECT id, name, email, role, client_id, created_at, password_hash FROM users WHERE email = ?1",
-        [email],
+        "SELECT id, name, email, role, client_id, created_at, password_hash FROM users
+         WHERE email IN (?1, ?2) ORDER BY email = ?1 DESC LIMIT 1",
+        [normal, legacy],
         |r| Ok((from_row(r)?, r.get(6)?)),
     )
     .optional()

@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::store::{self, Cart, CartItem};
+use crate::body::Body;
 use crate::error::{AppError, FieldErrors};
 use crate::openapi::{Access, Answer, Api, Spec, schema};
 use crate::tenancy::resolve::ShopCustomer;
@@ -38,7 +39,7 @@ struct AddBody {
     quantity: Option<i64>,
 }
 
-async fn add(customer: ShopCustomer, body: web::Json<AddBody>) -> Result<HttpResponse, AppError> {
+async fn add(customer: ShopCustomer, body: Body<AddBody>) -> Result<HttpResponse, AppError> {
     let mut errors = FieldErrors::default();
     if body.product_id.is_none() {
         errors.add("product_id", "is required");
@@ -59,7 +60,7 @@ struct UpdateBody {
 async fn update(
     customer: ShopCustomer,
     id: web::Path<i64>,
-    body: web::Json<UpdateBody>,
+    body: Body<UpdateBody>,
 ) -> Result<web::Json<CartItem>, AppError> {
     let quantity = validate::quantity(body.quantity).map_err(|e| AppError::invalid_field("quantity", e))?;
     let (user_id, id) = (customer.customer_id, id.into_inner());

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::store::{self, Category, CategoryFields, Product, ProductFields, ProductFilter};
 use crate::auth::Caller;
+use crate::body::Body;
 use crate::error::{AppError, FieldErrors};
 use crate::openapi::{Access, Answer, Api, PAGE, Spec, schema};
 use crate::pagination::{Page, PageQuery, Paginated};
@@ -128,7 +129,7 @@ impl CategoryBody {
     }
 }
 
-async fn create_category(admin: ShopAdmin, body: web::Json<CategoryBody>) -> Result<HttpResponse, AppError> {
+async fn create_category(admin: ShopAdmin, body: Body<CategoryBody>) -> Result<HttpResponse, AppError> {
     let f = body.into_inner().parse(true)?;
     let created = admin
         .0
@@ -153,7 +154,7 @@ async fn show_category(admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json
 async fn update_category(
     admin: ShopAdmin,
     id: web::Path<i64>,
-    body: web::Json<CategoryBody>,
+    body: Body<CategoryBody>,
 ) -> Result<web::Json<Category>, AppError> {
     let (id, f) = (id.into_inner(), body.into_inner().parse(false)?);
     admin.0.db.write(move |tx| store::update_category(tx, id, &f)).await.map(web::Json)
@@ -247,7 +248,7 @@ impl ProductBody {
     }
 }
 
-async fn create_product(admin: ShopAdmin, body: web::Json<ProductBody>) -> Result<HttpResponse, AppError> {
+async fn create_product(admin: ShopAdmin, body: Body<ProductBody>) -> Result<HttpResponse, AppError> {
     let f = body.into_inner().parse(true)?;
     let created = admin.0.db.write(move |tx| store::insert_product(tx, &f)).await?;
     Ok(HttpResponse::Created().json(created))
@@ -261,7 +262,7 @@ async fn admin_show_product(admin: ShopAdmin, id: web::Path<i64>) -> Result<web:
 async fn update_product(
     admin: ShopAdmin,
     id: web::Path<i64>,
-    body: web::Json<ProductBody>,
+    body: Body<ProductBody>,
 ) -> Result<web::Json<Product>, AppError> {
     let (id, f) = (id.into_inner(), body.into_inner().parse(false)?);
     admin.0.db.write(move |tx| store::update_product(tx, id, &f)).await.map(web::Json)

@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::store::{self, Coupon, CouponFields};
+use crate::body::Body;
 use crate::error::{AppError, FieldErrors};
 use crate::openapi::{Access, Answer, Api, PAGE, Spec, schema};
 use crate::pagination::{Page, PageQuery, Paginated};
@@ -94,7 +95,17 @@ impl CouponBody {
                 other => other,
             },
             expires_at: match self.expires_at {
-                Some(Some(t)) => errors.take("expires_at", validate::timestamp(&t)).map(Some),
+                Some(Some(t)) => {
+                    let parsed = validate::timestamp(&t).and_then(|t| {
+                        // A new coupon that has already expired is a mistake; ending one early is not.
+                        if creating && t <= validate::now_timestamp() {
+                            Err("must be in the future".to_string())
+                        } else {
+                            Ok(t)
+                        }
+                    });
+                    errors.take("expires_at", parsed).map(Some)
+                }
                 other => other,
             },
             active: self.active,
@@ -112,7 +123,7 @@ async fn list(admin: ShopAdmin, q: web::Query<PageQuery>) -> Result<web::Json<Pa
     Ok(web::Json(Paginated::new(rows, page, total)))
 }
 
-async fn create(admin: ShopAdmin, body: web::Json<CouponBody>) -> Result<HttpResponse, AppError> {
+async fn create(admin: ShopAdmin, body: Body<CouponBody>) -> Result<HttpResponse, AppError> {
     let f = body.into_inner().parse(true)?;
     let created = admin.0.db.write(move |tx| store::insert(tx, &f)).await?;
     Ok(HttpResponse::Created().json(created))
@@ -128,11 +139,7 @@ async fn show(admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<Coupon>,
         .map(web::Json)
 }
 
-async fn update(
-    admin: ShopAdmin,
-    id: web::Path<i64>,
-    body: web::Json<CouponBody>,
-) -> Result<web::Json<Coupon>, AppError> {
+async fn update(admin: ShopAdmin, id: web::Path<i64>, body: Body<CouponBody>) -> Result<web::Json<Coupon>, AppError> {
     let (id, f) = (id.into_inner(), body.into_inner().parse(false)?);
     admin.0.db.write(move |tx| store::update(tx, id, &f)).await.map(web::Json)
 }

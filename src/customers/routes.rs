@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::store::{self, Customer, ShopUser};
 use crate::auth::throttle::AttemptKeys;
 use crate::auth::{Email, password, tokens};
+use crate::body::Body;
 use crate::error::{AppError, FieldErrors};
 use crate::openapi::{Access, Answer, Api, PAGE, Spec, schema};
 use crate::pagination::{Page, PageQuery, Paginated};
@@ -69,8 +70,9 @@ async fn issue_token(state: &AppState, client_id: i64, user: ShopUser) -> Result
 
 async fn register(
     state: web::Data<AppState>,
+    req: HttpRequest,
     shop: Shop,
-    body: web::Json<RegisterBody>,
+    body: Body<RegisterBody>,
 ) -> Result<HttpResponse, AppError> {
     let mut errors = FieldErrors::default();
     let name = errors.take("name", validate::name(&body.name));
@@ -78,8 +80,9 @@ async fn register(
     errors.take("password", password::validate(&body.password));
     errors.into_result()?;
     let (name, email) = (name.unwrap_or_default(), email.map(|e| e.as_str().to_string()).unwrap_or_default());
-    let pw = body.password.clone();
-    let hash = web::block(move || password::hash(&pw)).await??;
+    let address = crate::proxy::remote_address(&req, &state.settings);
+    state.password_rates.admit(&format!("shop:{}", shop.client.id), &address)?;
+    let hash = state.hashing.hash(body.into_inner().password).await?;
     let user = shop.db.write(move |tx| store::register(tx, &name, &email, &hash)).await?;
     tracing::info!(customer_id = user.id, "customer registered");
     Ok(HttpResponse::Created().json(issue_token(&state, shop.client.id, user).await?))
@@ -95,23 +98,18 @@ async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
     shop: Shop,
-    body: web::Json<LoginBody>,
+    body: Body<LoginBody>,
 ) -> Result<web::Json<SignedIn>, AppError> {
     let LoginBody { email, password } = body.into_inner();
     let scope = format!("shop:{}", shop.client.id);
-    let keys = AttemptKeys::new(&scope, &email, &crate::proxy::remote_address(&req, &state.settings));
+    let address = crate::proxy::remote_address(&req, &state.settings);
+    let keys = AttemptKeys::new(&scope, &email, &address);
     state.throttle.check(&keys)?;
-    let found = shop
-        .db
-        .run(move |c| {
-            let Some((user, hash)) = store::find_for_login(c, email.trim())? else {
-                password::verify_dummy(&password);
-                return Ok(None);
-            };
-            Ok(password::verify(&password, &hash).then_some(user))
-        })
-        .await?;
-    let Some(user) = found else {
+    state.password_rates.admit(&scope, &address)?;
+    let found = shop.db.run(move |c| Ok(store::find_for_login(c, &email)?)).await?;
+    let (user, hash) = found.map_or((None, None), |(u, h)| (Some(u), Some(h)));
+    let matches = state.hashing.verify(password, hash).await?;
+    let Some(user) = user.filter(|_| matches) else {
         state.throttle.record_failure(&keys);
         return Err(AppError::Unauthorized("e-mail or password is wrong".into()));
     };

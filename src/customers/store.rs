@@ -1,5 +1,6 @@
 //! Customer accounts (`users` in the shop file) and their buying history (`customers`).
 
+use crate::auth::Email;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
@@ -44,10 +45,15 @@ pub fn find_user(conn: &Connection, id: i64) -> rusqlite::Result<Option<ShopUser
         .optional()
 }
 
+/// The customer and their password hash, by the address as typed (see `users::find_for_login`).
 pub fn find_for_login(conn: &Connection, email: &str) -> rusqlite::Result<Option<(ShopUser, String)>> {
-    conn.prepare_cached("SELECT id, name, email, created_at, password_hash FROM users WHERE email = ?1")?
-        .query_row([email], |r| Ok((shop_user(r)?, r.get(4)?)))
-        .optional()
+    let (normal, legacy) = (Email::normalise(email), Email::legacy_form(email));
+    conn.prepare_cached(
+        "SELECT id, name, email, created_at, password_hash FROM users
+         WHERE email IN (?1, ?2) ORDER BY email = ?1 DESC LIMIT 1",
+    )?
+    .query_row([normal, legacy], |r| Ok((shop_user(r)?, r.get(4)?)))
+    .optional()
 }
 
 /// Adds one order's total to the customer's record, creating it if needed; returns its id.

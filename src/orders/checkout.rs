@@ -1,6 +1,5 @@
 //! Checkout: the cart becomes an order in one `BEGIN IMMEDIATE` transaction, or nothing changes.
 
-use rand::RngExt;
 use rusqlite::{Connection, params};
 
 use super::store::{self, Order};
@@ -48,10 +47,16 @@ pub fn place_order(
         return Err(AppError::unprocessable("empty_cart", "the cart is empty"));
     }
     for l in &lines {
-        if !l.active || l.stock < l.quantity {
+        if !l.active {
+            return Err(AppError::conflict(
+                "product_unavailable",
+                format!("'{}' is no longer sold; remove it from the cart", l.name),
+            ));
+        }
+        if l.stock < l.quantity {
             return Err(AppError::conflict(
                 "out_of_stock",
-                format!("'{}' has {} left; the cart wants {}", l.name, if l.active { l.stock } else { 0 }, l.quantity),
+                format!("'{}' has {} left; the cart wants {}", l.name, l.stock, l.quantity),
             ));
         }
     }
@@ -74,12 +79,15 @@ pub fn place_order(
     let total = subtotal - discount;
     let customer_id = customers::store::record_order(conn, user_id, total)?;
 
-    let number = format!("VF-{:010X}", rand::rng().random::<u64>() & 0xFF_FFFF_FFFF);
+    // Short, sequential and unique by construction: the number is derived from the row id, chosen
+    // here under the write lock. Orders are never deleted, so ids (and numbers) never repeat.
+    let order_id: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM orders", [], |r| r.get(0))?;
+    let number = order_number(order_id);
     conn.execute(
-        "INSERT INTO orders (number, user_id, customer_id, status, subtotal_cents, discount_cents, total_cents,
+        "INSERT INTO orders (id, number, user_id, customer_id, status, subtotal_cents, discount_cents, total_cents,
                              coupon_id, coupon_code, ship_name, ship_line1, ship_line2, ship_city, ship_region,
                              ship_postal_code, ship_country, ship_phone)
-         VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+         VALUES (?17, ?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         params![
             number,
             user_id,
@@ -96,10 +104,10 @@ pub fn place_order(
             address.region,
             address.postal_code,
             address.country,
-            address.phone
+            address.phone,
+            order_id
         ],
     )?;
-    let order_id = conn.last_insert_rowid();
     let mut insert_item = conn.prepare_cached(
         "INSERT INTO order_items (order_id, product_id, name, unit_price_cents, quantity, line_total_cents)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -115,4 +123,10 @@ pub fn place_order(
     }
     conn.execute("DELETE FROM cart_items WHERE user_id = ?1", [user_id])?;
     Ok(store::find(conn, order_id, Some(user_id))?.expect("just placed"))
+}
+
+/// The number a merchant and a customer see: `1001`, `1002`, … per shop. Orders placed before
+/// numbers were sequential keep their `VF-…` numbers, which no sequential number can equal.
+pub fn order_number(order_id: i64) -> String {
+    (1000 + order_id).to_string()
 }

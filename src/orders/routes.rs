@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::checkout;
 use super::store::{self, Order};
+use crate::body::Body;
 use crate::error::AppError;
 use crate::openapi::{Access, Answer, Api, Spec, schema};
 use crate::pagination::{Page, Paginated};
@@ -50,7 +51,7 @@ struct CheckoutBody {
     coupon_code: Option<String>,
 }
 
-async fn place(customer: ShopCustomer, body: web::Json<CheckoutBody>) -> Result<HttpResponse, AppError> {
+async fn place(customer: ShopCustomer, body: Body<CheckoutBody>) -> Result<HttpResponse, AppError> {
     let address_id = body.address_id.ok_or_else(|| AppError::invalid_field("address_id", "is required"))?;
     let coupon_code = match body.coupon_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         None => None,
@@ -127,7 +128,7 @@ struct StatusBody {
 async fn admin_update(
     admin: ShopAdmin,
     id: web::Path<i64>,
-    body: web::Json<StatusBody>,
+    body: Body<StatusBody>,
 ) -> Result<web::Json<Order>, AppError> {
     let to = body.into_inner().status;
     if !store::STATUSES.contains(&to.as_str()) {

@@ -153,10 +153,11 @@ pub fn change_status(conn: &Connection, id: i64, to: &str) -> Result<Order, AppE
     )?;
     if to == "cancelled" {
         conn.execute(
-            "UPDATE products SET stock = stock + (SELECT SUM(quantity) FROM order_items i WHERE i.order_id = ?1 AND i.product_id = products.id),
+            // Restocking keeps the bound the API enforces on stock: never past MAX_STOCK.
+            "UPDATE products SET stock = MIN(?2, stock + (SELECT SUM(quantity) FROM order_items i WHERE i.order_id = ?1 AND i.product_id = products.id)),
                     updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
              WHERE id IN (SELECT product_id FROM order_items WHERE order_id = ?1)",
-            [id],
+            params![id, crate::validate::MAX_STOCK],
         )?;
         if let Some(coupon_id) =
             conn.query_row("SELECT coupon_id FROM orders WHERE id = ?1", [id], |r| r.get::<_, Option<i64>>(0))?

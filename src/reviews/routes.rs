@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::store::{self, Review};
+use crate::body::Body;
 use crate::catalog::store::find_product;
 use crate::error::{AppError, FieldErrors};
 use crate::openapi::{Access, Answer, Api, PAGE, Spec, schema};
@@ -68,11 +69,7 @@ struct ReviewBody {
     body: Option<String>,
 }
 
-async fn create(
-    customer: ShopCustomer,
-    id: web::Path<i64>,
-    body: web::Json<ReviewBody>,
-) -> Result<HttpResponse, AppError> {
+async fn create(customer: ShopCustomer, id: web::Path<i64>, body: Body<ReviewBody>) -> Result<HttpResponse, AppError> {
     let mut errors = FieldErrors::default();
     match body.rating {
         Some(1..=5) => {}
@@ -127,7 +124,7 @@ struct ModerateBody {
 async fn moderate(
     admin: ShopAdmin,
     id: web::Path<i64>,
-    body: web::Json<ModerateBody>,
+    body: Body<ModerateBody>,
 ) -> Result<web::Json<Review>, AppError> {
     let (id, hidden) = (id.into_inner(), body.hidden);
     admin.0.db.write(move |tx| store::set_hidden(tx, id, hidden)).await.map(web::Json)

@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use rusqlite::TransactionBehavior;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::caller::SuperAdmin;
-use crate::auth::password;
+use crate::body::Body;
 use crate::error::{AppError, FieldErrors, is_unique_violation};
 use crate::openapi::{Access, Answer, Api, Spec, schema};
 use crate::pagination::{Page, Paginated};
@@ -119,8 +119,9 @@ struct CreateBody {
 
 async fn create(
     state: web::Data<AppState>,
+    req: HttpRequest,
     _: SuperAdmin,
-    body: web::Json<CreateBody>,
+    body: Body<CreateBody>,
 ) -> Result<HttpResponse, AppError> {
     let input = NewClientInput {
         name: &body.name,
@@ -131,15 +132,10 @@ async fn create(
         admin_password: Some(&body.admin_password),
     };
     let mut new = NewClient::parse(&input, &state.settings.base_domain)?;
-    let password = body.admin_password.clone();
+    state.password_rates.admit("main", &crate::proxy::remote_address(&req, &state.settings))?;
+    new.admin_password_hash = state.hashing.hash(body.admin_password.clone()).await?;
     let tenancy = state.tenancy.clone();
-    let client = state
-        .main
-        .run(move |conn| {
-            new.admin_password_hash = password::hash(&password)?;
-            lifecycle::provision_client(&tenancy, conn, &new)
-        })
-        .await?;
+    let client = state.main.run(move |conn| lifecycle::provision_client(&tenancy, conn, &new)).await?;
     Ok(HttpResponse::Created().json(client))
 }
 
@@ -158,7 +154,7 @@ async fn update(
     state: web::Data<AppState>,
     _: SuperAdmin,
     path: web::Path<String>,
-    body: web::Json<UpdateBody>,
+    body: Body<UpdateBody>,
 ) -> Result<web::Json<Client>, AppError> {
     let id = client_id(&path)?;
     let body = body.into_inner();

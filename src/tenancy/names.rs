@@ -42,13 +42,30 @@ const RESERVED_SUBDOMAINS: &[&str] = &[
     "webmail",
 ];
 
-/// A shop subdomain: 1–63 of `a-z 0-9 -`, not starting or ending with `-`, not reserved.
+/// A shop subdomain: 1–63 of `a-z 0-9 -`, not starting or ending with `-`, not reserved, not all
+/// digits (`?client=3` means the shop with id 3; a subdomain `3` would name another shop).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Subdomain(String);
 
 impl Subdomain {
+    /// A subdomain chosen for a new or renamed shop.
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let s = raw.trim().to_ascii_lowercase();
+        let s = Self::parse_label(&raw.trim().to_ascii_lowercase())?;
+        if s.0.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("must not be all digits (digits alone name a shop by its id)".into());
+        }
+        Ok(s)
+    }
+
+    /// A subdomain as a request names it (Host label, `client` parameter): exactly as sent, but
+    /// for case. All-digit labels pass here, so shops created before they were refused stay
+    /// reachable by Host.
+    pub fn from_signal(raw: &str) -> Result<Self, String> {
+        Self::parse_label(&raw.to_ascii_lowercase())
+    }
+
+    fn parse_label(s: &str) -> Result<Self, String> {
+        let s = s.to_string();
         if s.is_empty() || s.len() > 63 {
             return Err("must be 1 to 63 characters".into());
         }
@@ -145,8 +162,13 @@ mod tests {
     #[test]
     fn subdomain_rules() {
         assert_eq!(Subdomain::parse("Shop-1").unwrap().as_str(), "shop-1");
-        for bad in ["", "-a", "a-", "a_b", "a.b", "www", "api", "admin", &"a".repeat(64), "../main", "é"] {
+        for bad in ["", "-a", "a-", "a_b", "a.b", "www", "api", "admin", &"a".repeat(64), "../main", "é", "3", "007"] {
             assert!(Subdomain::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        assert!(Subdomain::parse("3d-prints").is_ok());
+        assert_eq!(Subdomain::from_signal("3").unwrap().as_str(), "3");
+        for bad in ["shopa ", " shopa", "shop a"] {
+            assert!(Subdomain::from_signal(bad).is_err(), "{bad:?} should be refused");
         }
         assert!(Subdomain::parse(&"a".repeat(63)).is_ok());
     }

@@ -24,6 +24,9 @@ use super::slru::SegmentedLru;
 use crate::db::{self, CHECKOUT_TIMEOUT};
 use crate::error::AppError;
 
+/// How often a waiting checkout looks whether its shop is being deleted.
+const RETIRED_POLL: Duration = Duration::from_millis(50);
+
 /// Page cache per shop connection (KiB). Capacity × pool size × this bounds the cache memory.
 const CLIENT_CACHE_KIB: u32 = 1024;
 
@@ -128,6 +131,8 @@ impl r2d2::ManageConnection for TenantManager {
 pub struct TenantPool {
     pub client_id: i64,
     pool: r2d2::Pool<TenantManager>,
+    /// The file's guard, to see a deletion before waiting on a connection that cannot open.
+    guard: Arc<FileGuard>,
     last_used_ms: AtomicU64,
 }
 
@@ -258,7 +263,7 @@ impl TenantPools {
                 let manager = TenantManager {
                     client_id,
                     path,
-                    guard,
+                    guard: Arc::clone(&guard),
                     global_open: Arc::clone(&self.open_connections),
                     timings: Arc::clone(&self.timings),
                     max_pages: self.max_pages,
@@ -272,7 +277,8 @@ impl TenantPools {
                     .connection_timeout(CHECKOUT_TIMEOUT)
                     .thread_pool(Arc::clone(&self.threads))
                     .build_unchecked(manager);
-                let pool = Arc::new(TenantPool { client_id, pool: r2d2_pool, last_used_ms: AtomicU64::new(now) });
+                let pool =
+                    Arc::new(TenantPool { client_id, pool: r2d2_pool, guard, last_used_ms: AtomicU64::new(now) });
                 if let Some((old_id, old)) = st.lru.insert(client_id, Arc::clone(&pool)) {
                     if old_id != client_id {
                         self.evictions.fetch_add(1, Ordering::Relaxed);
@@ -376,10 +382,29 @@ impl ClientDb {
     pub fn get(
         &self,
     ) -> Result<r2d2::PooledConnection<impl r2d2::ManageConnection<Connection = TenantConnection>>, AppError> {
-        self.pool.pool.get().map_err(|e| {
-            tracing::warn!(client_id = self.pool.client_id, error = %e, "no connection to shop file");
-            AppError::unavailable("client_unavailable", "this shop is busy or unavailable; try again")
-        })
+        // A request that took this pool before its shop was retired must not wait out the checkout
+        // timeout on connections that can no longer open: look at the guard between short waits.
+        let retired = || self.pool.guard.retired.load(Ordering::SeqCst);
+        let deleted = || AppError::unavailable("client_unavailable", "this shop is being deleted");
+        let deadline = Instant::now() + CHECKOUT_TIMEOUT;
+        loop {
+            if retired() {
+                return Err(deleted());
+            }
+            let wait = deadline.saturating_duration_since(Instant::now()).min(RETIRED_POLL);
+            match self.pool.pool.get_timeout(wait) {
+                Ok(conn) => return Ok(conn),
+                Err(_) if retired() => return Err(deleted()),
+                Err(e) if Instant::now() >= deadline => {
+                    tracing::warn!(client_id = self.pool.client_id, error = %e, "no connection to shop file");
+                    return Err(AppError::unavailable(
+                        "client_unavailable",
+                        "this shop is busy or unavailable; try again",
+                    ));
+                }
+                Err(_) => {}
+            }
+        }
     }
 
     /// Runs `f` on a connection to this shop's file, off the async worker threads.

@@ -179,3 +179,11 @@ pub fn delete_row(conn: &Connection, id: i64) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM clients WHERE id = ?1", [id])?;
     Ok(())
 }
+
+/// Shops whose subdomain is all digits (allowed before v0.2): `?client=N` names the shop with id N,
+/// never one of these, so they are reachable by Host only until renamed.
+pub fn numeric_subdomains(conn: &Connection) -> rusqlite::Result<Vec<(i64, String)>> {
+    conn.prepare("SELECT id, subdomain FROM clients WHERE subdomain NOT GLOB '*[^0-9]*' ORDER BY id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}

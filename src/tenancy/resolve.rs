@@ -41,12 +41,16 @@ pub struct Signals {
     session: Option<i64>,
 }
 
+/// A `client` parameter or `X-Client` value, exactly as sent: digits are an id (no sign, no
+/// leading zero, no spaces: `+1`, `01` and ` 1` name nothing), anything else a subdomain.
 fn parse_reference(raw: &str) -> Signal {
-    let raw = raw.trim();
-    if !raw.is_empty() && raw.len() <= 18 && raw.bytes().all(|b| b.is_ascii_digit()) {
+    if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+        if raw.starts_with('0') || raw.len() > 18 {
+            return Signal::Invalid;
+        }
         return raw.parse().map_or(Signal::Invalid, |id| Signal::Names(ClientKey::Id(id)));
     }
-    match Subdomain::parse(raw) {
+    match Subdomain::from_signal(raw) {
         Ok(s) => Signal::Names(ClientKey::Subdomain(s.as_str().to_string())),
         Err(_) => Signal::Invalid,
     }
@@ -59,7 +63,7 @@ impl Signals {
             match parse_host(&host, &state.settings.base_domain) {
                 HostSignal::None => {}
                 HostSignal::Subdomain(label) => {
-                    signals.subdomain = Some(match Subdomain::parse(&label) {
+                    signals.subdomain = Some(match Subdomain::from_signal(&label) {
                         Ok(s) => Signal::Names(ClientKey::Subdomain(s.as_str().to_string())),
                         Err(_) => Signal::Invalid,
                     })
@@ -72,7 +76,11 @@ impl Signals {
                 signals.parameter.push(parse_reference(v));
             }
         }
-        if let Some(h) = req.headers().get("x-client") {
+        let mut headers = req.headers().get_all("x-client");
+        if let Some(h) = headers.next() {
+            if headers.next().is_some() {
+                return Err(AppError::bad_request("repeated_client_header", "send the X-Client header once"));
+            }
             signals.parameter.push(h.to_str().map_or(Signal::Invalid, parse_reference));
         }
         signals.session = req.get_session().get::<i64>(SESSION_CLIENT_KEY).ok().flatten();

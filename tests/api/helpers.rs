@@ -16,6 +16,8 @@ pub struct TestApp {
     pub settings: Settings,
     pub http: reqwest::Client,
     pub super_token: String,
+    /// The server's shared state, for tests that must act inside it (hold a pool, retire a shop).
+    pub state: std::sync::Arc<vergeflow::state::AppState>,
     handle: actix_web::dev::ServerHandle,
     join: tokio::task::JoinHandle<std::io::Result<()>>,
     tmp: Option<TempDir>,
@@ -25,6 +27,11 @@ pub fn test_settings(data_dir: &Path) -> Settings {
     let mut s = Settings::for_data_dir(data_dir);
     s.admin_email = SUPER_EMAIL.into();
     s.admin_password = Some(SUPER_PASSWORD.into());
+    // Suites sign up and sign in far more often from 127.0.0.1 than any person would; the
+    // hardening tests put the production limits back.
+    s.password_rate_per_ip = 1_000_000;
+    s.password_rate_per_shop = 1_000_000;
+    s.hash_queue = 1_000;
     s
 }
 
@@ -48,6 +55,7 @@ pub async fn spawn_on(data_dir: &Path, tweak: impl FnOnce(&mut Settings)) -> Tes
     let app = Application::build(settings.clone()).expect("server builds");
     let port = app.port();
     let handle = app.handle();
+    let state = app.state();
     let join = tokio::spawn(app.run_until_stopped());
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let mut test = TestApp {
@@ -56,6 +64,7 @@ pub async fn spawn_on(data_dir: &Path, tweak: impl FnOnce(&mut Settings)) -> Tes
         settings,
         http,
         super_token: String::new(),
+        state,
         handle,
         join,
         tmp: None,
@@ -180,9 +189,11 @@ impl TestApp {
 
     /// Stops the server gracefully and keeps the data folder (and its temp dir) alive.
     pub async fn stop(self) -> (PathBuf, Option<TempDir>) {
-        self.handle.stop(true).await;
-        self.join.await.unwrap().unwrap();
-        (self.data_dir, self.tmp)
+        let TestApp { handle, join, state, data_dir, tmp, .. } = self;
+        drop(state); // the server's own handle closes its databases when it stops
+        handle.stop(true).await;
+        join.await.unwrap().unwrap();
+        (data_dir, tmp)
     }
 }
 

@@ -8,6 +8,7 @@ mod concurrency;
 mod crash;
 mod cross_shop;
 mod faults;
+mod hardening;
 mod helpers;
 mod isolation;
 mod reconcile;
