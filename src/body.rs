@@ -9,9 +9,14 @@ use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::time::Duration;
 
-use actix_web::dev::Payload;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::StreamExt as _;
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
@@ -107,31 +112,97 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
-        let timeout =
-            req.app_data::<web::Data<AppState>>().map_or(Duration::from_secs(10), |s| s.settings.body_timeout);
+        let timeout = req
+            .app_data::<web::Data<AppState>>()
+            .map_or(Duration::from_secs(10), |s| s.settings.body_timeout);
         let mut payload = payload.take();
+        let req = req.clone();
         Box::pin(async move {
             checked?;
-            if declared.is_some_and(|n| n > JSON_LIMIT as u64) {
-                return Err(AppError::PayloadTooLarge { limit: JSON_LIMIT });
-            }
-            let read = async {
-                let mut buf = web::BytesMut::new();
-                while let Some(chunk) = payload.next().await {
-                    let chunk = chunk.map_err(|e| {
-                        AppError::bad_request("malformed_body", format!("the body could not be read: {e}"))
-                    })?;
-                    if buf.len() + chunk.len() > JSON_LIMIT {
-                        return Err(AppError::PayloadTooLarge { limit: JSON_LIMIT });
+            let read = actix_web::rt::time::timeout(timeout, read_within_limit(&mut payload, declared)).await;
+            match read {
+                Ok(Ok(bytes)) => parse(&bytes).map(Body),
+                Ok(Err(err)) => {
+                    if matches!(err, AppError::PayloadTooLarge { .. }) {
+                        req.extensions_mut().insert(UnreadPayload(payload));
                     }
-                    buf.extend_from_slice(&chunk);
+                    Err(err)
                 }
-                Ok(buf)
-            };
-            let bytes = actix_web::rt::time::timeout(timeout, read)
-                .await
-                .map_err(|_| AppError::RequestTimeout { secs: timeout.as_secs() })??;
-            parse(&bytes).map(Body)
+                Err(_) => {
+                    req.extensions_mut().insert(UnreadPayload(payload));
+                    Err(AppError::RequestTimeout { secs: timeout.as_secs() })
+                }
+            }
+        })
+    }
+}
+
+async fn read_within_limit(payload: &mut Payload, declared: Option<u64>) -> Result<web::BytesMut, AppError> {
+    if declared.is_some_and(|n| n > JSON_LIMIT as u64) {
+        return Err(AppError::PayloadTooLarge { limit: JSON_LIMIT });
+    }
+    let mut buf = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| AppError::bad_request("malformed_body", format!("the body could not be read: {e}")))?;
+        if buf.len() + chunk.len() > JSON_LIMIT {
+            return Err(AppError::PayloadTooLarge { limit: JSON_LIMIT });
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf)
+}
+
+/// A body refused before it was read to the end, kept until the answer has been sent.
+///
+/// actix-http drains a dropped chunked body to keep the connection alive, and then serves the
+/// next pipelined request, even after a `Connection: close` answer. While the payload is alive
+/// and unread it does neither: it stops reading and closes once the answer is written. So the
+/// extractor parks the payload in the request and [`hold_unread_payload`] moves it into the
+/// answer's body.
+struct UnreadPayload(Payload);
+
+/// A response body that owns the request's unread payload until the body is sent.
+struct HeldPayload {
+    body: BoxBody,
+    _payload: Payload,
+}
+
+impl MessageBody for HeldPayload {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<web::Bytes, Self::Error>>> {
+        Pin::new(&mut self.body).poll_next(cx)
+    }
+}
+
+/// Middleware: a response to a request whose body was refused unread carries that body's payload,
+/// so the connection is closed after it rather than drained and reused.
+pub fn hold_unread_payload<S, B>(
+    req: ServiceRequest,
+    srv: &S,
+) -> impl Future<Output = Result<ServiceResponse<BoxBody>, actix_web::Error>> + use<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    S::Future: 'static,
+    B: MessageBody + 'static,
+{
+    let call = srv.call(req);
+    async move {
+        let res = call.await?;
+        let unread = res.request().extensions_mut().remove::<UnreadPayload>();
+        Ok(match unread {
+            Some(UnreadPayload(payload)) => {
+                res.map_body(|_, body| BoxBody::new(HeldPayload { body: body.boxed(), _payload: payload }))
+            }
+            None => res.map_into_boxed_body(),
         })
     }
 }

@@ -74,6 +74,7 @@ impl Application {
                         .cookie_same_site(SameSite::Lax)
                         .build(),
                 )
+                .wrap_fn(crate::body::hold_unread_payload)
                 .wrap_fn(crate::telemetry::trace_request)
                 .app_data(data.clone())
                 .app_data(web::PathConfig::default().error_handler(path_error))

@@ -295,6 +295,56 @@ fn raw_exchange(app: &TestApp, head: &str, body: &[u8], wait: Duration) -> (Stri
     (String::from_utf8_lossy(&received).into_owned(), closed)
 }
 
+/// Sends a chunked body past the limit, reads the answer, then sends the rest of the body and a
+/// second request on the same connection; returns everything answered and whether it was closed.
+fn chunked_then_pipelined(app: &TestApp) -> (String, bool) {
+    let addr = app.address.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).unwrap();
+    let chunk = |n: usize| {
+        let mut c = format!("{n:x}\r\n").into_bytes();
+        c.extend(std::iter::repeat_n(b' ', n));
+        c.extend_from_slice(b"\r\n");
+        c
+    };
+    let mut first = b"POST /api/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+                      Transfer-Encoding: chunked\r\n\r\n"
+        .to_vec();
+    first.extend(chunk(40 * 1024));
+    first.extend(chunk(40 * 1024));
+    stream.write_all(&first).unwrap();
+    stream.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let mut received = Vec::new();
+    let mut closed = false;
+    let mut buf = [0u8; 4096];
+    let mut read_for = |stream: &mut TcpStream, received: &mut Vec<u8>, wait: Duration| {
+        let started = Instant::now();
+        while started.elapsed() < wait {
+            match stream.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+                    if received.windows(4).any(|w| w == b"\r\n\r\n") && wait < Duration::from_secs(2) {
+                        return false;
+                    }
+                }
+                Err(_) => return true,
+            }
+        }
+        false
+    };
+    closed |= read_for(&mut stream, &mut received, Duration::from_secs(1));
+    let mut rest = Vec::new();
+    for _ in 0..8 {
+        rest.extend(chunk(16 * 1024));
+    }
+    rest.extend_from_slice(b"0\r\n\r\nGET /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let _ = stream.write_all(&rest);
+    if !closed {
+        closed = read_for(&mut stream, &mut received, Duration::from_secs(3));
+    }
+    (String::from_utf8_lossy(&received).into_owned(), closed)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_oversized_body_closes_the_connection_and_a_slow_body_times_out() {
     let app = spawn_app_with(|s| s.body_timeout = Duration::from_secs(1)).await;
@@ -311,6 +361,14 @@ async fn an_oversized_body_closes_the_connection_and_a_slow_body_times_out() {
     .await
     .unwrap();
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(closed, "the connection must be closed after a 413");
+
+    // The same body in chunks, then a pipelined request: actix would drain a dropped chunked body
+    // and serve the next request; after a 413 the connection is closed instead.
+    let a = std::sync::Arc::clone(&app);
+    let (answers, closed) = tokio::task::spawn_blocking(move || chunked_then_pipelined(&a)).await.unwrap();
+    assert!(answers.starts_with("HTTP/1.1 413"), "{answers}");
+    assert_eq!(answers.matches("HTTP/1.1 ").count(), 1, "nothing after the 413 is served: {answers}");
     assert!(closed, "the connection must be closed after a 413");
 
     // A body that stops arriving: 408 once the body timeout passes, and the connection is closed.
