@@ -112,9 +112,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
-        let timeout = req
-            .app_data::<web::Data<AppState>>()
-            .map_or(Duration::from_secs(10), |s| s.settings.body_timeout);
+        let timeout =
+            req.app_data::<web::Data<AppState>>().map_or(Duration::from_secs(10), |s| s.settings.body_timeout);
         let mut payload = payload.take();
         let req = req.clone();
         Box::pin(async move {
@@ -175,10 +174,7 @@ impl MessageBody for HeldPayload {
         self.body.size()
     }
 
-    fn poll_next(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<web::Bytes, Self::Error>>> {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<web::Bytes, Self::Error>>> {
         Pin::new(&mut self.body).poll_next(cx)
     }
 }

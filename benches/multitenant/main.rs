@@ -154,7 +154,7 @@ fn main() -> anyhow::Result<()> {
     let buyers = setup::provision(&data_dir, opt.cold_shops, opt.checkout_shops, buyers_per_shop)?;
     floor::prepare(&floor_dir, buyers.len())?;
     let floor_srv = setup::start_floor(&floor_dir)?;
-    let server = setup::start_server(&data_dir, opt.capacity)?;
+    let server = setup::start_server(&data_dir, opt.capacity, setup::Hashing::Cheap)?;
     let (fa, sa) = (floor_srv.addr, server.addr);
     let mut rows: Vec<Row> = Vec::new();
     let mut extra = serde_json::Map::new();
@@ -340,6 +340,43 @@ fn main() -> anyhow::Result<()> {
     let create_rate = create.len() as f64 / (create.iter().map(|u| *u as f64).sum::<f64>() / 1e6);
     let delete_rate = delete.len() as f64 / (delete.iter().map(|u| *u as f64).sum::<f64>() / 1e6);
 
+    // W8: W1 on a server hashing with production Argon2, alone and while 64 connections from 64
+    // addresses flood another shop with sign-ups as fast as they are answered (ignoring Retry-After).
+    eprintln!("W8: W1 alone, then under a sign-up flood on another shop");
+    let flood_dir = tmp.path().join("flood");
+    setup::provision(&flood_dir, 2, 0, 0)?;
+    let flood_srv = setup::start_server_with(
+        &flood_dir,
+        16,
+        setup::Hashing::Production,
+        &[("VERGEFLOW_TRUSTED_PROXIES", "127.0.0.1")],
+    )?;
+    let fs = flood_srv.addr;
+    let w1_script =
+        || Arc::new(move |_: usize, _: u64, _: &mut Rng| one(0, get("/api/shop/products/1", "shop1.localhost")));
+    let alone = measure(w1_script(), fs, c);
+    check_errors("W8 alone", &alone);
+    let (flooded, flood) = runtime.block_on(async {
+        let flood = tokio::spawn(flood_signups(fs, FLOOD_CONNECTIONS, opt.warmup + opt.duration, flood_srv.child.id()));
+        let o = load::run(fs, c, opt.warmup, opt.duration, w1_script()).await;
+        (o, flood.await.expect("flood task"))
+    });
+    check_errors("W8 flooded", &flooded);
+    let (w8_alone, w8) = (alone.rps(), flooded.rps());
+    rows.push(row("W8 base: W1, production hashing", &alone, w8_alone, "req/s"));
+    let mut r = row("W8 W1 under a sign-up flood", &flooded, w8, "req/s");
+    r.ratio = Some((w8 / w8_alone, "W8 base"));
+    r.target = "≥ 0.70 × W8 base, RSS ≤ 250 MB".into();
+    r.met = Some(w8 >= 0.7 * w8_alone && flood.peak_rss <= 250_000_000);
+    rows.push(r);
+    extra.insert(
+        "w8".into(),
+        json!({"flood_connections": FLOOD_CONNECTIONS, "flood_requests": flood.requests, "flood_created": flood.created,
+               "flood_429": flood.throttled, "flood_503": flood.overloaded, "flood_other": flood.other,
+               "server_peak_rss_bytes": flood.peak_rss}),
+    );
+    drop(flood_srv);
+
     // Report.
     println!();
     println!(
@@ -380,6 +417,17 @@ fn main() -> anyhow::Result<()> {
         yes(threads <= 32),
         yes(fds <= 4000)
     );
+    let w8x = &extra["w8"];
+    println!(
+        "W8 flood: {} sign-ups sent by {FLOOD_CONNECTIONS} connections: {} created, {} × 429, {} × 503, {} other; server peak RSS {:.0} MB (≤ 250: {})",
+        w8x["flood_requests"],
+        w8x["flood_created"],
+        w8x["flood_429"],
+        w8x["flood_503"],
+        w8x["flood_other"],
+        w8x["server_peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1e6,
+        yes(w8x["server_peak_rss_bytes"].as_u64().unwrap_or(u64::MAX) <= 250_000_000)
+    );
     println!("total bench time {:.0} s", started.elapsed().as_secs_f64());
 
     let results = json!({
@@ -391,6 +439,7 @@ fn main() -> anyhow::Result<()> {
             "ratio": r.ratio.map(|(x, _)| x), "ratio_of": r.ratio.map(|(_, of)| of), "target": r.target, "met": r.met,
         })).collect::<Vec<_>>(),
         "w3": extra["w3"],
+        "w8": extra["w8"],
         "w5": {"shops": opt.provision_shops, "create_per_s": create_rate, "create_median_ms": create_med,
                "delete_per_s": delete_rate, "delete_median_ms": delete_med, "cheap_hash": cfg!(feature = "bench-hooks")},
     });
@@ -462,4 +511,74 @@ async fn provision_cycle(addr: SocketAddr, token: &str, n: usize) -> anyhow::Res
     create.sort_unstable();
     delete.sort_unstable();
     Ok((create, delete))
+}
+
+/// Connections in W8's sign-up flood (what the outside probe used).
+const FLOOD_CONNECTIONS: usize = 64;
+
+/// What W8's flood was answered.
+#[derive(Default)]
+struct FloodOutcome {
+    requests: u64,
+    created: u64,
+    throttled: u64,
+    overloaded: u64,
+    other: u64,
+    peak_rss: u64,
+}
+
+/// `connections` loops of sign-ups on `shop2` for `length`, each new address unique; meanwhile
+/// the server's RSS is sampled every 50 ms.
+async fn flood_signups(addr: SocketAddr, connections: usize, length: Duration, pid: u32) -> FloodOutcome {
+    let deadline = Instant::now() + length;
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        tasks.push(tokio::spawn(async move {
+            let mut out = FloodOutcome::default();
+            let Ok(mut conn) = Conn::open(addr).await else { return out };
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                n += 1;
+                let body =
+                    json!({"name": "Flood", "email": format!("f{c}-{n}@flood.bench"), "password": "flood-password"})
+                        .to_string();
+                // Each connection speaks for its own address (the server trusts loopback as a proxy
+                // here), so the per-address limit alone cannot stop the flood: the per-shop limit
+                // and the hashing pool's bound must.
+                let mut req = request("POST", "/api/shop/auth/register", "shop2.localhost", None, Some(&body));
+                let at = req.windows(2).position(|w| w == b"\r\n").expect("a request line") + 2;
+                req.splice(at..at, format!("X-Forwarded-For: 10.8.{}.{}\r\n", c / 250, c % 250).into_bytes());
+                out.requests += 1;
+                match conn.send(&req).await {
+                    Ok(res) if res.status == 201 => out.created += 1,
+                    Ok(res) if res.status == 429 => out.throttled += 1,
+                    Ok(res) if res.status == 503 => out.overloaded += 1,
+                    Ok(_) => out.other += 1,
+                    Err(_) => {
+                        out.other += 1;
+                        match Conn::open(addr).await {
+                            Ok(c) => conn = c,
+                            Err(_) => return out,
+                        }
+                    }
+                }
+            }
+            out
+        }));
+    }
+    let mut total = FloodOutcome::default();
+    while Instant::now() < deadline {
+        total.peak_rss = total.peak_rss.max(setup::process_figures(pid).0);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for t in tasks {
+        let o = t.await.expect("flood task");
+        total.requests += o.requests;
+        total.created += o.created;
+        total.throttled += o.throttled;
+        total.overloaded += o.overloaded;
+        total.other += o.other;
+    }
+    total.peak_rss = total.peak_rss.max(setup::process_figures(pid).0);
+    total
 }

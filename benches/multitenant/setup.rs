@@ -112,16 +112,38 @@ fn start(mut cmd: Command, marker: &str) -> anyhow::Result<ChildServer> {
     Ok(ChildServer { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) })
 }
 
-/// The real `vergeflow` binary over `data_dir`.
-pub fn start_server(data_dir: &Path, max_open: usize) -> anyhow::Result<ChildServer> {
+/// How the server under test hashes passwords.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Hashing {
+    /// The cheapest Argon2 parameters (bench-hooks builds): provisioning timed without the hash.
+    Cheap,
+    /// Argon2id with the production parameters, as a real server runs.
+    Production,
+}
+
+/// The real `vergeflow` binary over `data_dir`, with its default limits.
+pub fn start_server(data_dir: &Path, max_open: usize, hashing: Hashing) -> anyhow::Result<ChildServer> {
+    start_server_with(data_dir, max_open, hashing, &[])
+}
+
+/// [`start_server`] with extra environment settings.
+pub fn start_server_with(
+    data_dir: &Path,
+    max_open: usize,
+    hashing: Hashing,
+    env: &[(&str, &str)],
+) -> anyhow::Result<ChildServer> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vergeflow"));
     cmd.arg("serve")
         .args(["--data-dir", data_dir.to_str().expect("utf-8 path"), "--bind", "127.0.0.1:0"])
         .args(["--max-open-clients", &max_open.to_string()])
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "error")
         .env("VERGEFLOW_ADMIN_EMAIL", SUPER_EMAIL)
-        .env("VERGEFLOW_ADMIN_PASSWORD", SUPER_PASSWORD)
-        .env("VERGEFLOW_BENCH_CHEAP_PASSWORD_HASH", "1");
+        .env("VERGEFLOW_ADMIN_PASSWORD", SUPER_PASSWORD);
+    if hashing == Hashing::Cheap {
+        cmd.env("VERGEFLOW_BENCH_CHEAP_PASSWORD_HASH", "1");
+    }
+    cmd.envs(env.iter().copied());
     start(cmd, "127.0.0.1:")
 }
 

@@ -3,7 +3,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::throttle::AttemptKeys;
+use super::throttle::{self, AttemptKeys};
 use super::users::{self, MainUser};
 use super::{Caller, tokens};
 use crate::body::Body;
@@ -44,8 +44,8 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, body: Body<LoginBod
     let LoginBody { email, password } = body.into_inner();
     let address = crate::proxy::remote_address(&req, &state.settings);
     let keys = AttemptKeys::new("main", &email, &address);
-    state.throttle.check(&keys)?;
-    state.password_rates.admit("main", &address)?;
+    throttle::paused(state.throttle.check(&keys)).await?;
+    state.password_rates.admit("main", &address).await?;
     let found = state.main.run(move |conn| Ok(users::find_for_login(conn, &email)?)).await?;
     let (user, hash) = found.map_or((None, None), |(u, h)| (Some(u), Some(h)));
     // The hash is checked on the hashing threads, holding no database connection.

@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::store::{self, Customer, ShopUser};
-use crate::auth::throttle::AttemptKeys;
+use crate::auth::throttle::{self, AttemptKeys};
 use crate::auth::{Email, password, tokens};
 use crate::body::Body;
 use crate::error::{AppError, FieldErrors};
@@ -81,7 +81,7 @@ async fn register(
     errors.into_result()?;
     let (name, email) = (name.unwrap_or_default(), email.map(|e| e.as_str().to_string()).unwrap_or_default());
     let address = crate::proxy::remote_address(&req, &state.settings);
-    state.password_rates.admit(&format!("shop:{}", shop.client.id), &address)?;
+    state.password_rates.admit(&format!("shop:{}", shop.client.id), &address).await?;
     let hash = state.hashing.hash(body.into_inner().password).await?;
     let user = shop.db.write(move |tx| store::register(tx, &name, &email, &hash)).await?;
     tracing::info!(customer_id = user.id, "customer registered");
@@ -104,8 +104,8 @@ async fn login(
     let scope = format!("shop:{}", shop.client.id);
     let address = crate::proxy::remote_address(&req, &state.settings);
     let keys = AttemptKeys::new(&scope, &email, &address);
-    state.throttle.check(&keys)?;
-    state.password_rates.admit(&scope, &address)?;
+    throttle::paused(state.throttle.check(&keys)).await?;
+    state.password_rates.admit(&scope, &address).await?;
     let found = shop.db.run(move |c| Ok(store::find_for_login(c, &email)?)).await?;
     let (user, hash) = found.map_or((None, None), |(u, h)| (Some(u), Some(h)));
     let matches = state.hashing.verify(password, hash).await?;
