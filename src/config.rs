@@ -58,7 +58,7 @@ pub struct SettingsArgs {
     /// Largest size a shop file may grow to, in MiB (unlimited when unset).
     #[arg(long, env = "VERGEFLOW_MAX_SHOP_MB", global = true, hide = true)]
     pub max_shop_mb: Option<u64>,
-    /// Threads per HTTP worker for blocking work (SQLite queries, password hashing).
+    /// Threads per HTTP worker for blocking work (SQLite queries; passwords hash on their own threads).
     #[arg(long, env = "VERGEFLOW_BLOCKING_THREADS", default_value_t = 8, global = true, hide = true)]
     pub blocking_threads: usize,
     /// Threads that hash passwords (19 MiB each while hashing); default half the cores, at least 1.

@@ -70,14 +70,18 @@ impl HashPool {
         self.run(move || password::hash(&plain)).await?
     }
 
-    /// Checks a password against a stored hash; `None` burns the same time and answers false, so
-    /// an unknown account cannot be told from a wrong password.
-    pub async fn verify(&self, plain: String, stored: Option<String>) -> Result<bool, AppError> {
-        self.run(move || match stored {
-            Some(stored) => password::verify(&plain, &stored),
+    /// The account a sign-in found, if `plain` is its password. No account burns the same time as
+    /// a wrong password, so an unknown address cannot be told from a wrong password.
+    pub async fn verify<U: Send + 'static>(
+        &self,
+        plain: String,
+        found: Option<(U, String)>,
+    ) -> Result<Option<U>, AppError> {
+        self.run(move || match found {
+            Some((account, stored)) => password::verify(&plain, &stored).then_some(account),
             None => {
                 password::verify_dummy(&plain);
-                false
+                None
             }
         })
         .await

@@ -18,11 +18,14 @@ pub use caller::Caller;
 pub struct Email(String);
 
 impl Email {
-    /// The stored form of any string (valid or not), for lookups and throttle keys.
+    /// The stored form of any string (valid or not), for lookups and throttle keys: NFKC, then
+    /// case-folded, then NFKC again (folding can leave a string that is not NFKC). Full case
+    /// folding is approximated by lowercase → uppercase → lowercase, which folds what plain
+    /// lowercasing keeps apart: `ß`/`ss`, `ς`/`σ`, `ǅ`/`ǆ`.
     pub fn normalise(raw: &str) -> String {
         use unicode_normalization::UnicodeNormalization;
-        let folded: String = raw.trim().nfkc().collect::<String>().to_lowercase();
-        // Lowercasing can leave a string that is not NFKC again (rare, e.g. some Greek); fold twice.
+        let nfkc: String = raw.trim().nfkc().collect();
+        let folded = nfkc.to_lowercase().to_uppercase().to_lowercase();
         folded.nfkc().collect()
     }
 
@@ -64,6 +67,8 @@ mod tests {
         assert!(Email::parse("admin@localhost").is_ok());
         assert_eq!(Email::parse("dup@ＳＨＯＰＡ.test").unwrap().as_str(), "dup@shopa.test");
         assert_eq!(Email::parse("\u{217E}up@shopa.test").unwrap().as_str(), "dup@shopa.test");
+        assert_eq!(Email::parse("Straße@example.com").unwrap().as_str(), "strasse@example.com");
+        assert_eq!(Email::normalise("ΣΊΣΥΦΟΣ@x.gr"), Email::normalise("σίσυφος@x.gr"));
         for bad in ["", "a", "@x", "x@", "a b@c.d", "a@b@c", "a@.com", "a@com."] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }

@@ -42,15 +42,11 @@ struct LoginResponse {
 
 async fn login(state: web::Data<AppState>, req: HttpRequest, body: Body<LoginBody>) -> Result<HttpResponse, AppError> {
     let LoginBody { email, password } = body.into_inner();
-    let address = crate::proxy::remote_address(&req, &state.settings);
-    let keys = AttemptKeys::new("main", &email, &address);
-    throttle::paused(state.throttle.check(&keys)).await?;
-    state.password_rates.admit("main", &address).await?;
+    let keys = AttemptKeys::new("main", &email, &crate::proxy::remote_address(&req, &state.settings));
+    throttle::admit_sign_in(&state, "main", &keys).await?;
     let found = state.main.run(move |conn| Ok(users::find_for_login(conn, &email)?)).await?;
-    let (user, hash) = found.map_or((None, None), |(u, h)| (Some(u), Some(h)));
     // The hash is checked on the hashing threads, holding no database connection.
-    let matches = state.hashing.verify(password, hash).await?;
-    let outcome = match user.filter(|_| matches) {
+    let outcome = match state.hashing.verify(password, found).await? {
         Some(user) => {
             let ttl = state.settings.token_ttl;
             let user_id = user.id;

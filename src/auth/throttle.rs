@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::error::AppError;
+use crate::state::AppState;
 
 /// Failures one address may make on one account before delays start.
 pub const FREE_FAILURES: u32 = 5;
@@ -220,6 +221,13 @@ impl PasswordRates {
             .map_err(|secs| AppError::TooManyRequests { code: "rate_limited", retry_after_secs: secs });
         paused(taken).await
     }
+}
+
+/// Everything a sign-in passes before it may hash: the failure throttle for its (account,
+/// address), then the rate limits of its scope and address.
+pub async fn admit_sign_in(state: &AppState, scope: &str, keys: &AttemptKeys) -> Result<(), AppError> {
+    paused(state.throttle.check(keys)).await?;
+    state.password_rates.admit(scope, &keys.address).await
 }
 
 /// The longest a refusal is held back.

@@ -102,14 +102,10 @@ async fn login(
 ) -> Result<web::Json<SignedIn>, AppError> {
     let LoginBody { email, password } = body.into_inner();
     let scope = format!("shop:{}", shop.client.id);
-    let address = crate::proxy::remote_address(&req, &state.settings);
-    let keys = AttemptKeys::new(&scope, &email, &address);
-    throttle::paused(state.throttle.check(&keys)).await?;
-    state.password_rates.admit(&scope, &address).await?;
+    let keys = AttemptKeys::new(&scope, &email, &crate::proxy::remote_address(&req, &state.settings));
+    throttle::admit_sign_in(&state, &scope, &keys).await?;
     let found = shop.db.run(move |c| Ok(store::find_for_login(c, &email)?)).await?;
-    let (user, hash) = found.map_or((None, None), |(u, h)| (Some(u), Some(h)));
-    let matches = state.hashing.verify(password, hash).await?;
-    let Some(user) = user.filter(|_| matches) else {
+    let Some(user) = state.hashing.verify(password, found).await? else {
         state.throttle.record_failure(&keys);
         return Err(AppError::Unauthorized("e-mail or password is wrong".into()));
     };

@@ -123,11 +123,13 @@ async fn bodies_must_be_json_objects() {
     let err = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert!(err["fields"]["body"].is_string(), "{err}");
     let res = app
-        .as_user(Method::POST, &shop.admin_token, "/api/admin/products")
-        .json(&json!(["Positional", "positional", "text", 100, 5]))
-        .send()
-        .await
-        .unwrap();
+        .send_as(
+            Method::POST,
+            &shop.admin_token,
+            "/api/admin/products",
+            json!(["Positional", "positional", "text", 100, 5]),
+        )
+        .await;
     assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     let products: Value = app.as_user(Method::GET, &shop.admin_token, "/api/admin/products").json_body().await;
     assert_eq!(products["meta"]["total"], 0);
@@ -255,14 +257,11 @@ async fn cancelling_never_restocks_past_the_stock_limit() {
     app.create(&token, "/api/shop/cart/items", json!({"product_id": c.kettle, "quantity": 5})).await;
     let order = app.create(&token, "/api/shop/checkout", json!({"address_id": address_id})).await;
     let product = format!("/api/admin/products/{}", c.kettle);
-    let res = app.as_user(Method::PATCH, &admin, &product).json(&json!({"stock": 1_000_000})).send().await.unwrap();
+    let res = app.send_as(Method::PATCH, &admin, &product, json!({"stock": 1_000_000})).await;
     assert_eq!(res.status(), StatusCode::OK);
     let res = app
-        .as_user(Method::PATCH, &admin, &format!("/api/admin/orders/{}", order["id"]))
-        .json(&json!({"status": "cancelled"}))
-        .send()
-        .await
-        .unwrap();
+        .send_as(Method::PATCH, &admin, &format!("/api/admin/orders/{}", order["id"]), json!({"status": "cancelled"}))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(app.fetch(&admin, &product).await["stock"], 1_000_000);
 }
@@ -415,31 +414,31 @@ async fn input_the_probe_slipped_through_is_refused_with_the_field_named() {
     let admin = shop.admin_token.clone();
 
     let res = app
-        .as_user(Method::POST, &admin, "/api/admin/coupons")
-        .json(&json!({"code": "OLD10", "kind": "percent", "value": 10, "expires_at": "2020-01-01T00:00:00Z"}))
-        .send()
-        .await
-        .unwrap();
+        .send_as(
+            Method::POST,
+            &admin,
+            "/api/admin/coupons",
+            json!({"code": "OLD10", "kind": "percent", "value": 10, "expires_at": "2020-01-01T00:00:00Z"}),
+        )
+        .await;
     let err = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert!(err["fields"]["expires_at"].is_string(), "{err}");
 
     let token = app.register_customer("shopa", "c@example.com").await;
     for country in ["XX", "ZZ"] {
         let res = app
-            .as_user(Method::POST, &token, "/api/shop/addresses")
-            .json(&json!({"name": "Ada", "line1": "1 Main St", "city": "X", "postal_code": "1", "country": country}))
-            .send()
-            .await
-            .unwrap();
+            .send_as(
+                Method::POST,
+                &token,
+                "/api/shop/addresses",
+                json!({"name": "Ada", "line1": "1 Main St", "city": "X", "postal_code": "1", "country": country}),
+            )
+            .await;
         let err = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
         assert!(err["fields"]["country"].is_string(), "{err}");
     }
-    let res = app
-        .as_user(Method::POST, &admin, "/api/admin/products")
-        .json(&json!({"name": "\u{200B}", "price_cents": 100}))
-        .send()
-        .await
-        .unwrap();
+    let res =
+        app.send_as(Method::POST, &admin, "/api/admin/products", json!({"name": "\u{200B}", "price_cents": 100})).await;
     let err = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert!(err["fields"]["name"].is_string(), "{err}");
 
@@ -533,18 +532,15 @@ async fn checking_out_a_product_no_longer_sold_says_so() {
     let address_id = address(&app, &token).await;
     app.create(&token, "/api/shop/cart/items", json!({"product_id": c.kettle, "quantity": 1})).await;
     let res = app
-        .as_user(Method::PATCH, &c.shop.admin_token, &format!("/api/admin/products/{}", c.kettle))
-        .json(&json!({"active": false}))
-        .send()
-        .await
-        .unwrap();
+        .send_as(
+            Method::PATCH,
+            &c.shop.admin_token,
+            &format!("/api/admin/products/{}", c.kettle),
+            json!({"active": false}),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
-    let res = app
-        .as_user(Method::POST, &token, "/api/shop/checkout")
-        .json(&json!({"address_id": address_id}))
-        .send()
-        .await
-        .unwrap();
+    let res = app.send_as(Method::POST, &token, "/api/shop/checkout", json!({"address_id": address_id})).await;
     let err = assert_error(res, StatusCode::CONFLICT, "product_unavailable").await;
     assert!(err["message"].as_str().unwrap().contains("no longer sold"), "{err}");
 }

@@ -151,6 +151,11 @@ impl TestApp {
         res.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string()
     }
 
+    /// Sends a JSON body with a token, whatever the answer.
+    pub async fn send_as(&self, method: Method, token: &str, path: &str, body: Value) -> Response {
+        self.as_user(method, token, path).json(&body).send().await.unwrap()
+    }
+
     /// POSTs JSON with a token and expects 201, returning the body.
     pub async fn create(&self, token: &str, path: &str, body: Value) -> Value {
         let res = self.as_user(Method::POST, token, path).json(&body).send().await.unwrap();
