@@ -10,6 +10,12 @@ use crate::config::Settings;
 /// Creates the first super admin when there is none; prints a generated password once.
 pub fn ensure_super_admin(conn: &Connection, settings: &Settings) -> anyhow::Result<()> {
     if users::count_super_admins(conn)? > 0 {
+        if settings.admin_password.is_some() {
+            tracing::warn!(
+                "VERGEFLOW_ADMIN_PASSWORD is set but not used: it only applies when main.db has no super admin yet; \
+                 to change a password use `vergeflow admins reset-password EMAIL`"
+            );
+        }
         return Ok(());
     }
     let email = Email::parse(&settings.admin_email).map_err(|e| anyhow::anyhow!("VERGEFLOW_ADMIN_EMAIL {e}"))?;

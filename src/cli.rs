@@ -19,7 +19,12 @@ use crate::tenancy::reconcile;
 use crate::tenancy::registry::{self, Client};
 
 #[derive(Debug, Parser)]
-#[command(name = "vergeflow", version, about = "Multi-tenant e-commerce backend: one SQLite file per shop")]
+#[command(
+    name = "vergeflow",
+    version,
+    about = "Multi-tenant e-commerce backend: one SQLite file per shop",
+    after_help = "Exit codes: 0 done; 1 the command failed (one line on stderr); 2 the command line is wrong."
+)]
 pub struct Cli {
     #[command(flatten)]
     settings: SettingsArgs,
@@ -34,9 +39,12 @@ enum Command {
     /// Manage shops.
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Manage super admins, and reset any admin's password (works beside a running server).
+    #[command(subcommand)]
+    Admins(AdminsCommand),
     /// Run pending migrations on main.db, then on every shop (or one).
     Migrate {
-        /// Only this shop.
+        /// Only the shop with this id.
         #[arg(long)]
         client: Option<i64>,
     },
@@ -46,17 +54,22 @@ enum Command {
 enum ClientsCommand {
     /// Create a shop and its admin.
     Create {
+        /// The shop's display name.
         #[arg(long)]
         name: String,
+        /// Reached at <subdomain>.<base-domain>: 1–63 of a-z, 0-9 and -, not all digits, not reserved.
         #[arg(long)]
         subdomain: String,
+        /// A custom domain the shop is also reached at (e.g. shop.example.com).
         #[arg(long)]
         domain: Option<String>,
+        /// The shop admin's e-mail (they sign in with it at POST /api/auth/login).
         #[arg(long)]
         admin_email: String,
-        /// Generated and printed once when omitted.
+        /// The shop admin's password, at least 8 characters; generated and printed once when omitted.
         #[arg(long, env = "VERGEFLOW_NEW_ADMIN_PASSWORD", hide_env_values = true)]
         admin_password: Option<String>,
+        /// The shop admin's display name (default: "<name> admin").
         #[arg(long)]
         admin_name: Option<String>,
     },
@@ -67,11 +80,56 @@ enum ClientsCommand {
         json: bool,
     },
     /// Delete a shop: its file, its admins and its tokens.
-    Delete { id: i64 },
+    Delete {
+        /// The shop's id (see `clients list`).
+        id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminsCommand {
+    /// Create another super admin.
+    Create {
+        /// The new super admin's e-mail.
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long, default_value = "Super Admin")]
+        name: String,
+        /// At least 8 characters; generated and printed once when omitted.
+        #[arg(long, env = "VERGEFLOW_NEW_ADMIN_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+    /// Set a new password for a super admin or shop admin and sign them out everywhere.
+    ResetPassword {
+        /// The admin's e-mail.
+        email: String,
+        /// At least 8 characters; generated and printed once when omitted.
+        #[arg(long, env = "VERGEFLOW_NEW_ADMIN_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+    },
+}
+
+/// Parses the command line. Help and version print and exit 0; a usage error prints one line
+/// (`error: …; see 'vergeflow --help'`) and exits 2.
+fn parse(args: impl IntoIterator<Item = OsString>) -> Cli {
+    Cli::try_parse_from(args).unwrap_or_else(|e| {
+        use clap::error::ErrorKind;
+        if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+            || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        {
+            e.exit();
+        }
+        let rendered = e.render().to_string();
+        let first = rendered.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid command line");
+        let first = first.trim_start_matches("error: ");
+        eprintln!("error: {first}; see 'vergeflow --help'");
+        std::process::exit(2);
+    })
 }
 
 pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
-    let cli = Cli::try_parse_from(args).unwrap_or_else(|e| e.exit());
+    let cli = parse(args);
     let settings = cli.settings.validate()?;
     let command = cli.command.unwrap_or(Command::Serve);
     match command {
@@ -98,8 +156,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
                 admin_password: admin_password.as_deref(),
             };
             let client = create_client(&settings, &input)?;
+            let domain = client.domain.as_deref().map(|d| format!(" and {d}")).unwrap_or_default();
             println!(
-                "created shop {} '{}' at {}.{} ({}/{})",
+                "created shop {} '{}' at {}.{}{domain} ({}/{})",
                 client.id,
                 client.name,
                 client.subdomain,
@@ -115,8 +174,65 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
             println!("deleted shop {id}; its file and admins are gone");
             Ok(())
         }
+        Command::Admins(AdminsCommand::Create { email, name, password }) => {
+            create_super_admin(&settings, &email, &name, password.as_deref())
+        }
+        Command::Admins(AdminsCommand::ResetPassword { email, password }) => {
+            reset_password(&settings, &email, password.as_deref())
+        }
         Command::Migrate { client } => migrate(&settings, client),
     }
+}
+
+/// A password from the command line (checked) or a generated one, printed once.
+fn password_or_generated(given: Option<&str>, email: &str, flag: &str) -> anyhow::Result<String> {
+    match given {
+        Some(p) => {
+            crate::auth::password::validate(p).map_err(|e| anyhow::anyhow!("invalid input: {flag} {e}"))?;
+            Ok(p.to_string())
+        }
+        None => {
+            let p = crate::bootstrap::random_password();
+            println!("password for {email}: {p}  (shown only once)");
+            Ok(p)
+        }
+    }
+}
+
+/// main.db alone, for commands that touch only the registry (safe beside a running server: main.db
+/// is shared through SQLite's own locking).
+fn open_main(settings: &Settings) -> anyhow::Result<crate::db::MainDb> {
+    crate::sys::make_data_folder_private(&settings.data_dir)?;
+    crate::db::configure_sqlite();
+    crate::db::MainDb::open(&settings.data_dir, crate::db::shared_pool_threads())
+}
+
+fn create_super_admin(settings: &Settings, email: &str, name: &str, password: Option<&str>) -> anyhow::Result<()> {
+    let main = open_main(settings)?;
+    let conn = main.get().map_err(describe)?;
+    let email = crate::auth::Email::parse(email).map_err(|e| anyhow::anyhow!("invalid input: email {e}"))?;
+    let name = crate::validate::name(name).map_err(|e| anyhow::anyhow!("invalid input: name {e}"))?;
+    if crate::auth::users::email_taken(&conn, email.as_str())? {
+        bail!("a user with the e-mail '{}' already exists", email.as_str());
+    }
+    let password = password_or_generated(password, email.as_str(), "--password")?;
+    let hash = crate::auth::password::hash(&password).map_err(describe)?;
+    let id = crate::auth::users::insert_super_admin(&conn, &name, email.as_str(), &hash)?;
+    println!("created super admin {id} <{}>", email.as_str());
+    Ok(())
+}
+
+fn reset_password(settings: &Settings, email: &str, password: Option<&str>) -> anyhow::Result<()> {
+    let main = open_main(settings)?;
+    let mut conn = main.get().map_err(describe)?;
+    if !crate::auth::users::email_taken(&conn, email)? {
+        bail!("no super admin or shop admin has the e-mail '{}'", email.trim());
+    }
+    let password = password_or_generated(password, email.trim(), "--password")?;
+    let hash = crate::auth::password::hash(&password).map_err(describe)?;
+    crate::auth::users::reset_password(&mut conn, email, &hash)?;
+    println!("password of {} reset; their tokens are revoked", email.trim());
+    Ok(())
 }
 
 fn serve(settings: Settings) -> anyhow::Result<()> {
@@ -136,17 +252,15 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     })
 }
 
-/// Validates, hashes and creates a shop (directly or through the running server).
+/// Validates, hashes and creates a shop (directly or through the running server). Everything that
+/// can be checked is checked before a generated password is printed.
 pub fn create_client(settings: &Settings, input: &NewClientInput<'_>) -> anyhow::Result<Client> {
     let mut new = NewClient::parse(input, &settings.base_domain).map_err(describe)?;
-    let password = match input.admin_password {
-        Some(p) => p.to_string(),
-        None => {
-            let p = crate::bootstrap::random_password();
-            println!("admin password for {}: {p}  (shown only once)", new.admin_email);
-            p
-        }
-    };
+    {
+        let main = open_main(settings)?;
+        lifecycle::check_available(&*main.get().map_err(describe)?, &new).map_err(describe)?;
+    }
+    let password = password_or_generated(input.admin_password, &new.admin_email, "admin-password")?;
     new.admin_password_hash = crate::auth::password::hash(&password).map_err(describe)?;
     let value = run_task(settings, Task::CreateClient(new))?;
     serde_json::from_value(value).context("reading the created client")

@@ -13,8 +13,10 @@ pub enum LogFormat {
     Json,
 }
 
-/// The settings shared by `serve` and every CLI command, as clap parses them.
+/// The settings shared by `serve` and every CLI command, as clap parses them. `--help` lists each
+/// with its environment variable, under its own heading so commands' own options stand apart.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Settings (a flag, else its environment variable, else the default)")]
 pub struct SettingsArgs {
     /// Folder holding main.db and one client_<id>.db per shop.
     #[arg(long, env = "VERGEFLOW_DATA_DIR", default_value = "data", global = true)]
@@ -29,52 +31,61 @@ pub struct SettingsArgs {
     #[arg(long, env = "VERGEFLOW_MAX_OPEN_CLIENTS", global = true)]
     pub max_open_clients: Option<usize>,
     /// E-mail of the super admin created on first start.
-    #[arg(long, env = "VERGEFLOW_ADMIN_EMAIL", default_value = "admin@localhost", global = true, hide = true)]
+    #[arg(long, env = "VERGEFLOW_ADMIN_EMAIL", default_value = "admin@localhost", global = true)]
     pub admin_email: String,
     /// Password of the super admin created on first start (random and printed once if unset).
-    #[arg(long, env = "VERGEFLOW_ADMIN_PASSWORD", global = true, hide = true, hide_env_values = true)]
+    #[arg(long, env = "VERGEFLOW_ADMIN_PASSWORD", global = true, hide_env_values = true)]
     pub admin_password: Option<String>,
     /// Log format: text or json.
-    #[arg(long, env = "VERGEFLOW_LOG_FORMAT", value_enum, default_value = "text", global = true, hide = true)]
+    #[arg(long, env = "VERGEFLOW_LOG_FORMAT", value_enum, default_value = "text", global = true)]
     pub log_format: LogFormat,
     /// Comma-separated proxy IPs whose X-Forwarded-Host / X-Forwarded-For are believed.
-    #[arg(long, env = "VERGEFLOW_TRUSTED_PROXIES", value_delimiter = ',', global = true, hide = true)]
+    #[arg(long, env = "VERGEFLOW_TRUSTED_PROXIES", value_delimiter = ',', global = true)]
     pub trusted_proxies: Vec<IpAddr>,
     /// Lifetime of bearer tokens, in hours.
-    #[arg(long, env = "VERGEFLOW_TOKEN_TTL_HOURS", default_value_t = 720, global = true, hide = true)]
+    #[arg(long, env = "VERGEFLOW_TOKEN_TTL_HOURS", default_value_t = 720, global = true)]
     pub token_ttl_hours: u64,
     /// Connections per open shop pool.
-    #[arg(long, env = "VERGEFLOW_CLIENT_POOL_SIZE", default_value_t = 4, global = true, hide = true)]
+    #[arg(long, env = "VERGEFLOW_CLIENT_POOL_SIZE", default_value_t = 4, global = true)]
     pub client_pool_size: u32,
     /// Close a shop's pool after this many seconds without a request.
-    #[arg(long, env = "VERGEFLOW_IDLE_CLIENT_SECS", default_value_t = 300, global = true, hide = true)]
+    #[arg(long, env = "VERGEFLOW_IDLE_CLIENT_SECS", default_value_t = 300, global = true)]
     pub idle_client_secs: u64,
-    /// Mark the session cookie Secure (set this when served over HTTPS).
-    #[arg(long, env = "VERGEFLOW_SECURE_COOKIES", default_value_t = false, global = true, hide = true)]
+    /// Mark the session cookie Secure (set this when served over HTTPS): true/false, yes/no, 1/0.
+    #[arg(
+        long,
+        env = "VERGEFLOW_SECURE_COOKIES",
+        global = true,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_value = "false",
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub secure_cookies: bool,
     /// HTTP worker threads (default: one per core).
-    #[arg(long, env = "VERGEFLOW_WORKERS", global = true, hide = true)]
+    #[arg(long, env = "VERGEFLOW_WORKERS", global = true)]
     pub workers: Option<usize>,
     /// Largest size a shop file may grow to, in MiB (unlimited when unset).
-    #[arg(long, env = "VERGEFLOW_MAX_SHOP_MB", global = true, hide = true)]
+    #[arg(long, env = "VERGEFLOW_MAX_SHOP_MB", global = true)]
     pub max_shop_mb: Option<u64>,
     /// Threads per HTTP worker for blocking work (SQLite queries; passwords hash on their own threads).
-    #[arg(long, env = "VERGEFLOW_BLOCKING_THREADS", default_value_t = 8, global = true, hide = true)]
+    #[arg(long, env = "VERGEFLOW_BLOCKING_THREADS", default_value_t = 8, global = true)]
     pub blocking_threads: usize,
     /// Threads that hash passwords (19 MiB each while hashing); default half the cores, at least 1.
-    #[arg(long, env = "VERGEFLOW_HASH_THREADS", global = true, hide = true)]
+    #[arg(long, env = "VERGEFLOW_HASH_THREADS", global = true)]
     pub hash_threads: Option<usize>,
     /// Password checks that may wait for a hashing thread; beyond this, 503 with Retry-After.
-    #[arg(long, env = "VERGEFLOW_HASH_QUEUE", default_value_t = 16, global = true, hide = true)]
+    #[arg(long, env = "VERGEFLOW_HASH_QUEUE", default_value_t = 16, global = true)]
     pub hash_queue: usize,
     /// Sign-ups, sign-ins and shop creations one address may make per minute (429 beyond).
-    #[arg(long, env = "VERGEFLOW_PASSWORD_RATE_PER_IP", default_value_t = 20, global = true, hide = true)]
+    #[arg(long, env = "VERGEFLOW_PASSWORD_RATE_PER_IP", default_value_t = 20, global = true)]
     pub password_rate_per_ip: u32,
     /// Sign-ups and sign-ins one shop (or the main registry) may take per minute (429 beyond).
-    #[arg(long, env = "VERGEFLOW_PASSWORD_RATE_PER_SHOP", default_value_t = 120, global = true, hide = true)]
+    #[arg(long, env = "VERGEFLOW_PASSWORD_RATE_PER_SHOP", default_value_t = 120, global = true)]
     pub password_rate_per_shop: u32,
     /// Seconds a request body may take to arrive (408 and the connection closed beyond).
-    #[arg(long, env = "VERGEFLOW_BODY_TIMEOUT_SECS", default_value_t = 10, global = true, hide = true)]
+    #[arg(long, env = "VERGEFLOW_BODY_TIMEOUT_SECS", default_value_t = 10, global = true)]
     pub body_timeout_secs: u64,
 }
 

@@ -33,9 +33,12 @@ pub struct Application {
 
 impl Application {
     pub fn build(settings: Settings) -> anyhow::Result<Self> {
+        // The address first: a port in use is reported before anything is written.
+        let listener =
+            TcpListener::bind(&settings.bind).with_context(|| format!("cannot listen on {}", settings.bind))?;
         crate::sys::make_data_folder_private(&settings.data_dir)
             .with_context(|| format!("creating data folder {}", settings.data_dir.display()))?;
-        let lock = lock::acquire(&settings.data_dir, "serve", Duration::from_secs(30))?;
+        let lock = own_data_folder(&settings.data_dir)?;
         let state = Arc::new(AppState::open(settings)?);
         {
             let mut main = state.main.get()?;
@@ -58,8 +61,6 @@ impl Application {
             }
         }
         let session_key = crate::bootstrap::session_key(&*state.main.get()?)?;
-        let listener =
-            TcpListener::bind(&state.settings.bind).with_context(|| format!("binding {}", state.settings.bind))?;
         let port = listener.local_addr()?.port();
         let data = web::Data::from(Arc::clone(&state));
         let secure = state.settings.secure_cookies;
@@ -112,6 +113,28 @@ impl Application {
         drop(state);
         drop(_lock);
         result
+    }
+}
+
+/// Takes the data folder for this server. Another server holding it is an error at once (two
+/// servers must never share shop files, and waiting would let this one take over silently when the
+/// other stops); a CLI command holding it is waited for, since commands are short.
+fn own_data_folder(data_dir: &std::path::Path) -> anyhow::Result<lock::DataLock> {
+    match lock::try_acquire(data_dir, "serve")? {
+        Ok(lock) => Ok(lock),
+        Err(lock::Holder::Server(holder)) => anyhow::bail!(
+            "another VergeFlow server ({}) is already serving the data folder {}; stop it first or use another --data-dir",
+            lock::describe_holder(&holder),
+            data_dir.display()
+        ),
+        Err(lock::Holder::Cli(holder)) => {
+            eprintln!(
+                "waiting for a vergeflow command ({}) to finish with {}…",
+                lock::describe_holder(&holder),
+                data_dir.display()
+            );
+            lock::acquire(data_dir, "serve", Duration::from_secs(30))
+        }
     }
 }
 

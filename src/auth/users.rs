@@ -68,3 +68,22 @@ pub fn insert_super_admin(conn: &Connection, name: &str, email: &str, password_h
 pub fn count_super_admins(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("SELECT COUNT(*) FROM users WHERE role = 'super_admin'", [], |r| r.get(0))
 }
+
+/// Sets a main user's password (already hashed) and revokes every token the user holds, in one
+/// transaction. Returns false when no user has that e-mail (normalised as at sign-in).
+pub fn reset_password(conn: &mut Connection, email: &str, password_hash: &str) -> rusqlite::Result<bool> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let Some((user, _)) = find_for_login(&tx, email)? else { return Ok(false) };
+    tx.execute(
+        "UPDATE users SET password_hash = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?1",
+        params![user.id, password_hash],
+    )?;
+    tx.execute("DELETE FROM personal_access_tokens WHERE user_id = ?1", [user.id])?;
+    tx.commit()?;
+    Ok(true)
+}
+
+/// True when a main user (super admin or shop admin) has this e-mail, in either stored form.
+pub fn email_taken(conn: &Connection, email: &str) -> rusqlite::Result<bool> {
+    Ok(find_for_login(conn, email)?.is_some())
+}

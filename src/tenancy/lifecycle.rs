@@ -64,6 +64,30 @@ impl NewClient {
     }
 }
 
+/// Refuses a new shop whose subdomain, custom domain or admin e-mail is already taken, with the
+/// same 409s provisioning gives: lets the CLI say so before it prints a password for an admin it
+/// will never create. Provisioning still enforces all three (this is only a look before).
+pub fn check_available(main: &Connection, new: &NewClient) -> Result<(), AppError> {
+    if registry::find_by_subdomain(main, &new.subdomain)?.is_some() {
+        return Err(AppError::conflict("subdomain_taken", format!("the subdomain '{}' is taken", new.subdomain)));
+    }
+    if let Some(domain) = &new.domain
+        && registry::find_by_domain(main, domain)?.is_some()
+    {
+        return Err(AppError::conflict(
+            "domain_taken",
+            format!("the custom domain '{domain}' belongs to another shop"),
+        ));
+    }
+    if crate::auth::users::email_taken(main, &new.admin_email)? {
+        return Err(AppError::conflict(
+            "email_taken",
+            format!("a user with the e-mail '{}' already exists", new.admin_email),
+        ));
+    }
+    Ok(())
+}
+
 /// Raw fields of a shop to create, as the API or the CLI received them.
 #[derive(Debug, Clone, Copy)]
 pub struct NewClientInput<'a> {

@@ -58,16 +58,25 @@ pub fn try_acquire(data_dir: &Path, role: &str) -> anyhow::Result<Result<DataLoc
     }
 }
 
+/// "pid 1234" from a lock file's `<role> <pid>` line.
+pub fn describe_holder(line: &str) -> String {
+    match line.split_whitespace().nth(1) {
+        Some(pid) => format!("pid {pid}"),
+        None => "pid unknown".into(),
+    }
+}
+
 /// Waits up to `timeout` for the lock.
 pub fn acquire(data_dir: &Path, role: &str, timeout: Duration) -> anyhow::Result<DataLock> {
     let deadline = Instant::now() + timeout;
     loop {
         match try_acquire(data_dir, role)? {
             Ok(lock) => return Ok(lock),
-            Err(holder) if Instant::now() >= deadline => {
+            Err(Holder::Server(line) | Holder::Cli(line)) if Instant::now() >= deadline => {
                 anyhow::bail!(
-                    "the data folder {} is in use by another vergeflow process ({holder:?})",
-                    data_dir.display()
+                    "the data folder {} is in use by another vergeflow process ({})",
+                    data_dir.display(),
+                    describe_holder(&line)
                 )
             }
             Err(_) => std::thread::sleep(Duration::from_millis(100)),

@@ -3,6 +3,7 @@
 mod auth;
 mod catalog;
 mod cli;
+mod cli_binary;
 mod clients;
 mod concurrency;
 mod crash;

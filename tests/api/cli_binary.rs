@@ -1,0 +1,223 @@
+//! The `vergeflow` binary as a newcomer runs it: help, exit codes, errors, admin recovery, a second
+//! server, a taken port.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use crate::helpers::{SUPER_EMAIL, SUPER_PASSWORD, spawn_app};
+
+fn vergeflow(data_dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vergeflow"));
+    cmd.args(args).arg("--data-dir").arg(data_dir).env("RUST_LOG", "warn").env_remove("VERGEFLOW_ADMIN_PASSWORD");
+    cmd
+}
+
+fn run(mut cmd: impl std::borrow::BorrowMut<Command>) -> Output {
+    cmd.borrow_mut().stdin(Stdio::null()).output().expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn help_lists_every_setting_with_its_environment_variable() {
+    let out = run(Command::new(env!("CARGO_BIN_EXE_vergeflow")).arg("--help"));
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    let config = include_str!("../../src/config.rs");
+    let vars: Vec<&str> = config
+        .split("env = \"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap())
+        .filter(|v| *v != "VERGEFLOW_ADMIN_PASSWORD") // listed, its value hidden
+        .collect();
+    assert!(vars.len() >= 19, "{vars:?}");
+    for var in vars {
+        assert!(help.contains(&format!("[env: {var}=")), "{var} missing from --help:\n{help}");
+    }
+    assert!(help.contains("VERGEFLOW_ADMIN_PASSWORD"));
+    // A command's own options stand apart from the settings, each described.
+    let out = run(Command::new(env!("CARGO_BIN_EXE_vergeflow")).args(["clients", "create", "--help"]));
+    let help = text(&out.stdout);
+    let (own, settings) = help.split_once("Settings").expect("a settings heading");
+    assert!(own.contains("--subdomain <SUBDOMAIN>") && own.contains("not all digits"), "{help}");
+    assert!(own.contains("at least 8 characters"), "{help}");
+    assert!(!own.contains("--data-dir") && settings.contains("--data-dir"), "{help}");
+}
+
+#[test]
+fn usage_errors_exit_2_on_one_line_and_failures_exit_1_on_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = run(vergeflow(&data, &["clients", "list", "--token-ttl-hours", "abc"]));
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: ") && err.contains("--token-ttl-hours"), "{err}");
+
+    let out = run(vergeflow(&data, &["clients", "delete", "42"]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: "), "{err}");
+
+    // Booleans take the usual spellings, and only those.
+    for yes in ["1", "yes", "true", "on", "0", "no", "false"] {
+        let out = run(vergeflow(&data, &["clients", "list"]).env("VERGEFLOW_SECURE_COOKIES", yes));
+        assert!(out.status.success(), "{yes}: {}", text(&out.stderr));
+    }
+    let out = run(vergeflow(&data, &["clients", "list"]).env("VERGEFLOW_SECURE_COOKIES", "maybe"));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+#[test]
+fn clients_create_checks_everything_before_printing_a_password() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let create = |sub: &str, email: &str, domain: &str| {
+        run(vergeflow(
+            &data,
+            &["clients", "create", "--name", "Shop", "--subdomain", sub, "--admin-email", email, "--domain", domain],
+        ))
+    };
+    let out = create("first", "one@example.com", "shop.example.com");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.contains("password for one@example.com: "), "{said}");
+    assert!(said.contains("first.localhost and shop.example.com"), "{said}");
+
+    for (sub, email, domain, problem) in [
+        ("first", "two@example.com", "two.example.com", "subdomain"),
+        ("second", "one@example.com", "two.example.com", "e-mail"),
+        ("third", "x@example.com", "shop.example.com", "domain"),
+    ] {
+        let out = create(sub, email, domain);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            !text(&out.stdout).contains("password"),
+            "no password for an admin never created: {}",
+            text(&out.stdout)
+        );
+        assert!(text(&out.stderr).contains(problem), "{problem}: {}", text(&out.stderr));
+    }
+    let out = run(vergeflow(
+        &data,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "S",
+            "--subdomain",
+            "fourth",
+            "--admin-email",
+            "f@example.com",
+            "--admin-password",
+            "short",
+        ],
+    ));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("at least 8 characters"), "{}", text(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_password_is_reset_from_the_command_line_beside_the_running_server() {
+    let app = spawn_app().await;
+    let old_token = app.super_token.clone();
+    let data = app.data_dir.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        run(vergeflow(&data, &["admins", "reset-password", SUPER_EMAIL, "--password", "a-brand-new-password"]))
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(app.login(SUPER_EMAIL, SUPER_PASSWORD).await.status(), StatusCode::UNAUTHORIZED);
+    app.login_token(SUPER_EMAIL, "a-brand-new-password").await;
+    let res = app.get("/api/auth/me").bearer_auth(&old_token).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "the old tokens are revoked");
+
+    let data = app.data_dir.clone();
+    let (created, unknown) = tokio::task::spawn_blocking(move || {
+        (
+            run(vergeflow(
+                &data,
+                &["admins", "create", "--email", "second@example.com", "--password", "second-password"],
+            )),
+            run(vergeflow(&data, &["admins", "reset-password", "nobody@example.com"])),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let me: serde_json::Value = app
+        .get("/api/auth/me")
+        .bearer_auth(app.login_token("second@example.com", "second-password").await)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["role"], "super_admin");
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(!text(&unknown.stdout).contains("password for"), "{}", text(&unknown.stdout));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_folder_fails_at_once_naming_the_first() {
+    let app = spawn_app().await;
+    let data = app.data_dir.clone();
+    let started = Instant::now();
+    let out =
+        tokio::task::spawn_blocking(move || run(vergeflow(&data, &["serve", "--bind", "127.0.0.1:0"]))).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("another VergeFlow server") && err.contains(&format!("pid {}", std::process::id())), "{err}");
+    assert!(!err.contains("Server(\""), "no debug formatting: {err}");
+}
+
+#[test]
+fn a_taken_port_is_reported_before_anything_is_written() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = run(vergeflow(&data, &["serve", "--bind", &format!("127.0.0.1:{port}")]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot listen on"), "{}", text(&out.stderr));
+    assert!(!data.join("main.db").exists(), "nothing is created");
+    assert!(!text(&out.stdout).contains("password"), "no super admin is made");
+}
+
+#[test]
+fn an_admin_password_setting_that_is_not_used_is_warned_about() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let start = |password: &str| {
+        let mut child = vergeflow(&data, &["serve", "--bind", "127.0.0.1:0"])
+            .env("VERGEFLOW_ADMIN_PASSWORD", password)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        for line in stdout.lines() {
+            if line.unwrap().contains("listening on") {
+                break;
+            }
+        }
+        child.kill().unwrap();
+        let out = child.wait_with_output().unwrap();
+        text(&out.stderr)
+    };
+    let first = start("first-password");
+    assert!(!first.contains("not used"), "{first}");
+    let second = start("second-password");
+    assert!(second.contains("VERGEFLOW_ADMIN_PASSWORD is set but not used"), "{second}");
+}
