@@ -11,6 +11,7 @@ pub mod config;
 pub mod coupons;
 pub mod customers;
 pub mod db;
+pub mod docs;
 pub mod error;
 pub mod jobs;
 pub mod openapi;

@@ -42,12 +42,21 @@ pub enum Answer {
     Text,
 }
 
+/// A request body: its schema, and optionally the name and required fields it is documented with.
+#[derive(Clone, Copy)]
+pub struct BodySpec {
+    pub schema: SchemaFn,
+    /// One Rust type often serves create and update (all fields optional, checked by hand so a 422
+    /// can name each): the document shows it as `name`, with `required` fields.
+    pub shown_as: Option<(&'static str, &'static [&'static str])>,
+}
+
 /// One endpoint's description.
 #[derive(Clone, Copy)]
 pub struct Spec {
     pub summary: &'static str,
     pub access: Access,
-    pub body: Option<SchemaFn>,
+    pub body: Option<BodySpec>,
     pub query: &'static [(&'static str, &'static str)],
     pub answer: Answer,
 }
@@ -57,7 +66,13 @@ impl Spec {
         Spec { summary, access, body: None, query: &[], answer }
     }
     pub const fn body(mut self, body: SchemaFn) -> Self {
-        self.body = Some(body);
+        self.body = Some(BodySpec { schema: body, shown_as: None });
+        self
+    }
+    /// A body documented as the schema `name` with `required` fields (e.g. `ProductCreate` with
+    /// `name` and `price_cents`, `ProductUpdate` with none) while one Rust type parses both.
+    pub const fn body_as(mut self, body: SchemaFn, name: &'static str, required: &'static [&'static str]) -> Self {
+        self.body = Some(BodySpec { schema: body, shown_as: Some((name, required)) });
         self
     }
     /// Query parameters as (name, JSON type).
@@ -172,6 +187,7 @@ impl<'a> Api<'a> {
 
 /// The error body every failure answers with.
 #[derive(serde::Serialize, JsonSchema)]
+#[schemars(rename = "ApiError")]
 pub struct ErrorBody {
     /// A snake_case code, e.g. `validation_failed`, `tenant_mismatch`.
     pub error: String,
@@ -186,6 +202,10 @@ pub struct Document {
     responses: SchemaGenerator,
     requests: SchemaGenerator,
     paths: BTreeMap<String, serde_json::Map<String, Value>>,
+    /// Schemas shown under another name with required fields: (name, the Rust type's schema, required).
+    shown_as: Vec<(String, String, Vec<&'static str>)>,
+    /// Request schemas referenced as themselves.
+    used_directly: std::collections::BTreeSet<String>,
 }
 
 impl Default for Document {
@@ -195,24 +215,95 @@ impl Default for Document {
             responses: settings(Contract::Serialize).into_generator(),
             requests: settings(Contract::Deserialize).into_generator(),
             paths: BTreeMap::new(),
+            shown_as: Vec::new(),
+            used_directly: Default::default(),
         }
     }
 }
 
+/// The group an operation is listed under (and the module a generated client puts it in).
+fn tag(path: &str) -> &'static str {
+    if path.starts_with("/api/auth") {
+        "auth"
+    } else if path.starts_with("/api/super-admin") {
+        "super-admin"
+    } else if path.starts_with("/api/shop/auth") || path == "/api/shop/me" {
+        "customers"
+    } else if path.starts_with("/api/shop") {
+        "storefront"
+    } else if path.starts_with("/api/admin") {
+        "shop-admin"
+    } else {
+        "system"
+    }
+}
+
+/// Paths answering one thing rather than a list: their GET is `get`, not `list`.
+const SINGLETONS: &[&str] = &["me", "cart", "stats", "shop", "health", "metrics", "openapi.json"];
+/// Last path segments that are actions: their POST keeps the action's name alone.
+const ACTIONS: &[&str] = &["login", "logout", "register", "migrate", "checkout"];
+
+/// A short, stable operation id: `shop_admin_products_list`, `storefront_checkout`, `auth_login`.
+pub fn operation_id(method: &Method, path: &str) -> String {
+    let words: Vec<&str> = path
+        .trim_start_matches('/')
+        .split('/')
+        .filter(|w| !w.starts_with('{') && !w.is_empty() && *w != "api")
+        .collect();
+    let scope = match words.first().copied() {
+        Some("admin") => "shop_admin",
+        Some("shop") => "storefront",
+        Some("super-admin") => "super_admin",
+        _ => "",
+    };
+    let rest: Vec<&str> = if scope.is_empty() { words.clone() } else { words[1..].to_vec() };
+    let last = rest.last().copied().unwrap_or("");
+    let by_id = path.ends_with('}');
+    let verb = match *method {
+        Method::GET if by_id || SINGLETONS.contains(&last) || rest.is_empty() => Some("get"),
+        Method::GET => Some("list"),
+        Method::POST if ACTIONS.contains(&last) => None,
+        Method::POST => Some("create"),
+        Method::PATCH => Some("update"),
+        Method::DELETE => Some("delete"),
+        _ => Some("call"),
+    };
+    let mut parts: Vec<String> = Vec::new();
+    if !scope.is_empty() {
+        parts.push(scope.into());
+    }
+    parts.extend(rest.iter().map(|w| w.replace(['-', '.'], "_")));
+    parts.extend(verb.map(String::from));
+    parts.join("_")
+}
+
+fn error_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/responses/{name}")})
+}
+
 impl Document {
     fn add(&mut self, method: &Method, path: &str, spec: &Spec) {
+        let shop_scoped = matches!(spec.access, Access::Shop | Access::Customer | Access::ShopAdmin);
         let mut parameters: Vec<Value> = path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}}))
+            .map(|name| {
+                json!({"name": name, "in": "path", "required": true, "description": "the record's id",
+                       "schema": {"type": "integer", "format": "int64", "minimum": 1}})
+            })
             .collect();
-        parameters.extend(
-            spec.query
-                .iter()
-                .map(|(name, ty)| json!({"name": name, "in": "query", "required": false, "schema": {"type": ty}})),
-        );
-        let error = self.responses.subschema_for::<ErrorBody>();
-        let error_response = json!({"description": "error", "content": {"application/json": {"schema": error}}});
+        parameters.extend(spec.query.iter().map(|(name, ty)| {
+            let schema = match *name {
+                "page" => json!({"type": "integer", "minimum": 1, "default": 1}),
+                "per_page" => json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
+                _ => json!({"type": ty}),
+            };
+            json!({"name": name, "in": "query", "required": false, "schema": schema})
+        }));
+        if shop_scoped {
+            parameters.push(json!({"$ref": "#/components/parameters/XClient"}));
+            parameters.push(json!({"$ref": "#/components/parameters/ClientQuery"}));
+        }
         let mut responses = serde_json::Map::new();
         match spec.answer {
             Answer::Json(status, f) => {
@@ -232,19 +323,64 @@ impl Document {
                 );
             }
         }
-        responses.insert("default".into(), error_response);
+        let mut errors: Vec<(&str, &str)> = Vec::new();
+        if spec.body.is_some() {
+            errors.extend([("400", "BadRequest"), ("413", "PayloadTooLarge"), ("422", "ValidationFailed")]);
+        } else if !spec.query.is_empty() {
+            errors.extend([("400", "BadRequest"), ("422", "ValidationFailed")]);
+        }
+        if !matches!(spec.access, Access::Public | Access::Shop) {
+            errors.extend([("401", "Unauthorized"), ("403", "Forbidden")]);
+        }
+        if shop_scoped {
+            errors.extend([("403", "Forbidden"), ("404", "NotFound"), ("503", "Unavailable")]);
+        }
+        if path.contains('{') {
+            errors.push(("404", "NotFound"));
+        }
+        if matches!(*method, Method::POST | Method::PATCH | Method::DELETE) && spec.access != Access::Public {
+            errors.push(("409", "Conflict"));
+        }
+        if path.ends_with("/login") || path.ends_with("/register") {
+            errors.extend([("429", "TooManyRequests"), ("503", "Unavailable")]);
+        }
+        for (status, name) in errors {
+            responses.entry(status.to_string()).or_insert_with(|| error_ref(name));
+        }
+        responses.insert("default".into(), error_ref("Error"));
         let mut op = json!({
             "summary": spec.summary,
-            "operationId": format!("{}_{}", method.as_str().to_lowercase(), path.trim_start_matches('/').replace(['/', '{', '}', '-'], "_")),
+            "operationId": operation_id(method, path),
+            "tags": [tag(path)],
             "parameters": parameters,
             "responses": responses,
             "x-access": format!("{:?}", spec.access),
         });
-        if spec.access != Access::Public && spec.access != Access::Shop {
-            op["security"] = json!([{"bearer": []}]);
-        }
+        op["security"] = match spec.access {
+            Access::Public => json!([]),
+            // A token is optional: a customer's or an admin's names their shop.
+            Access::Shop => json!([{}, {"bearer": []}]),
+            _ => json!([{"bearer": []}]),
+        };
         if let Some(body) = spec.body {
-            let schema = body(&mut self.requests);
+            let generated = (body.schema)(&mut self.requests);
+            let base = generated
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                .map(str::to_string);
+            let schema = match (body.shown_as, base) {
+                (Some((name, required)), Some(base)) => {
+                    if !self.shown_as.iter().any(|(n, _, _)| n == name) {
+                        self.shown_as.push((name.to_string(), base, required.to_vec()));
+                    }
+                    json!({"$ref": format!("#/components/schemas/{name}")})
+                }
+                (_, base) => {
+                    self.used_directly.extend(base);
+                    generated.to_value()
+                }
+            };
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema}}});
         }
         self.paths.entry(path.to_string()).or_default().insert(method.as_str().to_lowercase(), op);
@@ -252,17 +388,123 @@ impl Document {
 
     /// The finished document.
     pub fn into_json(mut self) -> Value {
+        self.responses.subschema_for::<ErrorBody>();
         let mut schemas = self.requests.take_definitions(true);
         schemas.extend(self.responses.take_definitions(true));
+        for (name, base, required) in &self.shown_as {
+            let Some(mut shown) = schemas.get(base).cloned() else { continue };
+            if let Some(props) = shown.get_mut("properties").and_then(Value::as_object_mut) {
+                for field in required {
+                    let Some(prop) = props.get_mut(*field) else { continue };
+                    if let Some(inner) = without_null(prop) {
+                        *prop = inner;
+                    }
+                    prop.as_object_mut().map(|p| p.remove("nullable"));
+                }
+            }
+            shown["required"] = json!(required);
+            if required.is_empty() {
+                shown.as_object_mut().map(|o| o.remove("required"));
+            }
+            schemas.insert(name.clone(), shown);
+        }
+        for (_, base, _) in &self.shown_as {
+            if !self.used_directly.contains(base) {
+                schemas.remove(base);
+            }
+        }
+        for schema in schemas.values_mut() {
+            tidy(schema);
+        }
+        let error = json!({"$ref": "#/components/schemas/ApiError"});
+        let response =
+            |description: &str| json!({"description": description, "content": {"application/json": {"schema": error}}});
+        let retry_after = json!({"Retry-After": {"description": "seconds to wait before trying again", "schema": {"type": "integer"}}});
+        let mut too_many = response("too many requests (`rate_limited`) or failed sign-ins (`too_many_attempts`)");
+        too_many["headers"] = retry_after.clone();
+        let mut unavailable = response(
+            "the shop is provisioning, suspended or being deleted (`client_unavailable`), or the server is busy (`overloaded`, with Retry-After)",
+        );
+        unavailable["headers"] = retry_after;
         json!({
             "openapi": "3.0.3",
             "info": {"title": "VergeFlow", "version": env!("CARGO_PKG_VERSION"),
-                     "description": "Multi-tenant e-commerce API. Shop endpoints find their shop from the signed-in user, the Host subdomain or custom domain, the `client` parameter or `X-Client` header, or the session cookie."},
+                     "license": {"name": "MIT"},
+                     "description": "Multi-tenant e-commerce API: one SQLite file per shop. Shop endpoints find their shop from the signed-in user, the Host subdomain or custom domain, the `client` query parameter or `X-Client` header, or the session cookie a `client` parameter set. Money is integer cents; timestamps are RFC 3339 UTC; errors are `{error, message}` (422s add `fields`)."},
+            "servers": [
+                {"url": "/", "description": "this server (name the shop with X-Client or ?client=)"},
+                {"url": "http://{subdomain}.{base}", "description": "a shop by its subdomain",
+                 "variables": {"subdomain": {"default": "shop1", "description": "the shop's subdomain"},
+                               "base": {"default": "localhost:8080", "description": "VERGEFLOW_BASE_DOMAIN and port"}}}
+            ],
+            "tags": [
+                {"name": "system", "description": "health, metrics, this document"},
+                {"name": "auth", "description": "super admins and shop admins sign in"},
+                {"name": "super-admin", "description": "the registry of shops"},
+                {"name": "customers", "description": "a shop's customers sign up and in"},
+                {"name": "storefront", "description": "catalog, cart, checkout, orders, reviews for buyers"},
+                {"name": "shop-admin", "description": "a shop's administration"}
+            ],
             "paths": self.paths,
             "components": {
                 "schemas": schemas,
-                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}
+                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "a token from a sign-in, shown once"}},
+                "parameters": {
+                    "XClient": {"name": "X-Client", "in": "header", "required": false,
+                                "description": "the shop, by id (plain digits) or subdomain, when the Host does not name it",
+                                "schema": {"type": "string", "pattern": "^([1-9][0-9]{0,17}|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$"}},
+                    "ClientQuery": {"name": "client", "in": "query", "required": false,
+                                    "description": "the shop, by id (plain digits) or subdomain, when the Host does not name it",
+                                    "schema": {"type": "string", "pattern": "^([1-9][0-9]{0,17}|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$"}}
+                },
+                "responses": {
+                    "BadRequest": response("malformed JSON, a body that is not UTF-8 JSON, or an invalid query string"),
+                    "Unauthorized": response("not signed in, or the token is invalid, expired or revoked"),
+                    "Forbidden": response("signed in but not allowed, or the request names two shops (`tenant_mismatch`)"),
+                    "NotFound": response("no such record in this shop, or no such shop (`client_not_found`)"),
+                    "Conflict": response("the change conflicts with the current state (`subdomain_taken`, `out_of_stock`, …)"),
+                    "PayloadTooLarge": response("the body is larger than 64 KiB; the connection is closed"),
+                    "ValidationFailed": response("the input is invalid; `fields` names each bad field"),
+                    "TooManyRequests": too_many,
+                    "Unavailable": unavailable,
+                    "Error": response("any other error")
+                }
             }
         })
+    }
+}
+
+/// Document-wide touches on a schema: no `default: null` on optional fields (generated clients
+/// turn it into a required field, and sending the null would clear the value), and timestamps
+/// (`…_at` strings) declared as `date-time`.
+fn tidy(schema: &mut Value) {
+    let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) else { return };
+    for (name, prop) in props.iter_mut() {
+        // `Option<Enum>` comes out as anyOf [the enum, {enum: [null]}]: say it the 3.0 way.
+        if let Some(inner) = without_null(prop) {
+            let description = prop.get("description").cloned();
+            *prop = json!({"allOf": [inner], "nullable": true});
+            if let Some(d) = description {
+                prop["description"] = d;
+            }
+        }
+        let Some(p) = prop.as_object_mut() else { continue };
+        if p.get("default").is_some_and(Value::is_null) {
+            p.remove("default");
+        }
+        if name.ends_with("_at") && p.get("type").and_then(Value::as_str) == Some("string") {
+            p.insert("format".into(), json!("date-time"));
+        }
+    }
+}
+
+/// For `anyOf: [X, {enum: [null]}]`, X.
+fn without_null(prop: &Value) -> Option<Value> {
+    let any = prop.get("anyOf")?.as_array()?;
+    let is_null = |v: &Value| v.get("enum").and_then(Value::as_array).is_some_and(|e| e.iter().all(Value::is_null));
+    match any.as_slice() {
+        [a, b] if is_null(b) => Some(a.clone()),
+        [a, b] if is_null(a) => Some(b.clone()),
+        _ => None,
     }
 }

@@ -52,6 +52,7 @@ pub struct Meta {
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "{T}Page")]
 pub struct Paginated<T> {
     pub data: Vec<T>,
     pub meta: Meta,

@@ -140,6 +140,7 @@ fn own_data_folder(data_dir: &std::path::Path) -> anyhow::Result<lock::DataLock>
 
 /// Registers every route with actix.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    crate::docs::routes(cfg);
     let mut routes = Api::actix(cfg);
     api(&mut routes);
     routes.finish();
@@ -155,7 +156,11 @@ pub fn api(api: &mut Api) {
     .get("/metrics", Spec::new("Prometheus metrics", Access::Public, Answer::Text), metrics)
     .get(
         "/api/openapi.json",
-        Spec::new("This document", Access::Public, Answer::Json(200, schema::<serde_json::Value>)),
+        Spec::new(
+            "This document",
+            Access::Public,
+            Answer::Json(200, schema::<serde_json::Map<String, serde_json::Value>>),
+        ),
         openapi,
     );
     crate::auth::routes::routes(api);

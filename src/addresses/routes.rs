@@ -19,27 +19,45 @@ pub fn routes(api: &mut Api) {
     )
     .post(
         "/api/shop/addresses",
-        Spec::new("Save an address", Customer, Answer::Json(201, schema::<Address>)).body(schema::<AddressBody>),
+        Spec::new("Save an address", Customer, Answer::Json(201, schema::<Address>)).body_as(
+            schema::<AddressBody>,
+            "AddressCreate",
+            &["name", "line1", "city", "postal_code", "country"],
+        ),
         create,
     )
     .get("/api/shop/addresses/{id}", Spec::new("One address", Customer, Answer::Json(200, schema::<Address>)), show)
     .patch(
         "/api/shop/addresses/{id}",
-        Spec::new("Change an address", Customer, Answer::Json(200, schema::<Address>)).body(schema::<AddressBody>),
+        Spec::new("Change an address", Customer, Answer::Json(200, schema::<Address>)).body_as(
+            schema::<AddressBody>,
+            "AddressUpdate",
+            &[],
+        ),
         update,
     )
     .delete("/api/shop/addresses/{id}", Spec::new("Delete an address", Customer, Answer::NoContent), remove);
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"name": "Ada Lovelace", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"}))]
 struct AddressBody {
+    #[schemars(length(min = 1, max = 200))]
     name: Option<String>,
+    #[schemars(length(min = 1, max = 200))]
     line1: Option<String>,
+    #[schemars(length(max = 200))]
     line2: Option<String>,
+    #[schemars(length(min = 1, max = 100))]
     city: Option<String>,
+    #[schemars(length(max = 100))]
     region: Option<String>,
+    #[schemars(length(min = 1, max = 20))]
     postal_code: Option<String>,
+    /// An assigned ISO 3166-1 alpha-2 code, e.g. DE.
+    #[schemars(regex(pattern = "^[A-Za-z]{2}$"))]
     country: Option<String>,
+    #[schemars(length(max = 40))]
     phone: Option<String>,
     is_default: Option<bool>,
 }

@@ -15,7 +15,7 @@ pub fn routes(api: &mut Api) {
     api.post(
         "/api/auth/login",
         Spec::new("Sign in as a super admin or shop admin", Access::Public, Answer::Json(200, schema::<LoginResponse>))
-            .body(schema::<LoginBody>),
+            .body_as(schema::<LoginBody>, "AdminLogin", &["email", "password"]),
         login,
     )
     .post("/api/auth/logout", Spec::new("Revoke this token", Access::MainUser, Answer::NoContent), logout)
@@ -27,6 +27,7 @@ pub fn routes(api: &mut Api) {
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"email": "admin@localhost", "password": "the password printed at first start"}))]
 struct LoginBody {
     email: String,
     password: String,

@@ -9,6 +9,7 @@ pub struct MainUser {
     pub id: i64,
     pub name: String,
     pub email: String,
+    #[schemars(with = "Role")]
     pub role: String,
     pub client_id: Option<i64>,
     pub created_at: String,
@@ -86,4 +87,13 @@ pub fn reset_password(conn: &mut Connection, email: &str, password_hash: &str) -
 /// True when a main user (super admin or shop admin) has this e-mail, in either stored form.
 pub fn email_taken(conn: &Connection, email: &str) -> rusqlite::Result<bool> {
     Ok(find_for_login(conn, email)?.is_some())
+}
+
+/// A main user's role, as the API document lists it (stored as text).
+#[derive(schemars::JsonSchema)]
+#[schemars(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum Role {
+    SuperAdmin,
+    Admin,
 }

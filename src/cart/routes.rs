@@ -15,14 +15,20 @@ pub fn routes(api: &mut Api) {
     api.get("/api/shop/cart", Spec::new("The customer's cart", Customer, Answer::Json(200, schema::<Cart>)), show)
         .post(
             "/api/shop/cart/items",
-            Spec::new("Add a product to the cart", Customer, Answer::Json(201, schema::<CartItem>))
-                .body(schema::<AddBody>),
+            Spec::new("Add a product to the cart", Customer, Answer::Json(201, schema::<CartItem>)).body_as(
+                schema::<AddBody>,
+                "CartItemAdd",
+                &["product_id", "quantity"],
+            ),
             add,
         )
         .patch(
             "/api/shop/cart/items/{id}",
-            Spec::new("Change a line's quantity", Customer, Answer::Json(200, schema::<CartItem>))
-                .body(schema::<UpdateBody>),
+            Spec::new("Change a line's quantity", Customer, Answer::Json(200, schema::<CartItem>)).body_as(
+                schema::<UpdateBody>,
+                "CartItemUpdate",
+                &["quantity"],
+            ),
             update,
         )
         .delete("/api/shop/cart/items/{id}", Spec::new("Remove a line", Customer, Answer::NoContent), remove);
@@ -34,8 +40,11 @@ async fn show(customer: ShopCustomer) -> Result<web::Json<Cart>, AppError> {
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"product_id": 1, "quantity": 2}))]
 struct AddBody {
+    #[schemars(range(min = 1))]
     product_id: Option<i64>,
+    #[schemars(range(min = 1, max = 1000))]
     quantity: Option<i64>,
 }
 
@@ -54,6 +63,7 @@ async fn add(customer: ShopCustomer, body: Body<AddBody>) -> Result<HttpResponse
 
 #[derive(Deserialize, schemars::JsonSchema)]
 struct UpdateBody {
+    #[schemars(range(min = 1, max = 1000))]
     quantity: i64,
 }
 

@@ -25,7 +25,11 @@ pub fn routes(api: &mut Api) {
     )
     .post(
         "/api/admin/categories",
-        Spec::new("Create a category", Admin, Answer::Json(201, schema::<Category>)).body(schema::<CategoryBody>),
+        Spec::new("Create a category", Admin, Answer::Json(201, schema::<Category>)).body_as(
+            schema::<CategoryBody>,
+            "CategoryCreate",
+            &["name"],
+        ),
         create_category,
     )
     .get(
@@ -35,7 +39,11 @@ pub fn routes(api: &mut Api) {
     )
     .patch(
         "/api/admin/categories/{id}",
-        Spec::new("Change a category", Admin, Answer::Json(200, schema::<Category>)).body(schema::<CategoryBody>),
+        Spec::new("Change a category", Admin, Answer::Json(200, schema::<Category>)).body_as(
+            schema::<CategoryBody>,
+            "CategoryUpdate",
+            &[],
+        ),
         update_category,
     )
     .delete("/api/admin/categories/{id}", Spec::new("Delete a category", Admin, Answer::NoContent), delete_category)
@@ -46,7 +54,11 @@ pub fn routes(api: &mut Api) {
     )
     .post(
         "/api/admin/products",
-        Spec::new("Create a product", Admin, Answer::Json(201, schema::<Product>)).body(schema::<ProductBody>),
+        Spec::new("Create a product", Admin, Answer::Json(201, schema::<Product>)).body_as(
+            schema::<ProductBody>,
+            "ProductCreate",
+            &["name", "price_cents"],
+        ),
         create_product,
     )
     .get(
@@ -56,7 +68,11 @@ pub fn routes(api: &mut Api) {
     )
     .patch(
         "/api/admin/products/{id}",
-        Spec::new("Change a product", Admin, Answer::Json(200, schema::<Product>)).body(schema::<ProductBody>),
+        Spec::new("Change a product", Admin, Answer::Json(200, schema::<Product>)).body_as(
+            schema::<ProductBody>,
+            "ProductUpdate",
+            &[],
+        ),
         update_product,
     )
     .delete("/api/admin/products/{id}", Spec::new("Delete a product", Admin, Answer::NoContent), delete_product)
@@ -103,7 +119,9 @@ async fn shop_list_categories(
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"name": "Kitchen"}))]
 struct CategoryBody {
+    #[schemars(length(min = 1, max = 200))]
     name: Option<String>,
     slug: Option<String>,
     #[serde(default, deserialize_with = "validate::explicit_null")]
@@ -203,11 +221,17 @@ async fn shop_list_products(
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"name": "Red Kettle", "description": "Boils water fast", "price_cents": 2999, "stock": 25, "category_id": 1}))]
 struct ProductBody {
+    #[schemars(length(min = 1, max = 200))]
     name: Option<String>,
+    #[schemars(regex(pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"), length(max = 200))]
     slug: Option<String>,
+    #[schemars(length(min = 0, max = 20000))]
     description: Option<String>,
+    #[schemars(range(min = 0, max = 1_000_000_000))]
     price_cents: Option<i64>,
+    #[schemars(range(min = 0, max = 1_000_000))]
     stock: Option<i64>,
     #[serde(default, deserialize_with = "validate::explicit_null")]
     #[schemars(with = "Option<i64>")]

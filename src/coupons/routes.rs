@@ -20,22 +20,35 @@ pub fn routes(api: &mut Api) {
     )
     .post(
         "/api/admin/coupons",
-        Spec::new("Create a coupon", Admin, Answer::Json(201, schema::<Coupon>)).body(schema::<CouponBody>),
+        Spec::new("Create a coupon", Admin, Answer::Json(201, schema::<Coupon>)).body_as(
+            schema::<CouponBody>,
+            "CouponCreate",
+            &["code", "kind", "value"],
+        ),
         create,
     )
     .get("/api/admin/coupons/{id}", Spec::new("One coupon", Admin, Answer::Json(200, schema::<Coupon>)), show)
     .patch(
         "/api/admin/coupons/{id}",
-        Spec::new("Change a coupon", Admin, Answer::Json(200, schema::<Coupon>)).body(schema::<CouponBody>),
+        Spec::new("Change a coupon", Admin, Answer::Json(200, schema::<Coupon>)).body_as(
+            schema::<CouponBody>,
+            "CouponUpdate",
+            &[],
+        ),
         update,
     )
     .delete("/api/admin/coupons/{id}", Spec::new("Delete a coupon", Admin, Answer::NoContent), remove);
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"code": "TEA10", "kind": "percent", "value": 10, "min_subtotal_cents": 1000}))]
 struct CouponBody {
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_-]{3,40}$"))]
     code: Option<String>,
+    #[schemars(with = "Option<super::store::CouponKind>")]
     kind: Option<String>,
+    /// 1–100 for a percent coupon, cents for a fixed one.
+    #[schemars(range(min = 1, max = 1_000_000_000))]
     value: Option<i64>,
     #[serde(default, deserialize_with = "validate::explicit_null")]
     #[schemars(with = "Option<i64>")]

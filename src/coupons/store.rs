@@ -10,6 +10,7 @@ use crate::pagination::Page;
 pub struct Coupon {
     pub id: i64,
     pub code: String,
+    #[schemars(with = "CouponKind")]
     pub kind: String,
     pub value: i64,
     pub min_subtotal_cents: Option<i64>,
@@ -203,4 +204,14 @@ mod tests {
         off.active = false;
         assert!(off.discount_for(2000, now).is_err());
     }
+}
+
+/// A coupon's kind, as the API document lists it (stored as text): with `percent`, `value` is a
+/// percentage of the subtotal (1–100); with `fixed`, an amount in cents.
+#[derive(schemars::JsonSchema)]
+#[schemars(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum CouponKind {
+    Percent,
+    Fixed,
 }

@@ -18,13 +18,16 @@ pub fn routes(api: &mut Api) {
     api.post(
         "/api/shop/auth/register",
         Spec::new("Create a customer account in this shop", Access::Shop, Answer::Json(201, schema::<SignedIn>))
-            .body(schema::<RegisterBody>),
+            .body_as(schema::<RegisterBody>, "CustomerRegistration", &["name", "email", "password"]),
         register,
     )
     .post(
         "/api/shop/auth/login",
-        Spec::new("Sign in as a customer", Access::Shop, Answer::Json(200, schema::<SignedIn>))
-            .body(schema::<LoginBody>),
+        Spec::new("Sign in as a customer", Access::Shop, Answer::Json(200, schema::<SignedIn>)).body_as(
+            schema::<LoginBody>,
+            "CustomerLogin",
+            &["email", "password"],
+        ),
         login,
     )
     .post("/api/shop/auth/logout", Spec::new("Revoke this customer token", Access::Customer, Answer::NoContent), logout)
@@ -46,9 +49,13 @@ pub fn routes(api: &mut Api) {
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"name": "Ada Lovelace", "email": "ada@example.com", "password": "correct horse battery"}))]
 struct RegisterBody {
+    #[schemars(length(min = 1, max = 200))]
     name: String,
+    #[schemars(length(min = 3, max = 254), email)]
     email: String,
+    #[schemars(length(min = 8, max = 1024))]
     password: String,
 }
 
@@ -89,6 +96,7 @@ async fn register(
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"email": "ada@example.com", "password": "correct horse battery"}))]
 struct LoginBody {
     email: String,
     password: String,

@@ -17,8 +17,11 @@ pub fn routes(api: &mut Api) {
     use Access::{Customer, ShopAdmin as Admin};
     api.post(
         "/api/shop/checkout",
-        Spec::new("Turn the cart into an order", Customer, Answer::Json(201, schema::<Order>))
-            .body(schema::<CheckoutBody>),
+        Spec::new("Turn the cart into an order", Customer, Answer::Json(201, schema::<Order>)).body_as(
+            schema::<CheckoutBody>,
+            "Checkout",
+            &["address_id"],
+        ),
         place,
     )
     .get(
@@ -39,15 +42,21 @@ pub fn routes(api: &mut Api) {
     .get("/api/admin/orders/{id}", Spec::new("One order", Admin, Answer::Json(200, schema::<Order>)), admin_show)
     .patch(
         "/api/admin/orders/{id}",
-        Spec::new("Move an order to its next status", Admin, Answer::Json(200, schema::<Order>))
-            .body(schema::<StatusBody>),
+        Spec::new("Move an order to its next status", Admin, Answer::Json(200, schema::<Order>)).body_as(
+            schema::<StatusBody>,
+            "OrderStatusChange",
+            &["status"],
+        ),
         admin_update,
     );
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"address_id": 1, "coupon_code": "TEA10"}))]
 struct CheckoutBody {
+    #[schemars(range(min = 1))]
     address_id: Option<i64>,
+    #[schemars(length(min = 3, max = 40))]
     coupon_code: Option<String>,
 }
 
@@ -122,6 +131,7 @@ async fn admin_show(admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<Or
 
 #[derive(Deserialize, schemars::JsonSchema)]
 struct StatusBody {
+    #[schemars(with = "super::store::OrderStatus")]
     status: String,
 }
 

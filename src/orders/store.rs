@@ -47,6 +47,7 @@ pub struct ShippingAddress {
 pub struct Order {
     pub id: i64,
     pub number: String,
+    #[schemars(with = "OrderStatus")]
     pub status: String,
     pub user_id: Option<i64>,
     pub customer_id: Option<i64>,
@@ -169,4 +170,16 @@ pub fn change_status(conn: &Connection, id: i64, to: &str) -> Result<Order, AppE
         }
     }
     Ok(find(conn, id, None)?.expect("exists"))
+}
+
+/// The statuses an order moves through, as the API document lists them (stored as text).
+#[derive(schemars::JsonSchema)]
+#[schemars(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum OrderStatus {
+    Pending,
+    Paid,
+    Shipped,
+    Delivered,
+    Cancelled,
 }

@@ -24,8 +24,11 @@ pub fn routes(api: &mut Api) {
     )
     .post(
         "/api/shop/products/{id}/reviews",
-        Spec::new("Review a product (once)", Access::Customer, Answer::Json(201, schema::<Review>))
-            .body(schema::<ReviewBody>),
+        Spec::new("Review a product (once)", Access::Customer, Answer::Json(201, schema::<Review>)).body_as(
+            schema::<ReviewBody>,
+            "ReviewCreate",
+            &["rating"],
+        ),
         create,
     )
     .get(
@@ -36,7 +39,11 @@ pub fn routes(api: &mut Api) {
     .get("/api/admin/reviews/{id}", Spec::new("One review", Admin, Answer::Json(200, schema::<Review>)), admin_show)
     .patch(
         "/api/admin/reviews/{id}",
-        Spec::new("Hide or show a review", Admin, Answer::Json(200, schema::<Review>)).body(schema::<ModerateBody>),
+        Spec::new("Hide or show a review", Admin, Answer::Json(200, schema::<Review>)).body_as(
+            schema::<ModerateBody>,
+            "ReviewModeration",
+            &["hidden"],
+        ),
         moderate,
     )
     .delete("/api/admin/reviews/{id}", Spec::new("Delete a review", Admin, Answer::NoContent), remove);
@@ -64,8 +71,11 @@ async fn product_reviews(
 
 #[derive(Deserialize, schemars::JsonSchema)]
 struct ReviewBody {
+    #[schemars(range(min = 1, max = 5))]
     rating: Option<i64>,
+    #[schemars(length(max = 200))]
     title: Option<String>,
+    #[schemars(length(max = 5000))]
     body: Option<String>,
 }
 

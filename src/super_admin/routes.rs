@@ -26,8 +26,11 @@ pub fn routes(api: &mut Api) {
     )
     .post(
         "/api/super-admin/clients",
-        Spec::new("Create a shop and its admin", Access::SuperAdmin, Answer::Json(201, schema::<Client>))
-            .body(schema::<CreateBody>),
+        Spec::new("Create a shop and its admin", Access::SuperAdmin, Answer::Json(201, schema::<Client>)).body_as(
+            schema::<CreateBody>,
+            "ClientCreate",
+            &["name", "subdomain", "admin_email", "admin_password"],
+        ),
         create,
     )
     .get(
@@ -42,7 +45,7 @@ pub fn routes(api: &mut Api) {
             Access::SuperAdmin,
             Answer::Json(200, schema::<Client>),
         )
-        .body(schema::<UpdateBody>),
+        .body_as(schema::<UpdateBody>, "ClientUpdate", &[]),
         update,
     )
     .delete(
@@ -108,11 +111,17 @@ async fn show(
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"name": "Vault 64", "subdomain": "vault64", "admin_email": "owner@vault64.example", "admin_password": "a long admin password"}))]
 struct CreateBody {
+    #[schemars(length(min = 1, max = 200))]
     name: String,
+    /// 1–63 of a-z, 0-9 and -, not all digits, not starting or ending with -, not reserved.
+    #[schemars(regex(pattern = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"))]
     subdomain: String,
     domain: Option<String>,
+    #[schemars(length(min = 3, max = 254))]
     admin_email: String,
+    #[schemars(length(min = 8, max = 1024))]
     admin_password: String,
     admin_name: Option<String>,
 }

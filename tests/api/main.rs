@@ -8,6 +8,7 @@ mod clients;
 mod concurrency;
 mod crash;
 mod cross_shop;
+mod docs;
 mod faults;
 mod hardening;
 mod helpers;
