@@ -41,6 +41,10 @@ fn help_lists_every_setting_with_its_environment_variable() {
         assert!(help.contains(&format!("[env: {var}=")), "{var} missing from --help:\n{help}");
     }
     assert!(help.contains("VERGEFLOW_ADMIN_PASSWORD"));
+    let example = include_str!("../../.env.example");
+    for var in config.split("env = \"").skip(1).map(|rest| rest.split('"').next().unwrap()) {
+        assert!(example.contains(&format!("# {var}=")), "{var} missing from .env.example");
+    }
     // A command's own options stand apart from the settings, each described.
     let out = run(Command::new(env!("CARGO_BIN_EXE_vergeflow")).args(["clients", "create", "--help"]));
     let help = text(&out.stdout);
