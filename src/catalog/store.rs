@@ -125,6 +125,9 @@ pub fn delete_category(conn: &Connection, id: i64) -> Result<(), AppError> {
 }
 
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"id": 1, "name": "Red Kettle", "slug": "red-kettle", "description": "Boils water fast",
+    "price_cents": 2999, "stock": 8, "category_id": 1, "active": true, "rating_avg": 4.5, "rating_count": 2,
+    "created_at": "2026-11-28T10:00:00Z", "updated_at": "2026-11-28T12:30:00Z"}))]
 pub struct Product {
     pub id: i64,
     pub name: String,

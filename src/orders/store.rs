@@ -44,6 +44,12 @@ pub struct ShippingAddress {
 }
 
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"id": 1, "number": "1001", "status": "pending", "user_id": 7, "customer_id": 3,
+    "subtotal_cents": 5998, "discount_cents": 600, "total_cents": 5398, "coupon_code": "TEA10",
+    "shipping_address": {"name": "Ada Lovelace", "line1": "1 Main St", "line2": null, "city": "Springfield",
+                         "region": null, "postal_code": "12345", "country": "US", "phone": null},
+    "items": [{"id": 1, "product_id": 1, "name": "Red Kettle", "unit_price_cents": 2999, "quantity": 2, "line_total_cents": 5998}],
+    "created_at": "2026-11-28T12:31:00Z", "updated_at": "2026-11-28T12:31:00Z"}))]
 pub struct Order {
     pub id: i64,
     pub number: String,
