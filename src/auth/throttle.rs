@@ -105,14 +105,23 @@ impl LoginThrottle {
             return Err(refuse(WINDOW - now.duration_since(c.started)));
         }
         if let Some(c) = t.accounts.get(&keys.account).filter(|c| c.live(now) && c.failures >= ACCOUNT_LIMIT) {
-            let known = t.known.get(&keys.account).is_some_and(|list| {
-                list.iter().any(|(a, at)| *a == keys.address && now.duration_since(*at) < KNOWN_FOR)
-            });
-            if !known {
-                return Err(refuse(WINDOW - now.duration_since(c.started)));
+            let started = c.started;
+            drop(t);
+            if !self.is_known(keys) {
+                return Err(refuse(WINDOW - now.duration_since(started)));
             }
         }
         Ok(())
+    }
+
+    /// True when the account signed in successfully from this address in the last 30 days.
+    pub fn is_known(&self, keys: &AttemptKeys) -> bool {
+        let now = Instant::now();
+        self.tables
+            .lock()
+            .known
+            .get(&keys.account)
+            .is_some_and(|list| list.iter().any(|(a, at)| *a == keys.address && now.duration_since(*at) < KNOWN_FOR))
     }
 
     pub fn record_failure(&self, keys: &AttemptKeys) {
@@ -212,12 +221,13 @@ impl PasswordRates {
     }
 
     /// Admits one request that will hash or verify a password, or answers 429 `rate_limited`
-    /// (after [`paused`]).
-    pub async fn admit(&self, scope: &str, address: &str) -> Result<(), AppError> {
+    /// (after [`paused`]). `scope` is `None` for a sign-in from an address its account signed in
+    /// from before: the per-scope cap must not let a flood from elsewhere lock owners out.
+    pub async fn admit(&self, scope: Option<&str>, address: &str) -> Result<(), AppError> {
         let taken = self
             .per_address
             .take(address)
-            .and_then(|()| self.per_scope.take(scope))
+            .and_then(|()| scope.map_or(Ok(()), |scope| self.per_scope.take(scope)))
             .map_err(|secs| AppError::TooManyRequests { code: "rate_limited", retry_after_secs: secs });
         paused(taken).await
     }
@@ -227,6 +237,7 @@ impl PasswordRates {
 /// address), then the rate limits of its scope and address.
 pub async fn admit_sign_in(state: &AppState, scope: &str, keys: &AttemptKeys) -> Result<(), AppError> {
     paused(state.throttle.check(keys)).await?;
+    let scope = (!state.throttle.is_known(keys)).then_some(scope);
     state.password_rates.admit(scope, &keys.address).await
 }
 

@@ -88,7 +88,7 @@ async fn register(
     errors.into_result()?;
     let (name, email) = (name.unwrap_or_default(), email.map(|e| e.as_str().to_string()).unwrap_or_default());
     let address = crate::proxy::remote_address(&req, &state.settings);
-    state.password_rates.admit(&format!("shop:{}", shop.client.id), &address).await?;
+    state.password_rates.admit(Some(&format!("shop:{}", shop.client.id)), &address).await?;
     let hash = state.hashing.hash(body.into_inner().password).await?;
     let user = shop.db.write(move |tx| store::register(tx, &name, &email, &hash)).await?;
     tracing::info!(customer_id = user.id, "customer registered");

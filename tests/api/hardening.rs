@@ -544,3 +544,23 @@ async fn checking_out_a_product_no_longer_sold_says_so() {
     let err = assert_error(res, StatusCode::CONFLICT, "product_unavailable").await;
     assert!(err["message"].as_str().unwrap().contains("no longer sold"), "{err}");
 }
+
+#[tokio::test]
+async fn the_registry_sign_in_cap_spares_addresses_that_signed_in_before() {
+    let app = spawn_app_with(|s| {
+        s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        s.password_rate_per_shop = 3;
+    })
+    .await;
+    let login = "/api/auth/login";
+    // spawn_app signed in once from 127.0.0.1 (no forwarded address); the owner's own address:
+    assert_eq!(login_from(&app, login, None, "198.51.100.7", SUPER_EMAIL, SUPER_PASSWORD).await, StatusCode::OK);
+    // A flood from elsewhere spends the registry's sign-ins for the minute…
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        statuses.push(login_from(&app, login, None, &format!("203.0.113.{i}"), SUPER_EMAIL, "guess").await);
+    }
+    assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    // …yet the owner, from the address they signed in from before, still gets in.
+    assert_eq!(login_from(&app, login, None, "198.51.100.7", SUPER_EMAIL, SUPER_PASSWORD).await, StatusCode::OK);
+}
