@@ -296,6 +296,14 @@ impl Document {
             let schema = match *name {
                 "page" => json!({"type": "integer", "minimum": 1, "default": 1}),
                 "per_page" => json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 20}),
+                "status" if path.contains("/orders") => {
+                    json!({"type": "string", "enum": ["pending", "paid", "shipped", "delivered", "cancelled"]})
+                }
+                "status" if path.contains("/clients") => {
+                    json!({"type": "string", "enum": ["provisioning", "active", "suspended", "deleting"]})
+                }
+                "q" => json!({"type": "string", "maxLength": 200}),
+                _ if name.ends_with("_id") => json!({"type": "integer", "format": "int64", "minimum": 1}),
                 _ => json!({"type": ty}),
             };
             json!({"name": name, "in": "query", "required": false, "schema": schema})
