@@ -421,8 +421,12 @@ impl Document {
                 schemas.remove(base);
             }
         }
+        let types: BTreeMap<String, Value> = schemas
+            .iter()
+            .filter_map(|(name, s)| Some((format!("#/components/schemas/{name}"), s.get("type")?.clone())))
+            .collect();
         for schema in schemas.values_mut() {
-            tidy(schema);
+            tidy(schema, &types);
         }
         let error = json!({"$ref": "#/components/schemas/ApiError"});
         let response =
@@ -485,13 +489,18 @@ impl Document {
 /// Document-wide touches on a schema: no `default: null` on optional fields (generated clients
 /// turn it into a required field, and sending the null would clear the value), and timestamps
 /// (`…_at` strings) declared as `date-time`.
-fn tidy(schema: &mut Value) {
+fn tidy(schema: &mut Value, types: &BTreeMap<String, Value>) {
     let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) else { return };
     for (name, prop) in props.iter_mut() {
-        // `Option<Enum>` comes out as anyOf [the enum, {enum: [null]}]: say it the 3.0 way.
+        // `Option<Enum>` comes out as anyOf [the enum, {enum: [null]}]: say it the 3.0 way, with the
+        // type `nullable` needs beside it.
         if let Some(inner) = without_null(prop) {
             let description = prop.get("description").cloned();
+            let ty = inner.get("$ref").and_then(Value::as_str).and_then(|r| types.get(r)).cloned();
             *prop = json!({"allOf": [inner], "nullable": true});
+            if let Some(ty) = ty {
+                prop["type"] = ty;
+            }
             if let Some(d) = description {
                 prop["description"] = d;
             }
