@@ -202,7 +202,6 @@ fn password_or_generated(given: Option<&str>, email: &str, flag: &str) -> anyhow
 /// main.db alone, for commands that touch only the registry (safe beside a running server: main.db
 /// is shared through SQLite's own locking).
 fn open_main(settings: &Settings) -> anyhow::Result<crate::db::MainDb> {
-    crate::sys::make_data_folder_private(&settings.data_dir)?;
     crate::db::configure_sqlite();
     crate::db::MainDb::open(&settings.data_dir, crate::db::shared_pool_threads())
 }
@@ -288,7 +287,7 @@ const JOB_WAIT: Duration = Duration::from_secs(120);
 /// The data folder's lock for this command, waiting for another CLI command to finish; `None` when a
 /// running server owns the folder.
 fn lock_unless_a_server_owns(settings: &Settings) -> anyhow::Result<Option<lock::DataLock>> {
-    crate::sys::make_data_folder_private(&settings.data_dir)?;
+    crate::sys::create_private_folder(&settings.data_dir)?;
     Ok(match lock::try_acquire(&settings.data_dir, "cli")? {
         Ok(lock) => Some(lock),
         Err(Holder::Server(_)) => None,

@@ -36,7 +36,7 @@ impl Application {
         // The address first: a port in use is reported before anything is written.
         let listener =
             TcpListener::bind(&settings.bind).with_context(|| format!("cannot listen on {}", settings.bind))?;
-        crate::sys::make_data_folder_private(&settings.data_dir)
+        crate::sys::create_private_folder(&settings.data_dir)
             .with_context(|| format!("creating data folder {}", settings.data_dir.display()))?;
         let lock = own_data_folder(&settings.data_dir)?;
         let state = Arc::new(AppState::open(settings)?);

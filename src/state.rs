@@ -26,8 +26,6 @@ impl AppState {
     /// Opens main.db (migrating it) and prepares the shop machinery. Does not lock the data folder
     /// or reconcile: callers that own the folder do that.
     pub fn open(settings: Settings) -> anyhow::Result<Self> {
-        crate::sys::make_data_folder_private(&settings.data_dir)
-            .with_context(|| format!("making data folder {} private", settings.data_dir.display()))?;
         db::configure_sqlite();
         let threads = db::shared_pool_threads();
         let main = MainDb::open(&settings.data_dir, Arc::clone(&threads))?;

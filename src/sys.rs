@@ -63,17 +63,24 @@ pub fn process_figures() -> ProcessFigures {
     }
 }
 
-/// Keeps the data folder to the server's user: from now on every file and folder the process
-/// creates is private (umask 077: databases, WAL files, backups, locks), the folder itself is 0700,
-/// and databases and folders left readable by others by an older version are tightened. main.db
-/// holds password and token hashes and the cookie signing key; shop files hold customers' data.
-pub fn make_data_folder_private(dir: &std::path::Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+/// From now on every file and folder this process creates is private (umask 077); `dir` exists,
+/// created 0700 if it did not. Cheap: what the server and CLI do before taking the folder's lock.
+pub fn create_private_folder(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
     // SAFETY: umask only sets the process's file-creation mask.
     unsafe {
         libc::umask(0o077);
     }
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// Keeps the data folder to the server's user (done once, when main.db is opened): from now on every file and folder the process
+/// creates is private (umask 077: databases, WAL files, backups, locks), the folder itself is 0700,
+/// and databases and folders left readable by others by an older version are tightened. main.db
+/// holds password and token hashes and the cookie signing key; shop files hold customers' data.
+pub fn make_data_folder_private(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    create_private_folder(dir)?;
     let tighten = |path: &std::path::Path, mode: u32| -> std::io::Result<()> {
         let meta = std::fs::symlink_metadata(path)?;
         if !meta.file_type().is_symlink() && meta.permissions().mode() & 0o077 != 0 {

@@ -179,7 +179,8 @@ impl MainDb {
     /// Opens (creating if needed) `main.db` and runs its migrations.
     pub fn open(data_dir: &Path, threads: Arc<ScheduledThreadPool>) -> anyhow::Result<Self> {
         use anyhow::Context as _;
-        std::fs::create_dir_all(data_dir).with_context(|| format!("creating data folder {}", data_dir.display()))?;
+        crate::sys::make_data_folder_private(data_dir)
+            .with_context(|| format!("making data folder {} private", data_dir.display()))?;
         let path = data_dir.join("main.db");
         {
             let mut conn = open_file(&path, true, 8192).with_context(|| format!("opening {}", path.display()))?;
