@@ -33,12 +33,14 @@ pub struct Application {
 
 impl Application {
     pub fn build(settings: Settings) -> anyhow::Result<Self> {
-        // The address first: a port in use is reported before anything is written.
-        let listener =
-            TcpListener::bind(&settings.bind).with_context(|| format!("cannot listen on {}", settings.bind))?;
+        // The folder's lock, then the address, then main.db: another server on this folder is named
+        // (even when it also holds the port), and a port in use is reported before main.db or a
+        // super admin is created.
         crate::sys::create_private_folder(&settings.data_dir)
             .with_context(|| format!("creating data folder {}", settings.data_dir.display()))?;
         let lock = own_data_folder(&settings.data_dir)?;
+        let listener =
+            TcpListener::bind(&settings.bind).with_context(|| format!("cannot listen on {}", settings.bind))?;
         let state = Arc::new(AppState::open(settings)?);
         {
             let mut main = state.main.get()?;

@@ -174,15 +174,20 @@ async fn a_lost_password_is_reset_from_the_command_line_beside_the_running_serve
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_server_on_the_same_folder_fails_at_once_naming_the_first() {
     let app = spawn_app().await;
-    let data = app.data_dir.clone();
-    let started = Instant::now();
-    let out =
-        tokio::task::spawn_blocking(move || run(vergeflow(&data, &["serve", "--bind", "127.0.0.1:0"]))).await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
-    assert_eq!(out.status.code(), Some(1));
-    let err = text(&out.stderr);
-    assert!(err.contains("another VergeFlow server") && err.contains(&format!("pid {}", std::process::id())), "{err}");
-    assert!(!err.contains("Server(\""), "no debug formatting: {err}");
+    // On another port, and on the very port the first one holds (the README's default for both).
+    let same_port = app.address.trim_start_matches("http://").to_string();
+    for bind in ["127.0.0.1:0".to_string(), same_port] {
+        let data = app.data_dir.clone();
+        let started = Instant::now();
+        let out =
+            tokio::task::spawn_blocking(move || run(vergeflow(&data, &["serve", "--bind", &bind]))).await.unwrap();
+        assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+        assert_eq!(out.status.code(), Some(1));
+        let err = text(&out.stderr);
+        let pid = format!("pid {}", std::process::id());
+        assert!(err.contains("another VergeFlow server") && err.contains(&pid), "{err}");
+        assert!(!err.contains("Server(\""), "no debug formatting: {err}");
+    }
 }
 
 #[test]
