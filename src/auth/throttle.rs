@@ -72,6 +72,15 @@ struct Tables {
     known: HashMap<String, Vec<(String, Instant)>>,
 }
 
+impl Tables {
+    /// True when the account signed in successfully from this address within [`KNOWN_FOR`].
+    fn knows(&self, keys: &AttemptKeys, now: Instant) -> bool {
+        self.known
+            .get(&keys.account)
+            .is_some_and(|list| list.iter().any(|(a, at)| *a == keys.address && now.duration_since(*at) < KNOWN_FOR))
+    }
+}
+
 #[derive(Default)]
 pub struct LoginThrottle {
     tables: Mutex<Tables>,
@@ -104,24 +113,17 @@ impl LoginThrottle {
         if let Some(c) = t.addresses.get(&keys.address).filter(|c| c.live(now) && c.failures >= ADDRESS_LIMIT) {
             return Err(refuse(WINDOW - now.duration_since(c.started)));
         }
-        if let Some(c) = t.accounts.get(&keys.account).filter(|c| c.live(now) && c.failures >= ACCOUNT_LIMIT) {
-            let started = c.started;
-            drop(t);
-            if !self.is_known(keys) {
-                return Err(refuse(WINDOW - now.duration_since(started)));
-            }
+        if let Some(c) = t.accounts.get(&keys.account).filter(|c| c.live(now) && c.failures >= ACCOUNT_LIMIT)
+            && !t.knows(keys, now)
+        {
+            return Err(refuse(WINDOW - now.duration_since(c.started)));
         }
         Ok(())
     }
 
     /// True when the account signed in successfully from this address in the last 30 days.
     pub fn is_known(&self, keys: &AttemptKeys) -> bool {
-        let now = Instant::now();
-        self.tables
-            .lock()
-            .known
-            .get(&keys.account)
-            .is_some_and(|list| list.iter().any(|(a, at)| *a == keys.address && now.duration_since(*at) < KNOWN_FOR))
+        self.tables.lock().knows(keys, Instant::now())
     }
 
     pub fn record_failure(&self, keys: &AttemptKeys) {
