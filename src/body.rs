@@ -152,6 +152,12 @@ async fn read_within_limit(payload: &mut Payload, declared: Option<u64>) -> Resu
     Ok(buf)
 }
 
+/// Keeps a payload the handler stopped reading (an upload over its limit) until the answer is sent,
+/// so the connection closes instead of draining it.
+pub fn park_unread(req: &actix_web::HttpRequest, payload: Payload) {
+    req.extensions_mut().insert(UnreadPayload(payload));
+}
+
 /// A body refused before it was read to the end, kept until the answer has been sent.
 ///
 /// actix-http drains a dropped chunked body to keep the connection alive, and then serves the

@@ -48,6 +48,39 @@ enum Command {
         #[arg(long)]
         client: Option<i64>,
     },
+    /// Back up one shop, or every active shop and main.db (online; works beside a running server).
+    Backup {
+        /// Only the shop with this id (always copied).
+        #[arg(long)]
+        client: Option<i64>,
+        /// With every shop: copy shops unchanged since their last backup too.
+        #[arg(long)]
+        force: bool,
+    },
+    /// List backups.
+    #[command(subcommand)]
+    Backups(BackupsCommand),
+    /// Restore a shop from one of its backups (the replaced data is kept as a pre-restore backup).
+    Restore {
+        /// The shop's id.
+        #[arg(long)]
+        client: i64,
+        /// The backup's name (see `backups list`).
+        backup: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BackupsCommand {
+    /// A shop's verified backups, newest first.
+    List {
+        /// The shop's id.
+        #[arg(long)]
+        client: i64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -79,10 +112,29 @@ enum ClientsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Delete a shop: its file, its admins and its tokens.
+    /// Delete a shop: its file, its backups, its admins and its tokens.
     Delete {
         /// The shop's id (see `clients list`).
         id: i64,
+        /// First keep an export of it under <backups>/deleted/ (for VERGEFLOW_FINAL_BACKUP_DAYS).
+        #[arg(long)]
+        final_backup: bool,
+    },
+    /// Write a shop (data, registry row, admins) to one file another server can import.
+    Export {
+        /// The shop's id.
+        id: i64,
+        /// Where to write the export.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Import a shop from an export file, under a new id.
+    Import {
+        /// The export file.
+        file: std::path::PathBuf,
+        /// Give the shop this subdomain instead of the exported one.
+        #[arg(long)]
+        subdomain: Option<String>,
     },
 }
 
@@ -169,9 +221,72 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Clients(ClientsCommand::List { json }) => list_clients(&settings, json),
-        Command::Clients(ClientsCommand::Delete { id }) => {
-            delete_client(&settings, id)?;
-            println!("deleted shop {id}; its file and admins are gone");
+        Command::Clients(ClientsCommand::Delete { id, final_backup }) => {
+            let result = run_task(&settings, Task::DeleteClient { client_id: id, final_backup })?;
+            println!("deleted shop {id}; its file, backups and admins are gone");
+            if let Some(kept) = result.get("final_backup").and_then(|p| p.as_str()) {
+                println!("final backup kept at {kept} (import it with `vergeflow clients import`)");
+            }
+            Ok(())
+        }
+        Command::Clients(ClientsCommand::Export { id, out }) => {
+            let out = absolute(&out)?;
+            let result = run_task(&settings, Task::ExportClient { client_id: id, out: out.clone() })?;
+            let size = result.get("size_bytes").and_then(|s| s.as_u64()).unwrap_or(0);
+            println!("exported shop {id} to {} ({size} bytes)", out.display());
+            Ok(())
+        }
+        Command::Clients(ClientsCommand::Import { file, subdomain }) => {
+            let path = absolute(&file)?;
+            let result = run_task(&settings, Task::ImportClient { path, subdomain })?;
+            let client: Client = serde_json::from_value(result).context("reading the imported shop")?;
+            println!(
+                "imported shop {} '{}' at {}.{} ({}/{})",
+                client.id,
+                client.name,
+                client.subdomain,
+                settings.base_domain,
+                settings.data_dir.display(),
+                client.database
+            );
+            Ok(())
+        }
+        Command::Backup { client: Some(id), .. } => {
+            let result = run_task(&settings, Task::BackupClient { client_id: id })?;
+            let name = result.pointer("/backup/name").and_then(|n| n.as_str()).unwrap_or("?");
+            let size = result.pointer("/backup/size_bytes").and_then(|n| n.as_u64()).unwrap_or(0);
+            println!("shop {id}: backup {name} ({size} bytes, verified)");
+            Ok(())
+        }
+        Command::Backup { client: None, force } => {
+            let result = run_task_with_progress(&settings, Task::BackupAll { force })?;
+            let report: crate::backups::batch::BatchReport =
+                serde_json::from_value(result).context("reading the backup report")?;
+            for f in &report.failed {
+                eprintln!("shop {}: {}", f.client_id, f.error);
+            }
+            println!(
+                "main.db: {}; shops: {} copied, {} unchanged since their last backup, {} failed ({:.1} s)",
+                report.main.as_deref().unwrap_or("not backed up"),
+                report.copied,
+                report.unchanged,
+                report.failed.len(),
+                report.seconds
+            );
+            if !report.failed.is_empty() {
+                bail!("{} shop(s) could not be backed up", report.failed.len());
+            }
+            Ok(())
+        }
+        Command::Backups(BackupsCommand::List { client, json }) => list_backups(&settings, client, json),
+        Command::Restore { client, backup } => {
+            let result = run_task(&settings, Task::RestoreClient { client_id: client, name: backup.clone() })?;
+            let report: crate::backups::swap::RestoreReport =
+                serde_json::from_value(result).context("reading the restore report")?;
+            println!(
+                "shop {client}: restored {backup} (schema version {}); the replaced data is backup {}; the shop was unavailable for {} ms",
+                report.schema_version, report.pre_restore.name, report.unavailable_ms
+            );
             Ok(())
         }
         Command::Admins(AdminsCommand::Create { email, name, password }) => {
@@ -266,7 +381,7 @@ pub fn create_client(settings: &Settings, input: &NewClientInput<'_>) -> anyhow:
 }
 
 pub fn delete_client(settings: &Settings, id: i64) -> anyhow::Result<()> {
-    run_task(settings, Task::DeleteClient { client_id: id }).map(|_| ())
+    run_task(settings, Task::DeleteClient { client_id: id, final_backup: false }).map(|_| ())
 }
 
 /// Turns an AppError into a one-line CLI error, naming bad fields.
@@ -295,15 +410,65 @@ fn lock_unless_a_server_owns(settings: &Settings) -> anyhow::Result<Option<lock:
     })
 }
 
+fn absolute(path: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))
+}
+
+fn list_backups(settings: &Settings, client: i64, json: bool) -> anyhow::Result<()> {
+    let folder = crate::backups::Source::Client(client).folder(&settings.backup_dir);
+    let backups = crate::backups::store::list(&folder)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&backups)?);
+        return Ok(());
+    }
+    if backups.is_empty() {
+        println!("shop {client} has no backups in {}", folder.display());
+        return Ok(());
+    }
+    println!("{:<40} {:<21} {:>12} {:>7}", "NAME", "CREATED", "BYTES", "SCHEMA");
+    for b in backups {
+        println!("{:<40} {:<21} {:>12} {:>7}", b.name, b.created_at, b.size_bytes, b.schema_version);
+    }
+    Ok(())
+}
+
+/// [`run_task`] with a progress bar for batches (from the job's progress when a server runs it).
+pub fn run_task_with_progress(settings: &Settings, task: Task) -> anyhow::Result<serde_json::Value> {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} shops  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut show = |p: &serde_json::Value| {
+        if let (Some(total), Some(done)) =
+            (p.get("total").and_then(|v| v.as_u64()), p.get("done").and_then(|v| v.as_u64()))
+        {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+    };
+    let result = run_task_reporting(settings, task, &mut show);
+    bar.finish_and_clear();
+    result
+}
+
 /// Runs a task: directly when the data folder is free, through the server's queue when a server owns it.
 pub fn run_task(settings: &Settings, task: Task) -> anyhow::Result<serde_json::Value> {
+    run_task_reporting(settings, task, &mut |_| {})
+}
+
+fn run_task_reporting(
+    settings: &Settings,
+    task: Task,
+    progress: &mut dyn FnMut(&serde_json::Value),
+) -> anyhow::Result<serde_json::Value> {
     let owned = lock_unless_a_server_owns(settings)?;
     let state = AppState::open(settings.clone())?;
     if let Some(_lock) = owned {
         let mut main = state.main.get().map_err(describe)?;
         reconcile::reconcile(&state.tenancy, &mut main).map_err(describe)?;
         drop(main);
-        return task.execute(&state).map_err(describe);
+        return task.execute_with_progress(&state, progress).map_err(describe);
     }
     let payload = serde_json::to_string(&task)?;
     let job_id = queue::enqueue(&*state.main.get().map_err(describe)?, task.kind(), &payload)?;
@@ -315,15 +480,15 @@ pub fn run_task(settings: &Settings, task: Task) -> anyhow::Result<serde_json::V
             job.result.as_deref().map(serde_json::from_str).transpose()?.unwrap_or_default();
         match job.status.as_str() {
             "done" => return Ok(result),
+            "running" => progress(&result),
             "failed" => bail!(
                 "{}",
                 result.get("message").and_then(|m| m.as_str()).unwrap_or("the server could not run the job")
             ),
-            _ if started.elapsed() > JOB_WAIT => {
-                bail!(
-                    "the running server has not finished job {job_id} after {} s; it stays queued",
-                    JOB_WAIT.as_secs()
-                )
+            // A job the server has started is followed to its end (a backup of every shop may take
+            // minutes); one it has not picked up is given up on.
+            "pending" if started.elapsed() > JOB_WAIT => {
+                bail!("the running server has not started job {job_id} after {} s; it stays queued", JOB_WAIT.as_secs())
             }
             _ => {}
         }

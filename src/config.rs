@@ -87,6 +87,29 @@ pub struct SettingsArgs {
     /// Seconds a request body may take to arrive (408 and the connection closed beyond).
     #[arg(long, env = "VERGEFLOW_BODY_TIMEOUT_SECS", default_value_t = 10, global = true)]
     pub body_timeout_secs: u64,
+    /// How shop files are locked against other processes: shared (SQLite's standard locking; outside
+    /// tools, backup scripts and Litestream can read live shops) or exclusive (faster opens; only the
+    /// server can open a shop file it has open).
+    #[arg(long, env = "VERGEFLOW_SHOP_LOCKING", value_enum, default_value = "shared", global = true)]
+    pub shop_locking: crate::db::ShopLocking,
+    /// Where backups are kept (default: <data-dir>/backups).
+    #[arg(long, env = "VERGEFLOW_BACKUP_DIR", global = true)]
+    pub backup_dir: Option<PathBuf>,
+    /// Which backups each shop keeps: a count ('10') and/or the newest per hour/day/week/month ('7d,4w').
+    #[arg(long, env = "VERGEFLOW_BACKUP_KEEP", default_value = "10,7d,4w", global = true)]
+    pub backup_keep: String,
+    /// How often scheduled backups look at each shop ('30m', '6h', '1d', 'off'); only changed shops are copied.
+    #[arg(long, env = "VERGEFLOW_BACKUP_EVERY", default_value = "1d", global = true)]
+    pub backup_every: String,
+    /// Threads a backup run over many shops uses.
+    #[arg(long, env = "VERGEFLOW_BACKUP_THREADS", default_value_t = 2, global = true)]
+    pub backup_threads: usize,
+    /// Days the final backup of a deleted shop (DELETE …?final_backup=true) is kept.
+    #[arg(long, env = "VERGEFLOW_FINAL_BACKUP_DAYS", default_value_t = 30, global = true)]
+    pub final_backup_days: u64,
+    /// Largest shop export accepted by an import, in MiB.
+    #[arg(long, env = "VERGEFLOW_IMPORT_MAX_MB", default_value_t = 1024, global = true)]
+    pub import_max_mb: u64,
 }
 
 /// Validated settings used by the server, the CLI, the job worker and tests.
@@ -113,6 +136,14 @@ pub struct Settings {
     pub password_rate_per_ip: u32,
     pub password_rate_per_shop: u32,
     pub body_timeout: Duration,
+    pub shop_locking: crate::db::ShopLocking,
+    pub backup_dir: PathBuf,
+    pub backup_keep: crate::backups::retention::Keep,
+    /// `None`: scheduled backups are off.
+    pub backup_every: Option<Duration>,
+    pub backup_threads: usize,
+    pub final_backup_keep: Duration,
+    pub import_max_bytes: u64,
 }
 
 impl SettingsArgs {
@@ -130,7 +161,7 @@ impl SettingsArgs {
             None => default_max_open_clients(self.client_pool_size),
         };
         Ok(Settings {
-            data_dir: self.data_dir,
+            data_dir: self.data_dir.clone(),
             bind: self.bind,
             base_domain,
             max_open_clients,
@@ -156,6 +187,14 @@ impl SettingsArgs {
             password_rate_per_ip: self.password_rate_per_ip.max(1),
             password_rate_per_shop: self.password_rate_per_shop.max(1),
             body_timeout: Duration::from_secs(self.body_timeout_secs.clamp(1, 3600)),
+            shop_locking: self.shop_locking,
+            backup_dir: self.backup_dir.unwrap_or_else(|| self.data_dir.join("backups")),
+            backup_keep: self.backup_keep.parse().map_err(|e| anyhow::anyhow!("VERGEFLOW_BACKUP_KEEP: {e}"))?,
+            backup_every: crate::backups::parse_every(&self.backup_every)
+                .map_err(|e| anyhow::anyhow!("VERGEFLOW_BACKUP_EVERY: {e}"))?,
+            backup_threads: self.backup_threads.clamp(1, 16),
+            final_backup_keep: Duration::from_secs(self.final_backup_days.min(36_500) * 86_400),
+            import_max_bytes: self.import_max_mb.clamp(1, 1 << 20) * 1024 * 1024,
         })
     }
 }
@@ -184,6 +223,13 @@ impl Settings {
             password_rate_per_ip: 20,
             password_rate_per_shop: 120,
             body_timeout_secs: 10,
+            shop_locking: crate::db::ShopLocking::Shared,
+            backup_dir: None,
+            backup_keep: "10,7d,4w".into(),
+            backup_every: "1d".into(),
+            backup_threads: 2,
+            final_backup_days: 30,
+            import_max_mb: 1024,
         };
         args.data_dir = data_dir.into();
         args.validate().expect("defaults are valid")

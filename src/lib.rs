@@ -2,6 +2,7 @@
 
 pub mod addresses;
 pub mod auth;
+pub mod backups;
 pub mod body;
 pub mod bootstrap;
 pub mod cart;

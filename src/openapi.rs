@@ -40,6 +40,8 @@ pub enum Answer {
     Json(u16, SchemaFn),
     NoContent,
     Text,
+    /// A file download of this media type.
+    File(&'static str),
 }
 
 /// A request body: its schema, and optionally the name and required fields it is documented with.
@@ -59,11 +61,13 @@ pub struct Spec {
     pub body: Option<BodySpec>,
     pub query: &'static [(&'static str, &'static str)],
     pub answer: Answer,
+    /// A raw upload of this media type instead of a JSON body.
+    pub upload: Option<&'static str>,
 }
 
 impl Spec {
     pub const fn new(summary: &'static str, access: Access, answer: Answer) -> Self {
-        Spec { summary, access, body: None, query: &[], answer }
+        Spec { summary, access, body: None, query: &[], answer, upload: None }
     }
     pub const fn body(mut self, body: SchemaFn) -> Self {
         self.body = Some(BodySpec { schema: body, shown_as: None });
@@ -73,6 +77,11 @@ impl Spec {
     /// `name` and `price_cents`, `ProductUpdate` with none) while one Rust type parses both.
     pub const fn body_as(mut self, body: SchemaFn, name: &'static str, required: &'static [&'static str]) -> Self {
         self.body = Some(BodySpec { schema: body, shown_as: Some((name, required)) });
+        self
+    }
+    /// The body is a file of this media type (e.g. `application/vnd.sqlite3`).
+    pub const fn upload(mut self, media_type: &'static str) -> Self {
+        self.upload = Some(media_type);
         self
     }
     /// Query parameters as (name, JSON type).
@@ -239,9 +248,9 @@ fn tag(path: &str) -> &'static str {
 }
 
 /// Paths answering one thing rather than a list: their GET is `get`, not `list`.
-const SINGLETONS: &[&str] = &["me", "cart", "stats", "shop", "health", "metrics", "openapi.json"];
+const SINGLETONS: &[&str] = &["me", "cart", "stats", "shop", "health", "metrics", "openapi.json", "export"];
 /// Last path segments that are actions: their POST keeps the action's name alone.
-const ACTIONS: &[&str] = &["login", "logout", "register", "migrate", "checkout"];
+const ACTIONS: &[&str] = &["login", "logout", "register", "migrate", "checkout", "restore", "import"];
 
 /// A short, stable operation id: `shop_admin_products_list`, `storefront_checkout`, `auth_login`.
 pub fn operation_id(method: &Method, path: &str) -> String {
@@ -287,9 +296,12 @@ impl Document {
         let mut parameters: Vec<Value> = path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| {
-                json!({"name": name, "in": "path", "required": true, "description": "the record's id",
-                       "schema": {"type": "integer", "format": "int64", "minimum": 1}})
+            .map(|name| match name {
+                "name" => json!({"name": name, "in": "path", "required": true,
+                       "description": "a backup's name, as the list of backups gives it",
+                       "schema": {"type": "string", "pattern": "^(manual|scheduled|pre-restore|final)-[0-9]{8}T[0-9]{9}Z(-[0-9]{1,4})?$"}}),
+                _ => json!({"name": name, "in": "path", "required": true, "description": "the record's id",
+                       "schema": {"type": "integer", "format": "int64", "minimum": 1}}),
             })
             .collect();
         parameters.extend(spec.query.iter().map(|(name, ty)| {
@@ -324,6 +336,12 @@ impl Document {
             Answer::NoContent => {
                 responses.insert("204".into(), json!({"description": "done"}));
             }
+            Answer::File(media_type) => {
+                responses.insert(
+                    "200".into(),
+                    json!({"description": "the file", "content": {media_type: {"schema": {"type": "string", "format": "binary"}}}}),
+                );
+            }
             Answer::Text => {
                 responses.insert(
                     "200".into(),
@@ -332,7 +350,7 @@ impl Document {
             }
         }
         let mut errors: Vec<(&str, &str)> = Vec::new();
-        if spec.body.is_some() {
+        if spec.body.is_some() || spec.upload.is_some() {
             errors.extend([("400", "BadRequest"), ("413", "PayloadTooLarge"), ("422", "ValidationFailed")]);
         } else if !spec.query.is_empty() {
             errors.extend([("400", "BadRequest"), ("422", "ValidationFailed")]);
@@ -390,6 +408,10 @@ impl Document {
                 }
             };
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema}}});
+        }
+        if let Some(media_type) = spec.upload {
+            op["requestBody"] = json!({"required": true,
+                "content": {media_type: {"schema": {"type": "string", "format": "binary"}}}});
         }
         self.paths.entry(path.to_string()).or_default().insert(method.as_str().to_lowercase(), op);
     }

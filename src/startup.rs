@@ -166,7 +166,10 @@ pub fn api(api: &mut Api) {
         openapi,
     );
     crate::auth::routes::routes(api);
+    // Before the shop routes: `/clients/import` must not be taken for `/clients/{id}`.
+    crate::backups::routes::routes(api);
     crate::super_admin::routes::routes(api);
+    crate::jobs::routes::routes(api);
     crate::storefront::routes::routes(api);
     crate::catalog::routes::routes(api);
     crate::customers::routes::routes(api);

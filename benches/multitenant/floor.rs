@@ -21,7 +21,7 @@ impl r2d2::ManageConnection for FloorManager {
     type Error = rusqlite::Error;
 
     fn connect(&self) -> Result<rusqlite::Connection, rusqlite::Error> {
-        db::open_shop_file(&self.0, 1024, db::BUSY_TIMEOUT)
+        db::open_shop_file(&self.0, locking(), 1024, db::BUSY_TIMEOUT)
     }
 
     fn is_valid(&self, _conn: &mut rusqlite::Connection) -> Result<(), rusqlite::Error> {
@@ -30,6 +30,14 @@ impl r2d2::ManageConnection for FloorManager {
 
     fn has_broken(&self, _conn: &mut rusqlite::Connection) -> bool {
         false
+    }
+}
+
+/// The locking mode the server under test uses (`VERGEFLOW_SHOP_LOCKING`, shared by default).
+fn locking() -> db::ShopLocking {
+    match std::env::var("VERGEFLOW_SHOP_LOCKING").as_deref() {
+        Ok("exclusive") => db::ShopLocking::Exclusive,
+        _ => db::ShopLocking::Shared,
     }
 }
 

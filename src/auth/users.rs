@@ -97,3 +97,18 @@ pub enum Role {
     SuperAdmin,
     Admin,
 }
+
+/// A shop admin as an export carries them: enough to sign in on another server.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct PortableAdmin {
+    pub name: String,
+    pub email: String,
+    pub password_hash: String,
+}
+
+/// The admins of one shop, oldest first.
+pub fn admins_of(conn: &Connection, client_id: i64) -> rusqlite::Result<Vec<PortableAdmin>> {
+    conn.prepare("SELECT name, email, password_hash FROM users WHERE role = 'admin' AND client_id = ?1 ORDER BY id")?
+        .query_map([client_id], |r| Ok(PortableAdmin { name: r.get(0)?, email: r.get(1)?, password_hash: r.get(2)? }))?
+        .collect()
+}

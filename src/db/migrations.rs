@@ -21,6 +21,22 @@ pub fn migrate_client(conn: &mut Connection) -> anyhow::Result<Vec<i64>> {
     Ok(report.applied_migrations().iter().map(|m| i64::from(m.version())).collect())
 }
 
+/// Brings a shop file to exactly `version` (to rebuild the schema an older file should have).
+pub fn migrate_client_to(conn: &mut Connection, version: i64) -> anyhow::Result<()> {
+    let target = i32::try_from(version).map_err(|_| anyhow::anyhow!("no schema version {version}"))?;
+    client_set::migrations::runner().set_target(refinery::Target::Version(target)).run(conn)?;
+    Ok(())
+}
+
+/// The (version, name, checksum) of every client migration this binary knows.
+pub fn client_migrations() -> Vec<(i64, String, String)> {
+    client_set::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| (i64::from(m.version()), m.name().to_string(), m.checksum().to_string()))
+        .collect()
+}
+
 /// The newest client schema version this binary knows.
 pub fn latest_client_version() -> i64 {
     client_set::migrations::runner().get_migrations().iter().map(|m| i64::from(m.version())).max().unwrap_or(0)

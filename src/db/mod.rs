@@ -114,31 +114,56 @@ pub fn open_file(path: &Path, create: bool, cache_kib: u32) -> rusqlite::Result<
     Ok(conn)
 }
 
-/// The VFS every shop file is opened through in the server: SQLite's unix VFS taking one
-/// exclusive OS lock for the whole process the first time a file is used, held until the process's
-/// last connection to it closes. Connections inside the process coordinate in memory, and the WAL
-/// index lives in the heap instead of a `-shm` file. Measured on a shop file: opening, reading and
-/// closing costs about a third less (no `-shm` to create, truncate, map and lock; no `fcntl` per
-/// transaction), and no other process can write a shop file the server has open. The CLI hands
-/// its work on shop files to a running server for that reason.
-pub const SHOP_VFS: &std::ffi::CStr = c"unix-excl";
+/// How shop files are locked against other processes (`VERGEFLOW_SHOP_LOCKING`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ShopLocking {
+    /// SQLite's standard unix locking (the default): other processes may open a shop file the
+    /// server has open — `sqlite3`, `.backup`, backup scripts, Litestream — with WAL's usual
+    /// rules (any number of readers, one writer at a time, waiting on each other's commits).
+    #[default]
+    Shared,
+    /// The `unix-excl` VFS: the server takes one exclusive OS lock on a shop file the first time
+    /// it opens it, held until its last connection to the file closes. Connections inside the
+    /// process coordinate in memory and the WAL index lives in the heap instead of a `-shm` file,
+    /// so opening, reading and closing a shop costs about a third less (no `-shm` to create, map
+    /// and lock; no `fcntl` per transaction). The price: no other process can open a shop file
+    /// the server has open (it gets `database is locked`), so outside tools and Litestream cannot
+    /// read live shops; use the server's own backups.
+    Exclusive,
+}
 
-/// Opens a shop file (never creating it) with the house PRAGMAs, through [`SHOP_VFS`], keeping
-/// `-wal` on disk between opens and emptying it when the last connection closes.
+impl ShopLocking {
+    /// The SQLite VFS that implements this mode.
+    pub fn vfs(self) -> &'static std::ffi::CStr {
+        match self {
+            Self::Shared => c"unix",
+            Self::Exclusive => c"unix-excl",
+        }
+    }
+}
+
+/// Opens a shop file (never creating it) with the house PRAGMAs, through the VFS of `locking`,
+/// keeping `-wal` (and `-shm`) on disk between opens and emptying the WAL when the last connection
+/// closes.
 ///
 /// `journal_size_limit = 0` matters more than it looks: a WAL left with frames in it is replayed
 /// by the next first opener and checkpointed again (with an fsync) by the next last closer, so a
 /// shop that cycles through the LRU would pay a checkpoint on every close (~300 µs measured).
 ///
 /// `first_lock_wait` bounds how long the first lock on the file may wait. That lock is where another
-/// process holding the file shows (see [`SHOP_VFS`]); the LRU passes [`SHOP_FIRST_LOCK_WAIT`] so the
-/// shared thread opening the shop gives up quickly and r2d2 retries later without holding a thread,
-/// instead of one held file stalling every other shop's opening for the whole busy timeout.
-pub fn open_shop_file(path: &Path, cache_kib: u32, first_lock_wait: Duration) -> rusqlite::Result<Connection> {
+/// process holding the file shows; the LRU passes [`SHOP_FIRST_LOCK_WAIT`] so the shared thread
+/// opening the shop gives up quickly and r2d2 retries later without holding a thread, instead of
+/// one held file stalling every other shop's opening for the whole busy timeout.
+pub fn open_shop_file(
+    path: &Path,
+    locking: ShopLocking,
+    cache_kib: u32,
+    first_lock_wait: Duration,
+) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags_and_vfs(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        SHOP_VFS,
+        locking.vfs(),
     )?;
     conn.busy_timeout(first_lock_wait)?;
     conn.query_row("PRAGMA schema_version", [], |_| Ok(()))?;

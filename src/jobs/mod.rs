@@ -1,11 +1,15 @@
 //! The job queue on main.db and the server's background worker. The CLI hands work that touches
-//! shop files to a running server through it.
+//! shop files to a running server through it; the API answers 202 with the job for long work.
 
 pub mod queue;
+pub mod routes;
 pub mod worker;
+
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::backups::{self, BackupKind};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::tenancy::lifecycle::{self, NewClient};
@@ -17,10 +21,38 @@ pub enum Task {
     CreateClient(NewClient),
     DeleteClient {
         client_id: i64,
+        /// Keep an export of the shop under `<backups>/deleted/` for VERGEFLOW_FINAL_BACKUP_DAYS.
+        #[serde(default)]
+        final_backup: bool,
     },
     /// Pending client migrations on every active or suspended shop, or only one.
     MigrateClients {
         client_id: Option<i64>,
+    },
+    /// An online backup of one shop.
+    BackupClient {
+        client_id: i64,
+    },
+    /// Every active shop and main.db; unchanged shops are skipped unless `force`.
+    BackupAll {
+        #[serde(default)]
+        force: bool,
+    },
+    /// The shops whose backup schedule is due, and main.db.
+    ScheduledBackups,
+    RestoreClient {
+        client_id: i64,
+        name: String,
+    },
+    /// Writes a shop's export to a path on this machine (the CLI's `clients export`).
+    ExportClient {
+        client_id: i64,
+        out: PathBuf,
+    },
+    /// Imports an export file from a path on this machine (the CLI's `clients import`).
+    ImportClient {
+        path: PathBuf,
+        subdomain: Option<String>,
     },
 }
 
@@ -30,24 +62,81 @@ impl Task {
             Task::CreateClient(_) => "create_client",
             Task::DeleteClient { .. } => "delete_client",
             Task::MigrateClients { .. } => "migrate_clients",
+            Task::BackupClient { .. } => "backup_client",
+            Task::BackupAll { .. } => "backup_all",
+            Task::ScheduledBackups => "scheduled_backups",
+            Task::RestoreClient { .. } => "restore_client",
+            Task::ExportClient { .. } => "export_client",
+            Task::ImportClient { .. } => "import_client",
         }
     }
 
     /// Does the work; the same code serves the worker and a CLI that owns the data folder.
     pub fn execute(&self, state: &AppState) -> Result<serde_json::Value, AppError> {
+        self.execute_with_progress(state, &mut |_| {})
+    }
+
+    /// [`Task::execute`], telling `progress` how a long task is getting on.
+    pub fn execute_with_progress(
+        &self,
+        state: &AppState,
+        progress: &mut dyn FnMut(&serde_json::Value),
+    ) -> Result<serde_json::Value, AppError> {
+        let settings = &state.settings;
+        let json = |v: Result<serde_json::Value, serde_json::Error>| v.map_err(|e| AppError::Internal(e.into()));
         let mut main = state.main.get()?;
         match self {
             Task::CreateClient(new) => {
                 let client = lifecycle::provision_client(&state.tenancy, &mut main, new)?;
-                Ok(serde_json::to_value(client).map_err(anyhow::Error::from)?)
+                json(serde_json::to_value(client))
             }
-            Task::DeleteClient { client_id } => {
-                lifecycle::delete_client(&state.tenancy, &mut main, *client_id)?;
-                Ok(serde_json::json!({ "deleted": client_id }))
+            Task::DeleteClient { client_id, final_backup } => {
+                let kept = lifecycle::delete_client(&state.tenancy, &mut main, *client_id, *final_backup)?;
+                Ok(serde_json::json!({ "deleted": client_id, "final_backup": kept }))
             }
             Task::MigrateClients { client_id } => {
                 let report = lifecycle::migrate_clients(&state.tenancy, &main, *client_id, |_, _, _| {})?;
-                Ok(serde_json::to_value(report).map_err(anyhow::Error::from)?)
+                json(serde_json::to_value(report))
+            }
+            Task::BackupClient { client_id } => {
+                lifecycle::require_served(&main, *client_id)?;
+                drop(main);
+                let outcome = backups::store::backup_client(
+                    &state.tenancy,
+                    &settings.backup_dir,
+                    &settings.backup_keep,
+                    *client_id,
+                    BackupKind::Manual,
+                    true,
+                )?;
+                json(serde_json::to_value(outcome))
+            }
+            Task::BackupAll { force } => {
+                drop(main);
+                json(serde_json::to_value(backups::batch::backup_all(state, *force, progress)?))
+            }
+            Task::ScheduledBackups => {
+                drop(main);
+                json(serde_json::to_value(backups::batch::scheduled(state, progress)?))
+            }
+            Task::RestoreClient { client_id, name } => {
+                let report =
+                    backups::swap::restore_client(&state.tenancy, &main, &settings.backup_keep, *client_id, name)?;
+                json(serde_json::to_value(report))
+            }
+            Task::ExportClient { client_id, out } => {
+                let bytes = backups::transfer::export_client(&state.tenancy, &main, *client_id, out)?;
+                Ok(serde_json::json!({ "client_id": client_id, "out": out, "size_bytes": bytes }))
+            }
+            Task::ImportClient { path, subdomain } => {
+                let client = backups::transfer::import_client_from_path(
+                    &state.tenancy,
+                    &mut main,
+                    path,
+                    subdomain.as_deref(),
+                    settings.import_max_bytes,
+                )?;
+                json(serde_json::to_value(client))
             }
         }
     }

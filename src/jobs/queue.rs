@@ -78,3 +78,57 @@ pub fn fail_interrupted(conn: &Connection) -> rusqlite::Result<usize> {
         [],
     )
 }
+
+/// A job as the API shows it.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"id": 7, "kind": "backup_client", "status": "done", "attempts": 1,
+    "result": {"outcome": "created"}, "created_at": "2026-11-28T19:35:00Z", "started_at": "2026-11-28T19:35:00Z",
+    "finished_at": "2026-11-28T19:35:01Z"}))]
+pub struct JobView {
+    pub id: i64,
+    pub kind: String,
+    /// `pending`, `running`, `done` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    /// The outcome when done, `{error, status, message}` when failed, progress while running.
+    pub result: Option<serde_json::Value>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+pub fn view(conn: &Connection, id: i64) -> rusqlite::Result<Option<JobView>> {
+    conn.query_row(
+        "SELECT id, kind, status, attempts, result, created_at, reserved_at, finished_at FROM jobs WHERE id = ?1",
+        [id],
+        |r| {
+            let result: Option<String> = r.get(4)?;
+            Ok(JobView {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                status: r.get(2)?,
+                attempts: r.get(3)?,
+                result: result.and_then(|s| serde_json::from_str(&s).ok()),
+                created_at: r.get(5)?,
+                started_at: r.get(6)?,
+                finished_at: r.get(7)?,
+            })
+        },
+    )
+    .optional()
+}
+
+/// Records a running job's progress in its `result`.
+pub fn set_progress(conn: &Connection, id: i64, progress: &str) -> rusqlite::Result<()> {
+    conn.execute("UPDATE jobs SET result = ?2 WHERE id = ?1 AND status = 'running'", params![id, progress])?;
+    Ok(())
+}
+
+/// Whether a job of `kind` is pending or running.
+pub fn has_open(conn: &Connection, kind: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE kind = ?1 AND status IN ('pending', 'running'))",
+        [kind],
+        |r| r.get(0),
+    )
+}

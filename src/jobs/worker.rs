@@ -29,7 +29,14 @@ pub fn try_execute_next(state: &AppState) -> Result<Outcome, AppError> {
     };
     let outcome = serde_json::from_str::<Task>(&job.payload)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("job {} has an unreadable payload: {e}", job.id)))
-        .and_then(|task| task.execute(state));
+        .and_then(|task| {
+            let mut report = |p: &serde_json::Value| {
+                if let Ok(conn) = state.main.get() {
+                    let _ = queue::set_progress(&conn, job.id, &p.to_string());
+                }
+            };
+            task.execute_with_progress(state, &mut report)
+        });
     let mut conn = state.main.get()?;
     match outcome {
         Ok(result) => queue::finish(&conn, job.id, &result.to_string())?,
@@ -85,6 +92,16 @@ pub fn spawn(state: Arc<AppState>) -> Background {
                     }
                     if let Ok(conn) = state.main.get() {
                         let _ = crate::auth::tokens::purge_expired(&conn);
+                        if let Err(err) = schedule_backups(&state, &conn) {
+                            tracing::error!(error = %err, "could not schedule backups");
+                        }
+                    }
+                    let purged = crate::backups::transfer::purge_final_exports(
+                        &state.settings.backup_dir,
+                        state.settings.final_backup_keep,
+                    );
+                    if purged > 0 {
+                        tracing::info!(purged, "removed final backups of deleted shops past their keeping period");
                     }
                 }
                 std::thread::sleep(POLL);
@@ -92,4 +109,15 @@ pub fn spawn(state: Arc<AppState>) -> Background {
         })
         .expect("spawning the job worker thread");
     Background { stop, handle: Some(handle) }
+}
+
+/// Queues a scheduled backup run when a shop is due and no run is queued or running.
+fn schedule_backups(state: &AppState, conn: &rusqlite::Connection) -> Result<(), AppError> {
+    let kind = Task::ScheduledBackups.kind();
+    if queue::has_open(conn, kind)? || crate::backups::batch::due(conn, state.settings.backup_every)?.is_empty() {
+        return Ok(());
+    }
+    let payload = serde_json::to_string(&Task::ScheduledBackups).map_err(anyhow::Error::from)?;
+    queue::enqueue(conn, kind, &payload)?;
+    Ok(())
 }

@@ -50,7 +50,12 @@ pub fn routes(api: &mut Api) {
     )
     .delete(
         "/api/super-admin/clients/{id}",
-        Spec::new("Delete a shop and everything of it", Access::SuperAdmin, Answer::NoContent),
+        Spec::new(
+            "Delete a shop and everything of it (final_backup=true first keeps an export for VERGEFLOW_FINAL_BACKUP_DAYS)",
+            Access::SuperAdmin,
+            Answer::NoContent,
+        )
+        .query(&[("final_backup", "boolean")]),
         delete,
     )
     .post(
@@ -153,6 +158,10 @@ struct UpdateBody {
     #[schemars(with = "Option<String>")]
     domain: Option<Option<String>>,
     status: Option<String>,
+    /// This shop's backup schedule ('30m', '6h', '1d', '1w', 'off'), or null to follow the global one.
+    #[serde(default, deserialize_with = "crate::validate::explicit_null")]
+    #[schemars(with = "Option<String>")]
+    backup_every: Option<Option<String>>,
 }
 
 async fn update(
@@ -186,6 +195,13 @@ async fn update(
                 errors.add("status", "must be active or suspended");
                 None
             }
+        },
+        backup_every: match body.backup_every {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(every)) => errors
+                .take("backup_every", crate::backups::parse_every(&every))
+                .map(|_| Some(every.trim().to_ascii_lowercase())),
         },
     };
     errors.into_result()?;
@@ -229,10 +245,21 @@ async fn update(
     Ok(web::Json(client))
 }
 
-async fn delete(state: web::Data<AppState>, _: SuperAdmin, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+#[derive(Deserialize)]
+struct DeleteQuery {
+    final_backup: Option<bool>,
+}
+
+async fn delete(
+    state: web::Data<AppState>,
+    _: SuperAdmin,
+    path: web::Path<String>,
+    q: web::Query<DeleteQuery>,
+) -> Result<HttpResponse, AppError> {
     let id = client_id(&path)?;
     let tenancy = state.tenancy.clone();
-    state.main.run(move |conn| lifecycle::delete_client(&tenancy, conn, id)).await?;
+    let final_backup = q.final_backup.unwrap_or(false);
+    state.main.run(move |conn| lifecycle::delete_client(&tenancy, conn, id, final_backup)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -128,9 +128,9 @@ pub fn begin_provisioning(main: &mut Connection, new: &NewClient) -> Result<i64,
 pub fn finish_provisioning(tenancy: &Tenancy, main: &mut Connection, id: i64) -> Result<Client, AppError> {
     let path = files::client_path(&tenancy.data_dir, id);
     let version = if path.exists() {
-        match template::verify_file(&path, id) {
+        match template::verify_file(&path, tenancy.locking, id) {
             Ok(()) => {
-                let mut conn = crate::db::open_shop_file(&path, 256, crate::db::BUSY_TIMEOUT)
+                let mut conn = crate::db::open_shop_file(&path, tenancy.locking, 256, crate::db::BUSY_TIMEOUT)
                     .context(format!("opening {}", path.display()))?;
                 migrations::migrate_client(&mut conn)?;
                 migrations::client_version(&conn)?
@@ -170,13 +170,48 @@ pub fn provision_client(tenancy: &Tenancy, main: &mut Connection, new: &NewClien
     })
 }
 
+/// Refuses work on a shop that is not being served (missing, being created or deleted).
+pub fn require_served(main: &Connection, id: i64) -> Result<registry::Client, AppError> {
+    let client = registry::find(main, id)?.ok_or_else(|| AppError::not_found("client_not_found", "no such client"))?;
+    if !matches!(client.status, ClientStatus::Active | ClientStatus::Suspended) {
+        return Err(AppError::conflict("client_unavailable", format!("this shop is {}", client.status.as_str())));
+    }
+    Ok(client)
+}
+
 /// Deletes a shop: state `deleting` (requests get 503 at once) → wait for its connections to close
-/// → remove the file and its sidecars → remove its admins, tokens and row. Safe to repeat.
-pub fn delete_client(tenancy: &Tenancy, main: &mut Connection, id: i64) -> Result<(), AppError> {
+/// → remove the file, its sidecars and its backups → remove its admins, tokens and row. Safe to
+/// repeat. With `final_backup`, an export of the shop is first written under
+/// `<backups>/deleted/` (kept for VERGEFLOW_FINAL_BACKUP_DAYS; importable with `clients import`);
+/// returns its path.
+pub fn delete_client(
+    tenancy: &Tenancy,
+    main: &mut Connection,
+    id: i64,
+    final_backup: bool,
+) -> Result<Option<std::path::PathBuf>, AppError> {
     let client = registry::find(main, id)?.ok_or_else(|| AppError::not_found("client_not_found", "no such client"))?;
     if client.status == ClientStatus::Provisioning {
         return Err(AppError::conflict("client_provisioning", "the shop is still being created; try again shortly"));
     }
+    let _op = tenancy.file_ops.lock(id)?;
+    let kept = if final_backup && client.status != ClientStatus::Deleting {
+        // Retired (503) while the export is written, so it holds the shop's last data; the state is
+        // still `active` in main.db, so a crash before `deleting` leaves the shop as it was.
+        let written = tenancy
+            .pools
+            .retire(id, DELETE_DRAIN_TIMEOUT)
+            .and_then(|()| crate::backups::transfer::final_export(tenancy, main, id));
+        match written {
+            Ok(path) => Some(path),
+            Err(e) => {
+                tenancy.pools.reinstate(id);
+                return Err(e);
+            }
+        }
+    } else {
+        None
+    };
     registry::set_status(main, id, ClientStatus::Deleting)?;
     tenancy.directory.invalidate(id);
     tenancy.pools.retire(id, DELETE_DRAIN_TIMEOUT)?;
@@ -186,12 +221,21 @@ pub fn delete_client(tenancy: &Tenancy, main: &mut Connection, id: i64) -> Resul
     tx.commit()?;
     tenancy.directory.invalidate(id);
     tracing::info!(client_id = id, subdomain = %client.subdomain, "client deleted");
-    Ok(())
+    Ok(kept)
 }
 
+/// Removes everything of a shop on disk: its file, sidecars, half-built file and backups.
 pub(super) fn remove_files(tenancy: &Tenancy, id: i64) -> Result<(), AppError> {
     files::remove_family(&files::client_path(&tenancy.data_dir, id))?;
     files::remove_family(&files::building_path(&tenancy.data_dir, id))?;
+    let backups = crate::backups::Source::Client(id).folder(&tenancy.backup_dir);
+    match std::fs::remove_dir_all(&backups) {
+        Ok(()) => files::sync_dir(&tenancy.backup_dir)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(AppError::Internal(anyhow::Error::new(e).context(format!("removing {}", backups.display()))));
+        }
+    }
     Ok(())
 }
 

@@ -77,6 +77,7 @@ struct TenantManager {
     timings: Arc<ConnectTimings>,
     /// `PRAGMA max_page_count` for every connection, from the shop size limit.
     max_pages: Option<u64>,
+    locking: db::ShopLocking,
 }
 
 /// How many shop connections were opened and how long opening took in total.
@@ -98,7 +99,7 @@ impl r2d2::ManageConnection for TenantManager {
             return Err(db::failure(format!("client {} is being deleted", self.client_id)));
         }
         let started = Instant::now();
-        let conn = db::open_shop_file(&self.path, CLIENT_CACHE_KIB, db::SHOP_FIRST_LOCK_WAIT)?;
+        let conn = db::open_shop_file(&self.path, self.locking, CLIENT_CACHE_KIB, db::SHOP_FIRST_LOCK_WAIT)?;
         if let Some(pages) = self.max_pages {
             conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
         }
@@ -163,6 +164,7 @@ pub struct TenantPools {
     capacity: usize,
     pool_size: u32,
     max_pages: Option<u64>,
+    locking: db::ShopLocking,
     threads: Arc<ScheduledThreadPool>,
     state: Mutex<PoolsState>,
     epoch: Instant,
@@ -186,6 +188,7 @@ impl TenantPools {
         capacity: usize,
         pool_size: u32,
         max_shop_bytes: Option<u64>,
+        locking: db::ShopLocking,
         threads: Arc<ScheduledThreadPool>,
     ) -> Self {
         let capacity = capacity.max(1);
@@ -194,6 +197,7 @@ impl TenantPools {
             capacity,
             pool_size: pool_size.max(1),
             max_pages: max_shop_bytes.map(|b| (b / 4096).max(1)),
+            locking,
             threads,
             state: Mutex::new(PoolsState {
                 lru: SegmentedLru::new(capacity),
@@ -267,6 +271,7 @@ impl TenantPools {
                     global_open: Arc::clone(&self.open_connections),
                     timings: Arc::clone(&self.timings),
                     max_pages: self.max_pages,
+                    locking: self.locking,
                 };
                 let r2d2_pool = r2d2::Pool::builder()
                     .max_size(self.pool_size)
@@ -329,6 +334,11 @@ impl TenantPools {
             std::thread::sleep(Duration::from_millis(2));
         }
         Ok(())
+    }
+
+    /// Serves a retired shop again (after its file was swapped by a restore).
+    pub fn reinstate(&self, client_id: i64) {
+        self.state.lock().retired.remove(&client_id);
     }
 
     /// Closes pools unused for `idle`; returns how many.

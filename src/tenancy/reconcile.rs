@@ -19,6 +19,10 @@ pub struct ReconcileReport {
     pub building_files_removed: Vec<String>,
     pub moved_aside: Vec<String>,
     pub missing_files: Vec<i64>,
+    pub imports_finished: Vec<i64>,
+    pub imports_rolled_back: Vec<i64>,
+    /// Backups, uploads and exports a crash interrupted.
+    pub unfinished_transfers_removed: usize,
 }
 
 impl ReconcileReport {
@@ -28,6 +32,9 @@ impl ReconcileReport {
             && self.building_files_removed.is_empty()
             && self.moved_aside.is_empty()
             && self.missing_files.is_empty()
+            && self.imports_finished.is_empty()
+            && self.imports_rolled_back.is_empty()
+            && self.unfinished_transfers_removed == 0
     }
 }
 
@@ -50,6 +57,29 @@ pub fn reconcile(tenancy: &Tenancy, main: &mut Connection) -> Result<ReconcileRe
         registry::delete_row(main, client.id)?;
         tracing::info!(client_id = client.id, "reconciled: finished an interrupted deletion");
         report.deletions_finished.push(client.id);
+    }
+
+    report.unfinished_transfers_removed = crate::backups::store::remove_unfinished(&tenancy.backup_dir)?
+        + crate::backups::transfer::remove_unfinished_transfers(dir);
+
+    // An import whose file was renamed into place is whole (the rename is its last step on disk);
+    // one without is removed, admins and all: an import never leaves an empty shop behind.
+    for id in registry::pending_imports(main)? {
+        let path = files::client_path(dir, id);
+        if path.exists() && super::template::verify_file(&path, tenancy.locking, id).is_ok() {
+            let conn = crate::db::open_shop_file(&path, tenancy.locking, 256, crate::db::BUSY_TIMEOUT)?;
+            let version = crate::db::migrations::client_version(&conn)?;
+            conn.close().map_err(|(_, e)| e)?;
+            registry::set_schema_version(main, id, version)?;
+            main.execute("UPDATE clients SET status = 'active', import_pending = 0 WHERE id = ?1", [id])?;
+            tracing::info!(client_id = id, "reconciled: finished an interrupted import");
+            report.imports_finished.push(id);
+        } else {
+            lifecycle::remove_files(tenancy, id)?;
+            registry::delete_row(main, id)?;
+            tracing::info!(client_id = id, "reconciled: rolled back an interrupted import");
+            report.imports_rolled_back.push(id);
+        }
     }
 
     for client in registry::all_with_status(main, &[ClientStatus::Provisioning])? {

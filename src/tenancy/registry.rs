@@ -37,7 +37,7 @@ impl ClientStatus {
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"id": 1, "name": "Vault 64", "subdomain": "vault64", "domain": null,
     "database": "client_1.db", "status": "active", "schema_version": 2,
-    "created_at": "2026-11-28T10:00:00Z", "updated_at": "2026-11-28T10:00:00Z"}))]
+    "backup_every": null, "created_at": "2026-11-28T10:00:00Z", "updated_at": "2026-11-28T10:00:00Z"}))]
 pub struct Client {
     pub id: i64,
     pub name: String,
@@ -47,11 +47,14 @@ pub struct Client {
     pub database: String,
     pub status: ClientStatus,
     pub schema_version: i64,
+    /// This shop's backup schedule ('6h', '1d', 'off'); null follows VERGEFLOW_BACKUP_EVERY.
+    pub backup_every: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
 
-const COLUMNS: &str = "id, name, subdomain, domain, database, status, schema_version, created_at, updated_at";
+const COLUMNS: &str =
+    "id, name, subdomain, domain, database, status, schema_version, created_at, updated_at, backup_every";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Client> {
     Ok(Client {
@@ -64,6 +67,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Client> {
         schema_version: row.get(6)?,
         created_at: row.get(7)?,
         updated_at: row.get(8)?,
+        backup_every: row.get(9)?,
     })
 }
 
@@ -154,6 +158,8 @@ pub struct ClientChanges {
     /// `Some(None)` clears the custom domain.
     pub domain: Option<Option<String>>,
     pub status: Option<ClientStatus>,
+    /// `Some(None)` returns the shop to the global backup schedule.
+    pub backup_every: Option<Option<String>>,
 }
 
 pub fn update(conn: &Connection, id: i64, changes: &ClientChanges) -> rusqlite::Result<()> {
@@ -163,6 +169,7 @@ pub fn update(conn: &Connection, id: i64, changes: &ClientChanges) -> rusqlite::
             subdomain = COALESCE(?3, subdomain),
             domain = CASE WHEN ?4 THEN ?5 ELSE domain END,
             status = COALESCE(?6, status),
+            backup_every = CASE WHEN ?7 THEN ?8 ELSE backup_every END,
             updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
          WHERE id = ?1",
         params![
@@ -172,6 +179,8 @@ pub fn update(conn: &Connection, id: i64, changes: &ClientChanges) -> rusqlite::
             changes.domain.is_some(),
             changes.domain.clone().flatten(),
             changes.status.map(ClientStatus::as_str),
+            changes.backup_every.is_some(),
+            changes.backup_every.clone().flatten(),
         ],
     )?;
     Ok(())
@@ -188,5 +197,12 @@ pub fn delete_row(conn: &Connection, id: i64) -> rusqlite::Result<()> {
 pub fn numeric_subdomains(conn: &Connection) -> rusqlite::Result<Vec<(i64, String)>> {
     conn.prepare("SELECT id, subdomain FROM clients WHERE subdomain NOT GLOB '*[^0-9]*' ORDER BY id")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
+/// Shops being imported (`provisioning` with `import_pending`).
+pub fn pending_imports(conn: &Connection) -> rusqlite::Result<Vec<i64>> {
+    conn.prepare("SELECT id FROM clients WHERE status = 'provisioning' AND import_pending = 1 ORDER BY id")?
+        .query_map([], |r| r.get(0))?
         .collect()
 }

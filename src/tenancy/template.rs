@@ -78,9 +78,9 @@ impl ClientTemplate {
 }
 
 /// Checks that a shop file opens, says it belongs to `client_id` and passes `quick_check`.
-pub fn verify_file(path: &Path, client_id: i64) -> anyhow::Result<()> {
-    let conn =
-        db::open_shop_file(path, 256, db::BUSY_TIMEOUT).with_context(|| format!("opening {}", path.display()))?;
+pub fn verify_file(path: &Path, locking: db::ShopLocking, client_id: i64) -> anyhow::Result<()> {
+    let conn = db::open_shop_file(path, locking, 256, db::BUSY_TIMEOUT)
+        .with_context(|| format!("opening {}", path.display()))?;
     let owner: i64 = conn
         .query_row("SELECT client_id FROM shop WHERE id = 1", [], |r| r.get(0))
         .context("reading the shop stamp")?;

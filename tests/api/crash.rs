@@ -26,7 +26,12 @@ struct Server {
 
 impl Server {
     async fn start(data: &Path) -> Server {
+        Self::start_with(data, &[]).await
+    }
+
+    async fn start_with(data: &Path, env: &[(&str, &str)]) -> Server {
         let data = data.to_path_buf();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let log = data.parent().unwrap().join("server.log");
         let (child, port) = tokio::task::spawn_blocking(move || {
             let stderr = std::fs::File::create(&log).unwrap();
@@ -36,6 +41,7 @@ impl Server {
                 .env("VERGEFLOW_ADMIN_EMAIL", SUPER_EMAIL)
                 .env("VERGEFLOW_ADMIN_PASSWORD", SUPER_PASSWORD)
                 .env("VERGEFLOW_WORKERS", "2")
+                .envs(env)
                 .stdout(Stdio::piped())
                 .stderr(stderr)
                 .spawn()
@@ -422,13 +428,13 @@ async fn kills_during_checkout_leave_every_order_whole_or_absent() {
     assert!(orders > 0 && answered > 0, "{orders} orders, {answered} answered checkouts");
 }
 
-/// While the server has a shop open, the shop file is locked to the server process: another
-/// process gets "database is locked" instead of reading or writing behind the server's back, and
-/// the server goes on serving the shop.
+/// With exclusive locking, while the server has a shop open the shop file is locked to the server
+/// process: another process gets "database is locked" instead of reading or writing behind the
+/// server's back, and the server goes on serving the shop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_shop_file_the_server_has_open_is_locked_to_it() {
+async fn with_exclusive_locking_a_shop_file_the_server_has_open_is_locked_to_it() {
     let (_tmp, data) = data_dir();
-    let server = Server::start(&data).await;
+    let server = Server::start_with(&data, &[("VERGEFLOW_SHOP_LOCKING", "exclusive")]).await;
     let token = server.token(SUPER_EMAIL, SUPER_PASSWORD).await;
     server.create_shop(&token, "held").await;
     let shop = || server.http.get(format!("{}/api/shop", server.base)).header("Host", "held.localhost").send();
@@ -447,13 +453,13 @@ async fn a_shop_file_the_server_has_open_is_locked_to_it() {
     server.kill();
 }
 
-/// Files held by another process cost only their own shops: while five shop files are held (more
-/// than the threads that open shops), a sixth shop still opens at once, and the held shops answer
-/// 503 once the checkout timeout has passed.
+/// With exclusive locking, files held by another process cost only their own shops: while five
+/// shop files are held (more than the threads that open shops), a sixth shop still opens at once,
+/// and the held shops answer 503 once the checkout timeout has passed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shop_files_held_by_another_process_do_not_stall_other_shops() {
+async fn with_exclusive_locking_files_held_by_another_process_do_not_stall_other_shops() {
     let (_tmp, data) = data_dir();
-    let server = Server::start(&data).await;
+    let server = Server::start_with(&data, &[("VERGEFLOW_SHOP_LOCKING", "exclusive")]).await;
     let token = server.token(SUPER_EMAIL, SUPER_PASSWORD).await;
     for i in 1..=6 {
         server.create_shop(&token, &format!("s{i}")).await;
@@ -482,5 +488,43 @@ async fn shop_files_held_by_another_process_do_not_stall_other_shops() {
     assert_eq!(held_answer.json::<Value>().await.unwrap()["error"], "client_unavailable");
     drop(held);
     assert_eq!(get("s1".into()).await.unwrap().status(), StatusCode::OK);
+    server.kill();
+}
+
+/// With shared locking (the default), other processes use live shop files the usual SQLite way: a
+/// Python process reads a shop the server has open, writes a product the server then serves, and
+/// makes a `.backup` copy, while the server goes on answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_shared_locking_other_processes_read_write_and_back_up_live_shop_files() {
+    let (_tmp, data) = data_dir();
+    let server = Server::start(&data).await;
+    let token = server.token(SUPER_EMAIL, SUPER_PASSWORD).await;
+    server.create_shop(&token, "open").await;
+    let products =
+        || server.http.get(format!("{}/api/shop/products", server.base)).header("Host", "open.localhost").send();
+    assert_eq!(products().await.unwrap().status(), StatusCode::OK);
+    let path = data.join("client_1.db");
+    let copy = data.parent().unwrap().join("outside-copy.db");
+    let script = format!(
+        r#"
+import sqlite3
+c = sqlite3.connect({path:?}, timeout=5)
+print(c.execute("SELECT COUNT(*) FROM products").fetchone()[0])
+with c:
+    c.execute("INSERT INTO products (name, slug, price_cents, stock) VALUES ('Written outside', 'written-outside', 500, 3)")
+c.backup(sqlite3.connect({copy:?}))
+"#,
+        path = path.to_str().unwrap(),
+        copy = copy.to_str().unwrap()
+    );
+    let out = tokio::task::spawn_blocking(move || Command::new("python3").args(["-c", &script]).output().unwrap())
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+    let body: Value = products().await.unwrap().json().await.unwrap();
+    assert_eq!(body["data"][0]["name"], "Written outside", "{body}");
+    let copied: i64 = ro(&copy).query_row("SELECT COUNT(*) FROM products", [], |r| r.get(0)).unwrap();
+    assert_eq!(copied, 1);
     server.kill();
 }

@@ -32,6 +32,8 @@ pub fn test_settings(data_dir: &Path) -> Settings {
     s.password_rate_per_ip = 1_000_000;
     s.password_rate_per_shop = 1_000_000;
     s.hash_queue = 1_000;
+    // Scheduled backups would start on their own during long tests; the backup tests turn them on.
+    s.backup_every = None;
     s
 }
 
@@ -172,6 +174,22 @@ impl TestApp {
         let value: Value = res.json().await.unwrap();
         assert_eq!(status, StatusCode::OK, "GET {path}: {value}");
         value
+    }
+
+    /// Follows a `202 {"job": …}` answer to its end and returns the finished job.
+    pub async fn finish_job(&self, accepted: Response) -> Value {
+        assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+        let body: Value = accepted.json().await.unwrap();
+        let id = body["job"]["id"].as_i64().expect("a job id");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let job: Value = self.fetch(&self.super_token, &format!("/api/super-admin/jobs/{id}")).await;
+            if job["status"] == "done" || job["status"] == "failed" {
+                return job;
+            }
+            assert!(std::time::Instant::now() < deadline, "job {id} did not finish: {job}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     pub async fn list_clients(&self) -> Value {

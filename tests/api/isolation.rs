@@ -9,9 +9,13 @@ use crate::helpers::spawn_app_with;
 /// is distinguishable.
 fn seed_categories(data_dir: &std::path::Path, id: i64, count: i64) {
     // Opened as the server opens shop files, whose locks then coordinate with it in memory.
-    let conn =
-        vergeflow::db::open_shop_file(&data_dir.join(format!("client_{id}.db")), 256, vergeflow::db::BUSY_TIMEOUT)
-            .unwrap();
+    let conn = vergeflow::db::open_shop_file(
+        &data_dir.join(format!("client_{id}.db")),
+        Default::default(),
+        256,
+        vergeflow::db::BUSY_TIMEOUT,
+    )
+    .unwrap();
     for n in 0..count {
         conn.execute(
             "INSERT INTO categories (name, slug) VALUES (?1, ?2)",

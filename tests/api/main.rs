@@ -1,6 +1,7 @@
 //! Integration tests: the real server on port 0 over a fresh temporary data folder.
 
 mod auth;
+mod backups;
 mod catalog;
 mod cli;
 mod cli_binary;

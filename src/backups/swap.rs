@@ -1,0 +1,160 @@
+//! Restoring a shop from one of its backups: the only place a live shop file is replaced.
+//!
+//! 1. The backup is checked again (SHA-256 against its manifest, `integrity_check`, stamp, version).
+//! 2. The replacement is built beside the shop file as `client_<id>.db.building` (a page copy of the
+//!    backup, migrated if it is older, switched to WAL, fsynced). A crash here leaves the shop as it
+//!    was; start-up removes the `.building` file.
+//! 3. The shop is retired (requests get 503 `client_unavailable`) and every connection to its file
+//!    closes. A connection of our own then takes the file exclusively — which fails if another
+//!    process (sqlite3, Litestream, a script) has it open, and the restore stops there — copies it
+//!    as the `pre-restore-…` backup (verified and published before anything changes) and
+//!    checkpoints the WAL into it, so the file alone holds the old data.
+//! 4. The connection closes, the sidecars are removed, and one `rename` puts the replacement in
+//!    place: before it the old data is whole, after it the restored data.
+//! 5. The shop is served again.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rusqlite::Connection;
+use rusqlite::backup::Backup;
+use serde::Serialize;
+
+use super::retention::Keep;
+use super::store;
+use super::{BackupInfo, BackupKind, Source};
+use crate::db::{self, migrations};
+use crate::error::AppError;
+use crate::tenancy::lifecycle::DELETE_DRAIN_TIMEOUT;
+use crate::tenancy::registry::{self, ClientStatus};
+use crate::tenancy::{Tenancy, files};
+
+/// What a restore did.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct RestoreReport {
+    pub client_id: i64,
+    pub restored: String,
+    /// The backup holding the data the restore replaced.
+    pub pre_restore: BackupInfo,
+    /// The backup's schema version, and the version after migrating it.
+    pub backup_schema_version: i64,
+    pub schema_version: i64,
+    /// How long the shop answered 503.
+    pub unavailable_ms: u64,
+}
+
+/// Restores shop `id` from its backup `name`. See the module documentation for the steps.
+pub fn restore_client(
+    tenancy: &Tenancy,
+    main: &Connection,
+    keep: &Keep,
+    id: i64,
+    name: &str,
+) -> Result<RestoreReport, AppError> {
+    let client = registry::find(main, id)?.ok_or_else(|| AppError::not_found("client_not_found", "no such client"))?;
+    if !matches!(client.status, ClientStatus::Active | ClientStatus::Suspended) {
+        return Err(AppError::conflict("client_unavailable", format!("this shop is {}", client.status.as_str())));
+    }
+    let _op = tenancy.file_ops.lock(id)?;
+    let folder = Source::Client(id).folder(&tenancy.backup_dir);
+    let (info, backup_path) = store::find(&folder, name)?
+        .ok_or_else(|| AppError::not_found("backup_not_found", "this shop has no backup with that name"))?;
+    store::check_before_use(&backup_path, &info, Source::Client(id))?;
+
+    let building = files::building_path(&tenancy.data_dir, id);
+    files::remove_family(&building)?;
+    let schema_version = prepare_replacement(&backup_path, &building)
+        .map_err(|e| AppError::Internal(e.context(format!("preparing the restore of client {id}"))))
+        .inspect_err(|_| {
+            let _ = files::remove_family(&building);
+        })?;
+
+    let started = Instant::now();
+    let swapped =
+        tenancy.pools.retire(id, DELETE_DRAIN_TIMEOUT).and_then(|()| swap_in(tenancy, id, &building, &folder));
+    tenancy.pools.reinstate(id);
+    let unavailable_ms = started.elapsed().as_millis() as u64;
+    let pre_restore = swapped.inspect_err(|_| {
+        let _ = files::remove_family(&building);
+    })?;
+    registry::set_schema_version(main, id, schema_version)?;
+    tenancy.directory.invalidate(id);
+    let _ = store::prune(&folder, keep);
+    tracing::info!(client_id = id, backup = %name, pre_restore = %pre_restore.name, unavailable_ms, "shop restored");
+    Ok(RestoreReport {
+        client_id: id,
+        restored: name.to_string(),
+        pre_restore,
+        backup_schema_version: info.schema_version,
+        schema_version,
+        unavailable_ms,
+    })
+}
+
+/// Builds the replacement shop file at `building` from a verified backup. Returns its schema version.
+fn prepare_replacement(backup: &Path, building: &Path) -> anyhow::Result<i64> {
+    let version = {
+        let src = store::open_untrusted(backup).context("opening the backup")?;
+        let mut dst = Connection::open(building).with_context(|| format!("creating {}", building.display()))?;
+        dst.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")?;
+        Backup::new(&src, &mut dst)
+            .and_then(|b| b.run_to_completion(i32::MAX, Duration::ZERO, None))
+            .context("copying the backup")?;
+        drop(src);
+        migrations::migrate_client(&mut dst).context("migrating the backup to this server's schema")?;
+        let version = migrations::client_version(&dst)?;
+        let mode: String = dst.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        anyhow::ensure!(mode.eq_ignore_ascii_case("wal"), "the restored file refused WAL mode ({mode})");
+        dst.close().map_err(|(_, e)| e).context("closing the restored file")?;
+        version
+    };
+    std::fs::File::open(building).and_then(|f| f.sync_all()).context("syncing the restored file")?;
+    Ok(version)
+}
+
+/// With the shop retired: take the live file exclusively, keep it as the pre-restore backup, then
+/// rename the replacement over it.
+fn swap_in(tenancy: &Tenancy, id: i64, building: &Path, folder: &Path) -> Result<BackupInfo, AppError> {
+    let live = files::client_path(&tenancy.data_dir, id);
+    let busy = || {
+        AppError::conflict(
+            "client_file_busy",
+            "another process has this shop's file open (sqlite3, Litestream, a backup script); \
+             close it and try again — nothing was changed",
+        )
+    };
+    let conn = db::open_shop_file(&live, tenancy.locking, 256, Duration::from_secs(1)).map_err(|e| {
+        if is_busy(&e) {
+            busy()
+        } else {
+            AppError::Internal(anyhow::Error::new(e).context(format!("opening {}", live.display())))
+        }
+    })?;
+    conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;").map_err(|e| {
+        if is_busy(&e) { busy() } else { AppError::Internal(anyhow::Error::new(e).context("locking the shop file")) }
+    })?;
+    let pre = store::make_backup(&conn, folder, Source::Client(id), BackupKind::PreRestore, None)
+        .map_err(|e| AppError::Internal(e.context("keeping the replaced data as a pre-restore backup")))?;
+    let (busy_flag, _, _): (i64, i64, i64) =
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    if busy_flag != 0 {
+        return Err(busy());
+    }
+    conn.close().map_err(|(_, e)| AppError::Internal(anyhow::Error::new(e).context("closing the shop file")))?;
+    for sidecar in files::family(&live).into_iter().skip(1) {
+        match std::fs::remove_file(&sidecar) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(AppError::Internal(anyhow::Error::new(e).context("removing a sidecar"))),
+        }
+    }
+    std::fs::rename(building, &live)
+        .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("renaming the restored file into place")))?;
+    files::sync_dir(&tenancy.data_dir)?;
+    Ok(pre)
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+}
