@@ -18,18 +18,18 @@ use crate::helpers::{SUPER_EMAIL, SUPER_PASSWORD, list_files};
 /// Kills per operation.
 const KILLS: usize = 30;
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    base: String,
-    http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Server {
-    async fn start(data: &Path) -> Server {
+    pub(crate) async fn start(data: &Path) -> Server {
         Self::start_with(data, &[]).await
     }
 
-    async fn start_with(data: &Path, env: &[(&str, &str)]) -> Server {
+    pub(crate) async fn start_with(data: &Path, env: &[(&str, &str)]) -> Server {
         let data = data.to_path_buf();
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let log = data.parent().unwrap().join("server.log");
@@ -65,13 +65,13 @@ impl Server {
         Server { child, base: format!("http://127.0.0.1:{port}"), http }
     }
 
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().unwrap();
     }
 
     /// Creates shop `sub` with admin `<sub>@crash.test` / `crash-password`.
-    async fn create_shop(&self, super_token: &str, sub: &str) {
+    pub(crate) async fn create_shop(&self, super_token: &str, sub: &str) {
         let body = json!({"name": "Crash", "subdomain": sub, "admin_email": format!("{sub}@crash.test"), "admin_password": "crash-password"});
         let res = self
             .http
@@ -84,7 +84,7 @@ impl Server {
         assert_eq!(res.status(), StatusCode::CREATED);
     }
 
-    async fn token(&self, email: &str, password: &str) -> String {
+    pub(crate) async fn token(&self, email: &str, password: &str) -> String {
         let res = self
             .http
             .post(format!("{}/api/auth/login", self.base))
@@ -104,7 +104,7 @@ impl Drop for Server {
     }
 }
 
-fn ro(path: &Path) -> Connection {
+pub(crate) fn ro(path: &Path) -> Connection {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
     conn.busy_timeout(Duration::from_secs(5)).unwrap();
     conn
@@ -112,7 +112,7 @@ fn ro(path: &Path) -> Connection {
 
 /// Registry and files agree; every shop file is whole, stamped and current; every shop is served.
 /// Reads the files first: the server holds the shops it has open exclusively.
-async fn verify_registry_and_files(server: &Server, data: &Path) -> usize {
+pub(crate) async fn verify_registry_and_files(server: &Server, data: &Path) -> usize {
     let clients: Vec<(i64, String, String)> = {
         let main = ro(&data.join("main.db"));
         let mut stmt = main.prepare("SELECT id, subdomain, status FROM clients").unwrap();
@@ -154,7 +154,7 @@ async fn verify_registry_and_files(server: &Server, data: &Path) -> usize {
 }
 
 /// An operation kept running back to back until stopped.
-struct Running {
+pub(crate) struct Running {
     stop: Arc<AtomicBool>,
     /// Calls answered by the server.
     done: Arc<AtomicU64>,
@@ -172,7 +172,7 @@ impl Running {
     }
 }
 
-fn keep_running<F, Fut>(op: F) -> Running
+pub(crate) fn keep_running<F, Fut>(op: F) -> Running
 where
     F: Fn(u64) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = bool> + Send,
@@ -199,7 +199,7 @@ where
 }
 
 /// Kills the server while `ops` run; returns (calls answered, kills that caught a call in flight).
-async fn kill_during(server: Server, ops: Vec<Running>) -> (u64, u64) {
+pub(crate) async fn kill_during(server: Server, ops: Vec<Running>) -> (u64, u64) {
     let busy = ops.iter().any(|o| o.busy.load(Ordering::SeqCst));
     server.kill();
     let mut answered = 0;
@@ -209,12 +209,12 @@ async fn kill_during(server: Server, ops: Vec<Running>) -> (u64, u64) {
     (answered, u64::from(busy))
 }
 
-fn jitter(i: usize, max_ms: u64) -> Duration {
+pub(crate) fn jitter(i: usize, max_ms: u64) -> Duration {
     // Spread kills over the whole operation; deterministic per run so failures reproduce.
     Duration::from_micros((i as u64 * 7919 + 1237) % (max_ms * 1000))
 }
 
-fn data_dir() -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn data_dir() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     (tmp, data)

@@ -8,6 +8,7 @@ mod cli_binary;
 mod clients;
 mod concurrency;
 mod crash;
+mod crash_backups;
 mod cross_shop;
 mod docs;
 mod faults;
