@@ -200,6 +200,7 @@ async fn kills_during_backups_restores_and_imports_leave_whole_files() {
         caught += busy;
     }
     let server = Server::start_with(&data, &env).await;
+    drain_queue(&data).await;
     verify_registry_and_files(&server, &data).await;
     verify_backups(&data.join("backups/client_1"));
     let pre_restores = list_files(&data.join("backups/client_1")).iter().filter(|n| n.starts_with("pre-restore-") && n.ends_with(".db")).count();
