@@ -410,8 +410,10 @@ impl Document {
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema}}});
         }
         if let Some(media_type) = spec.upload {
+            // Sent as its own type or as plain bytes; both are read the same way.
             op["requestBody"] = json!({"required": true,
-                "content": {media_type: {"schema": {"type": "string", "format": "binary"}}}});
+                "content": {media_type: {"schema": {"type": "string", "format": "binary"}},
+                            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}});
         }
         self.paths.entry(path.to_string()).or_default().insert(method.as_str().to_lowercase(), op);
     }

@@ -451,3 +451,66 @@ async fn deleting_a_shop_removes_its_backups_unless_a_final_backup_is_asked_for(
     let purged = vergeflow::backups::transfer::purge_final_exports(&backups_dir, std::time::Duration::ZERO);
     assert_eq!(purged, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restores_under_load_answer_old_or_new_data_or_503_never_a_mix_or_500() {
+    let app = spawn_app().await;
+    let shop = app.create_shop("loaded").await;
+    for i in 0..30 {
+        add_product(&app, &shop, &format!("A-{i}")).await;
+    }
+    let a = backup(&app, shop.id).await["name"].as_str().unwrap().to_string();
+    for i in 0..30 {
+        add_product(&app, &shop, &format!("B-{i}")).await;
+    }
+    let ab = backup(&app, shop.id).await["name"].as_str().unwrap().to_string();
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (http, url, stop) = (app.http.clone(), format!("{}/api/shop/products?per_page=100", app.address), stop.clone());
+            tokio::spawn(async move {
+                let (mut ok, mut unavailable) = (0u32, 0u32);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let res = http.get(&url).header("Host", "loaded.localhost").send().await.unwrap();
+                    let status = res.status();
+                    let body: Value = res.json().await.unwrap();
+                    match status {
+                        StatusCode::OK => {
+                            let names: Vec<&str> = body["data"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+                            let b = names.iter().filter(|n| n.starts_with("B-")).count();
+                            assert!(
+                                (names.len() == 30 && b == 0) || (names.len() == 60 && b == 30),
+                                "a mix: {} products, {b} of set B",
+                                names.len()
+                            );
+                            ok += 1;
+                        }
+                        StatusCode::SERVICE_UNAVAILABLE => {
+                            assert_eq!(body["error"], "client_unavailable", "{body}");
+                            unavailable += 1;
+                        }
+                        other => panic!("{other}: {body}"),
+                    }
+                }
+                (ok, unavailable)
+            })
+        })
+        .collect();
+    let mut windows = Vec::new();
+    for i in 0..6 {
+        let job = restore(&app, shop.id, if i % 2 == 0 { &a } else { &ab }).await;
+        assert_eq!(job["status"], "done", "{job}");
+        windows.push(job["result"]["unavailable_ms"].as_u64().unwrap());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut ok, mut unavailable) = (0, 0);
+    for r in readers {
+        let (o, u) = r.await.unwrap();
+        ok += o;
+        unavailable += u;
+    }
+    assert!(ok > 20, "{ok} reads answered");
+    eprintln!("restores under load: {ok} reads answered, {unavailable} answered 503, 503 windows {windows:?} ms");
+    assert_eq!(product_names(&app, &shop).await.len(), 60);
+}
