@@ -230,3 +230,63 @@ fn an_admin_password_setting_that_is_not_used_is_warned_about() {
     let second = start("second-password");
     assert!(second.contains("VERGEFLOW_ADMIN_PASSWORD is set but not used"), "{second}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_restores_exports_and_imports_from_the_command_line() {
+    let app = spawn_app().await;
+    let shop = app.create_shop("clishop").await;
+    let add = |name: &'static str| {
+        let (app, token) = (&app, shop.admin_token.clone());
+        async move {
+            app.create(&token, "/api/admin/products", serde_json::json!({"name": name, "price_cents": 100})).await;
+        }
+    };
+    let count = || async { app.fetch(&shop.admin_token, "/api/admin/products").await["meta"]["total"].as_i64().unwrap() };
+    add("Kettle").await;
+    let cli = |args: Vec<String>| {
+        let data = app.data_dir.clone();
+        tokio::task::spawn_blocking(move || run(vergeflow(&data, &args.iter().map(String::as_str).collect::<Vec<_>>())))
+    };
+    let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+
+    // Beside the running server: the work is handed to it.
+    let out = cli(args("backup --client 1")).await.unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("shop 1: backup manual-"), "{}", text(&out.stdout));
+    let out = cli(args("backups list --client 1 --json")).await.unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let name = list[0]["name"].as_str().unwrap().to_string();
+    add("Teapot").await;
+    assert_eq!(count().await, 2);
+    let out = cli(vec!["restore".into(), "--client".into(), "1".into(), name.clone()]).await.unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("the replaced data is backup pre-restore-"), "{}", text(&out.stdout));
+    assert_eq!(count().await, 1);
+    let out = cli(args("restore --client 1 ../../main")).await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stderr).trim().lines().count(), 1, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("no backup with that name"), "{}", text(&out.stderr));
+    let out = cli(args("backup")).await.unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("main.db: manual-"), "{}", text(&out.stdout));
+
+    let export = app.data_dir.parent().unwrap().join("clishop.vfexport");
+    let out = cli(vec!["clients".into(), "export".into(), "1".into(), "--out".into(), export.display().to_string()]).await.unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(export.exists());
+
+    // On another data folder with no server: the import runs in the command itself.
+    let other = tempfile::tempdir().unwrap();
+    let other_data = other.path().join("data");
+    let out = tokio::task::spawn_blocking({
+        let (d, e) = (other_data.clone(), export.clone());
+        move || run(vergeflow(&d, &["clients", "import", e.to_str().unwrap(), "--subdomain", "moved"]))
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("imported shop 1 'Shop clishop' at moved.localhost"), "{}", text(&out.stdout));
+    let conn = rusqlite::Connection::open(other_data.join("client_1.db")).unwrap();
+    let names: i64 = conn.query_row("SELECT COUNT(*) FROM products WHERE name = 'Kettle'", [], |r| r.get(0)).unwrap();
+    assert_eq!(names, 1);
+}
