@@ -15,6 +15,7 @@ mod faults;
 mod hardening;
 mod helpers;
 mod isolation;
+mod litestream;
 mod reconcile;
 mod resolution;
 mod shop_journeys;
