@@ -152,9 +152,18 @@ fn main() -> anyhow::Result<()> {
     );
     eprintln!("setting up: {} shops, {} buyers", opt.cold_shops, opt.checkout_shops * buyers_per_shop);
     let buyers = setup::provision(&data_dir, opt.cold_shops, opt.checkout_shops, buyers_per_shop)?;
+    // W6's big shop: the last one, outside the warm, checkout and flood ranges.
+    let big_shop = opt.cold_shops as i64;
+    setup::fill_big_shop(&data_dir, big_shop)?;
     floor::prepare(&floor_dir, buyers.len())?;
     let floor_srv = setup::start_floor(&floor_dir)?;
-    let server = setup::start_server(&data_dir, opt.capacity, setup::Hashing::Cheap)?;
+    // Sign-ups from the load generator's one address (W6b) must not meet the per-address rate.
+    let server = setup::start_server_with(
+        &data_dir,
+        opt.capacity,
+        setup::Hashing::Cheap,
+        &[("VERGEFLOW_PASSWORD_RATE_PER_IP", "1000000"), ("VERGEFLOW_PASSWORD_RATE_PER_SHOP", "1000000")],
+    )?;
     let (fa, sa) = (floor_srv.addr, server.addr);
     let mut rows: Vec<Row> = Vec::new();
     let mut extra = serde_json::Map::new();
@@ -377,6 +386,94 @@ fn main() -> anyhow::Result<()> {
     );
     drop(flood_srv);
 
+    // W6: back up every shop (the warm ones first, by id) while W2 runs; then the big shop alone.
+    eprintln!("W6: W2 alone, then W2 while every shop is backed up");
+    runtime.block_on(async {
+        let mut conn = Conn::open(sa).await.expect("connect");
+        for i in 1..=warm {
+            conn.send(&get("/api/shop/products/1", &format!("shop{i}.localhost"))).await.expect("warm-up request");
+        }
+    });
+    let h = Arc::clone(&hosts);
+    let w2_script: Arc<load::ScriptFn> =
+        Arc::new(move |_, _, rng| one(0, get("/api/shop/products/1", &h[rng.below(warm)])));
+    let alone = measure(Arc::clone(&w2_script), sa, c);
+    check_errors("W6 base", &alone);
+    let token = runtime.block_on(login(sa))?;
+    let backing_up = {
+        let token = token.clone();
+        std::thread::spawn(move || -> anyhow::Result<Value> {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(run_job(sa, &token, "/api/super-admin/backups?force=true"))
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let during = measure(Arc::clone(&w2_script), sa, c);
+    check_errors("W6", &during);
+    let all_run = backing_up.join().map_err(|_| anyhow::anyhow!("the backup thread panicked"))??;
+    let w6_ratio = during.rps() / alone.rps();
+    let mut r = row("W6 W2 while backing up all shops", &during, during.rps(), "req/s");
+    r.ratio = Some((w6_ratio, "W2 alone"));
+    r.target = "≥ 0.70 × W2 alone".into();
+    r.met = Some(w6_ratio >= 0.7);
+    rows.push(r);
+    let all_copied = all_run["result"]["copied"].as_f64().unwrap_or(0.0);
+    let all_secs = all_run["result"]["seconds"].as_f64().unwrap_or(f64::NAN);
+    let mut big_backups = Vec::new();
+    for _ in 0..15 {
+        let job = runtime.block_on(run_job(sa, &token, &format!("/api/super-admin/clients/{big_shop}/backups")))?;
+        big_backups.push(job["result"]["elapsed_ms"].as_f64().unwrap_or(f64::NAN));
+    }
+    let big_size = runtime.block_on(run_job(sa, &token, &format!("/api/super-admin/clients/{big_shop}/backups")))?["result"]
+        ["backup"]["size_bytes"]
+        .as_u64()
+        .unwrap_or(0);
+    let big_name = {
+        let list: Value =
+            runtime.block_on(get_json(sa, &token, &format!("/api/super-admin/clients/{big_shop}/backups")))?;
+        list[0]["name"].as_str().unwrap_or_default().to_string()
+    };
+    let mut windows = Vec::new();
+    for _ in 0..7 {
+        let job = runtime.block_on(run_job(
+            sa,
+            &token,
+            &format!("/api/super-admin/clients/{big_shop}/backups/{big_name}/restore"),
+        ))?;
+        windows.push(job["result"]["unavailable_ms"].as_f64().unwrap_or(f64::NAN));
+    }
+    big_backups.sort_by(f64::total_cmp);
+    windows.sort_by(f64::total_cmp);
+    let (backup_med, window_max) = (big_backups[big_backups.len() / 2], windows.last().copied().unwrap_or(f64::NAN));
+
+    // W6b: 5 % of the shops change; a backup run over all of them copies only those.
+    let changed: Vec<usize> = (0..opt.cold_shops / 20).map(|i| 1 + i * 20).collect();
+    eprintln!("W6b: {} of {} shops change, then one backup run", changed.len(), opt.cold_shops);
+    runtime.block_on(async {
+        let mut conn = Conn::open(sa).await.expect("connect");
+        for i in &changed {
+            let body = format!(r#"{{"name":"W6b","email":"w6b@shop{i}.bench","password":"w6b-password"}}"#);
+            let req =
+                load::request("POST", "/api/shop/auth/register", &format!("shop{i}.localhost"), None, Some(&body));
+            let res = conn.send(&req).await.expect("a sign-up");
+            assert_eq!(res.status, 201, "W6b sign-up on shop{i}: {}", String::from_utf8_lossy(&res.body));
+        }
+    });
+    let run = runtime.block_on(run_job(sa, &token, "/api/super-admin/backups"))?;
+    let (b_secs, b_copied, b_unchanged) = (
+        run["result"]["seconds"].as_f64().unwrap_or(f64::NAN),
+        run["result"]["copied"].as_u64().unwrap_or(0),
+        run["result"]["unchanged"].as_u64().unwrap_or(0),
+    );
+    extra.insert(
+        "w6".into(),
+        json!({"w2_alone": alone.rps(), "w2_during": during.rps(), "ratio": w6_ratio,
+               "all_shops_copied": all_copied, "all_shops_seconds": all_secs,
+               "big_shop_bytes": big_size, "big_backup_median_ms": backup_med, "big_backup_ms": big_backups,
+               "restore_503_ms": windows, "w6b_shops": opt.cold_shops, "w6b_changed": changed.len(),
+               "w6b_seconds": b_secs, "w6b_copied": b_copied, "w6b_unchanged": b_unchanged}),
+    );
+
     // Report.
     println!();
     println!(
@@ -428,6 +525,20 @@ fn main() -> anyhow::Result<()> {
         w8x["server_peak_rss_bytes"].as_f64().unwrap_or(0.0) / 1e6,
         yes(w8x["server_peak_rss_bytes"].as_u64().unwrap_or(u64::MAX) <= 250_000_000)
     );
+    println!(
+        "W6 backups: every shop copied ({all_copied:.0} in {all_secs:.1} s) while W2 ran at {w6_ratio:.2} × W2 alone (≥ 0.70: {}); big shop ({:.1} MB, 1,000 products, 1,000 orders): median backup {backup_med:.1} ms (≤ 20: {}), restore 503 window max {window_max:.0} ms (≤ 100: {})",
+        yes(w6_ratio >= 0.7),
+        big_size as f64 / 1e6,
+        yes(backup_med <= 20.0),
+        yes(window_max <= 100.0)
+    );
+    println!(
+        "W6b scheduled-style run: {} shops, {} changed: {b_copied} copied, {b_unchanged} unchanged in {b_secs:.1} s (≤ 10 s: {}; only the changed copied: {})",
+        opt.cold_shops,
+        changed.len(),
+        yes(b_secs <= 10.0),
+        yes(b_copied as usize == changed.len())
+    );
     println!("total bench time {:.0} s", started.elapsed().as_secs_f64());
 
     let results = json!({
@@ -440,6 +551,7 @@ fn main() -> anyhow::Result<()> {
         })).collect::<Vec<_>>(),
         "w3": extra["w3"],
         "w8": extra["w8"],
+        "w6": extra["w6"],
         "w5": {"shops": opt.provision_shops, "create_per_s": create_rate, "create_median_ms": create_med,
                "delete_per_s": delete_rate, "delete_median_ms": delete_med, "cheap_hash": cfg!(feature = "bench-hooks")},
     });
@@ -581,4 +693,28 @@ async fn flood_signups(addr: SocketAddr, connections: usize, length: Duration, p
     }
     total.peak_rss = total.peak_rss.max(setup::process_figures(pid).0);
     total
+}
+
+/// POSTs to `path`, which answers 202 with a job, and waits for the job to finish.
+async fn run_job(addr: SocketAddr, token: &str, path: &str) -> anyhow::Result<Value> {
+    let mut conn = Conn::open(addr).await?;
+    let res = conn.send(&load::request("POST", path, "localhost", Some(token), None)).await?;
+    anyhow::ensure!(res.status == 202, "{path}: {} {}", res.status, String::from_utf8_lossy(&res.body));
+    let accepted: Value = serde_json::from_slice(&res.body)?;
+    let id = accepted["job"]["id"].as_i64().unwrap_or_default();
+    loop {
+        let job: Value = get_json(addr, token, &format!("/api/super-admin/jobs/{id}")).await?;
+        match job["status"].as_str() {
+            Some("done") => return Ok(job),
+            Some("failed") => anyhow::bail!("{path}: job failed: {}", job["result"]),
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+async fn get_json(addr: SocketAddr, token: &str, path: &str) -> anyhow::Result<Value> {
+    let mut conn = Conn::open(addr).await?;
+    let res = conn.send(&load::request("GET", path, "localhost", Some(token), None)).await?;
+    anyhow::ensure!(res.status == 200, "{path}: {}", res.status);
+    Ok(serde_json::from_slice(&res.body)?)
 }

@@ -121,12 +121,7 @@ pub enum Hashing {
     Production,
 }
 
-/// The real `vergeflow` binary over `data_dir`, with its default limits.
-pub fn start_server(data_dir: &Path, max_open: usize, hashing: Hashing) -> anyhow::Result<ChildServer> {
-    start_server_with(data_dir, max_open, hashing, &[])
-}
-
-/// [`start_server`] with extra environment settings.
+/// The real `vergeflow` binary over `data_dir`, with its default limits but for `env`.
 pub fn start_server_with(
     data_dir: &Path,
     max_open: usize,
@@ -139,7 +134,11 @@ pub fn start_server_with(
         .args(["--max-open-clients", &max_open.to_string()])
         .env("RUST_LOG", "error")
         .env("VERGEFLOW_ADMIN_EMAIL", SUPER_EMAIL)
-        .env("VERGEFLOW_ADMIN_PASSWORD", SUPER_PASSWORD);
+        .env("VERGEFLOW_ADMIN_PASSWORD", SUPER_PASSWORD)
+        // Backups run when W6 asks for them, never on their own schedule in the middle of a workload.
+        .env("VERGEFLOW_BACKUP_EVERY", "off")
+        // W6 restores the big shop from one backup several times: nothing may be pruned meanwhile.
+        .env("VERGEFLOW_BACKUP_KEEP", "100");
     if hashing == Hashing::Cheap {
         cmd.env("VERGEFLOW_BENCH_CHEAP_PASSWORD_HASH", "1");
     }
@@ -167,4 +166,34 @@ pub fn process_figures(pid: u32) -> (u64, u64, u64) {
     };
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count() as u64).unwrap_or(0);
     (field("VmRSS:") * 1024, field("Threads:"), fds)
+}
+
+/// Fills shop `id` to the size W6 backs up: 1,000 products and 1,000 orders of one item each.
+pub fn fill_big_shop(data_dir: &Path, id: i64) -> anyhow::Result<()> {
+    let mut conn = db::open_file(&data_dir.join(format!("client_{id}.db")), false, 4096)?;
+    let tx = conn.transaction()?;
+    for p in 0..1000 {
+        tx.execute(
+            "INSERT INTO products (name, slug, description, price_cents, stock) VALUES (?1, ?2, ?3, 1500, 100)",
+            rusqlite::params![
+                format!("Big product {p}"),
+                format!("big-product-{p}"),
+                "A product of the big shop, with a description of a plausible length for search."
+            ],
+        )?;
+    }
+    for o in 0..1000 {
+        tx.execute(
+            "INSERT INTO orders (number, status, subtotal_cents, total_cents, ship_name, ship_line1, ship_city, ship_postal_code, ship_country)
+             VALUES (?1, 'paid', 1500, 1500, 'Ada', '1 Main St', 'Springfield', '12345', 'US')",
+            [format!("BIG-{o:06}")],
+        )?;
+        let order = tx.last_insert_rowid();
+        tx.execute(
+            "INSERT INTO order_items (order_id, product_id, name, unit_price_cents, quantity, line_total_cents) VALUES (?1, ?2, 'Big product', 1500, 1, 1500)",
+            rusqlite::params![order, 2 + (o % 1000)],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
 }

@@ -165,13 +165,34 @@ pub fn make_backup(
     kind: BackupKind,
     fingerprint: Option<Fingerprint>,
 ) -> anyhow::Result<BackupInfo> {
+    make_backup_unless_same(src, folder, source, kind, fingerprint, None)?
+        .ok_or_else(|| anyhow::anyhow!("no backup was written"))
+}
+
+/// [`make_backup`], except that a copy identical (SHA-256) to `previous` is not published: the
+/// file's metadata changed without its contents (a checkpoint moved pages from the `-wal` into the
+/// database). `previous` then takes the new fingerprint, and `None` is returned.
+pub fn make_backup_unless_same(
+    src: &Connection,
+    folder: &Path,
+    source: Source,
+    kind: BackupKind,
+    fingerprint: Option<Fingerprint>,
+    previous: Option<&BackupInfo>,
+) -> anyhow::Result<Option<BackupInfo>> {
     crate::sys::create_private_folder(folder).with_context(|| format!("creating {}", folder.display()))?;
     let name = new_name(folder, kind);
     let tmp = folder.join(format!("{TMP_PREFIX}{name}.db"));
     let result = (|| {
         copy_online(src, &tmp)?;
-        let schema_version = verify_copy(&tmp, source).context("verifying the new backup")?;
         let (sha256, size_bytes) = sha256_file(&tmp)?;
+        if let Some(previous) = previous.filter(|p| p.sha256 == sha256 && p.size_bytes == size_bytes) {
+            std::fs::remove_file(&tmp)?;
+            let refreshed = BackupInfo { fingerprint, ..previous.clone() };
+            write_manifest(folder, &refreshed)?;
+            return Ok(None);
+        }
+        let schema_version = verify_copy(&tmp, source).context("verifying the new backup")?;
         let info = BackupInfo {
             name: name.clone(),
             kind,
@@ -190,7 +211,7 @@ pub fn make_backup(
             fingerprint,
         };
         publish(folder, &info, &tmp)?;
-        Ok(info)
+        Ok(Some(info))
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -200,12 +221,18 @@ pub fn make_backup(
 
 /// Writes the manifest, then renames the copy into place: the rename is the moment the backup exists.
 fn publish(folder: &Path, info: &BackupInfo, tmp_db: &Path) -> anyhow::Result<()> {
+    write_manifest(folder, info)?;
+    std::fs::rename(tmp_db, db_path(folder, &info.name))?;
+    files::sync_dir(folder)
+}
+
+/// Writes (or replaces) a manifest atomically: a temporary file, fsynced, renamed.
+fn write_manifest(folder: &Path, info: &BackupInfo) -> anyhow::Result<()> {
     let tmp_manifest = folder.join(format!("{TMP_PREFIX}{}.json", info.name));
     std::fs::write(&tmp_manifest, serde_json::to_vec_pretty(info)?)?;
     std::fs::File::open(&tmp_manifest).and_then(|f| f.sync_all())?;
     std::fs::rename(&tmp_manifest, manifest_path(folder, &info.name))?;
-    std::fs::rename(tmp_db, db_path(folder, &info.name))?;
-    files::sync_dir(folder)
+    Ok(())
 }
 
 /// The published backups in `folder`, newest first. Files being written and manifests whose
@@ -325,11 +352,11 @@ pub enum Outcome {
     Created {
         backup: BackupInfo,
         pruned: Vec<String>,
+        /// Time to open, copy, verify and publish, in milliseconds.
+        elapsed_ms: f64,
     },
     /// The shop file has not changed since its newest backup.
-    Unchanged {
-        latest: String,
-    },
+    Unchanged { latest: String },
 }
 
 /// Backs up one shop online. Unless `force`, a shop whose file is unchanged since its newest
@@ -344,6 +371,7 @@ pub fn backup_client(
     force: bool,
 ) -> Result<Outcome, AppError> {
     let _op = tenancy.file_ops.lock(id)?;
+    let started = std::time::Instant::now();
     let path = files::client_path(&tenancy.data_dir, id);
     let unavailable = |e: &dyn std::fmt::Display| {
         tracing::error!(client_id = id, error = %e, "shop file is missing or unreadable");
@@ -359,18 +387,23 @@ pub fn backup_client(
     let conn = db::open_shop_file(&path, tenancy.locking, 256, db::BUSY_TIMEOUT)
         .map_err(|e| AppError::Internal(anyhow::Error::new(e).context(format!("opening {}", path.display()))))?;
     let fp = fingerprint(&path).map_err(|e| unavailable(&e))?;
-    if !force
-        && let Some(latest) = latest
+    let previous = latest.filter(|_| !force);
+    if let Some(latest) = &previous
         && latest.fingerprint == Some(fp)
     {
-        return Ok(Outcome::Unchanged { latest: latest.name });
+        return Ok(Outcome::Unchanged { latest: latest.name.clone() });
     }
-    let backup = make_backup(&conn, &folder, Source::Client(id), kind, Some(fp))
+    let made = make_backup_unless_same(&conn, &folder, Source::Client(id), kind, Some(fp), previous.as_ref())
         .map_err(|e| AppError::Internal(e.context(format!("backing up client {id}"))))?;
+    let Some(backup) = made else {
+        let latest = previous.map(|p| p.name).unwrap_or_default();
+        return Ok(Outcome::Unchanged { latest });
+    };
     drop(conn);
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     let pruned = prune(&folder, keep)?;
     tracing::info!(client_id = id, backup = %backup.name, size = backup.size_bytes, pruned = pruned.len(), "backup made");
-    Ok(Outcome::Created { backup, pruned })
+    Ok(Outcome::Created { backup, pruned, elapsed_ms })
 }
 
 /// Backs up main.db online through a registry connection.

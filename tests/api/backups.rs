@@ -205,6 +205,22 @@ async fn a_backup_run_copies_only_shops_that_changed() {
     assert!(first["main"].as_str().unwrap().starts_with("manual-"));
     let second = run(false).await;
     assert_eq!((second["copied"].as_u64(), second["unchanged"].as_u64()), (Some(0), Some(3)), "{second}");
+    // A file touched without a change of contents (what a checkpoint does) is copied, found equal
+    // to its last backup, and not kept.
+    let touched = app.data_dir.join(format!("client_{}.db", shops[2].id));
+    std::fs::File::options()
+        .append(true)
+        .open(&touched)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+        .unwrap();
+    let after_touch = run(false).await;
+    assert_eq!(
+        (after_touch["copied"].as_u64(), after_touch["unchanged"].as_u64()),
+        (Some(0), Some(3)),
+        "{after_touch}"
+    );
+    assert_eq!(backups(&app, shops[2].id).await.len(), 1);
     add_product(&app, &shops[1], "Changed").await;
     let third = run(false).await;
     assert_eq!((third["copied"].as_u64(), third["unchanged"].as_u64()), (Some(1), Some(2)), "{third}");
@@ -469,7 +485,8 @@ async fn restores_under_load_answer_old_or_new_data_or_503_never_a_mix_or_500() 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let readers: Vec<_> = (0..4)
         .map(|_| {
-            let (http, url, stop) = (app.http.clone(), format!("{}/api/shop/products?per_page=100", app.address), stop.clone());
+            let (http, url, stop) =
+                (app.http.clone(), format!("{}/api/shop/products?per_page=100", app.address), stop.clone());
             tokio::spawn(async move {
                 let (mut ok, mut unavailable) = (0u32, 0u32);
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -478,7 +495,8 @@ async fn restores_under_load_answer_old_or_new_data_or_503_never_a_mix_or_500() 
                     let body: Value = res.json().await.unwrap();
                     match status {
                         StatusCode::OK => {
-                            let names: Vec<&str> = body["data"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+                            let names: Vec<&str> =
+                                body["data"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
                             let b = names.iter().filter(|n| n.starts_with("B-")).count();
                             assert!(
                                 (names.len() == 30 && b == 0) || (names.len() == 60 && b == 30),

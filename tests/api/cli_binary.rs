@@ -241,7 +241,8 @@ async fn backups_restores_exports_and_imports_from_the_command_line() {
             app.create(&token, "/api/admin/products", serde_json::json!({"name": name, "price_cents": 100})).await;
         }
     };
-    let count = || async { app.fetch(&shop.admin_token, "/api/admin/products").await["meta"]["total"].as_i64().unwrap() };
+    let count =
+        || async { app.fetch(&shop.admin_token, "/api/admin/products").await["meta"]["total"].as_i64().unwrap() };
     add("Kettle").await;
     let cli = |args: Vec<String>| {
         let data = app.data_dir.clone();
@@ -271,7 +272,9 @@ async fn backups_restores_exports_and_imports_from_the_command_line() {
     assert!(text(&out.stdout).contains("main.db: manual-"), "{}", text(&out.stdout));
 
     let export = app.data_dir.parent().unwrap().join("clishop.vfexport");
-    let out = cli(vec!["clients".into(), "export".into(), "1".into(), "--out".into(), export.display().to_string()]).await.unwrap();
+    let out = cli(vec!["clients".into(), "export".into(), "1".into(), "--out".into(), export.display().to_string()])
+        .await
+        .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(export.exists());
 

@@ -58,7 +58,11 @@ fn verify_backups(folder: &Path) -> usize {
             serde_json::from_slice(&std::fs::read(folder.join(format!("{stem}.json"))).expect("a manifest")).unwrap();
         let path = folder.join(&name);
         let (sha, size) = vergeflow::backups::store::sha256_file(&path).unwrap();
-        assert_eq!((manifest["sha256"].as_str().unwrap(), manifest["size_bytes"].as_u64().unwrap()), (sha.as_str(), size), "{name}");
+        assert_eq!(
+            (manifest["sha256"].as_str().unwrap(), manifest["size_bytes"].as_u64().unwrap()),
+            (sha.as_str(), size),
+            "{name}"
+        );
         let check: String = ro(&path).query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
         assert_eq!(check, "ok", "{name}");
         published += 1;
@@ -95,7 +99,12 @@ async fn kills_during_backups_restores_and_imports_leave_whole_files() {
     let backup = |token: String| {
         let (http, base) = (server.http.clone(), server.base.clone());
         async move {
-            let res = http.post(format!("{base}/api/super-admin/clients/1/backups")).bearer_auth(&token).send().await.unwrap();
+            let res = http
+                .post(format!("{base}/api/super-admin/clients/1/backups"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
             let job = wait_job(&http, &base, &token, res).await.unwrap();
             assert_eq!(job["status"], "done", "{job}");
             job["result"]["backup"]["name"].as_str().unwrap().to_string()
@@ -122,7 +131,13 @@ async fn kills_during_backups_restores_and_imports_leave_whole_files() {
         .await
         .unwrap()
         .to_vec();
-    let res = server.http.delete(format!("{}/api/super-admin/clients/2", server.base)).bearer_auth(&token).send().await.unwrap();
+    let res = server
+        .http
+        .delete(format!("{}/api/super-admin/clients/2", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     server.kill();
 
@@ -154,7 +169,8 @@ async fn kills_during_backups_restores_and_imports_leave_whole_files() {
         let backups_op = keep_running(move |_| {
             let (t, h, b) = (t1.clone(), h1.clone(), b1.clone());
             async move {
-                let Ok(res) = h.post(format!("{b}/api/super-admin/clients/1/backups")).bearer_auth(&t).send().await else {
+                let Ok(res) = h.post(format!("{b}/api/super-admin/clients/1/backups")).bearer_auth(&t).send().await
+                else {
                     return false;
                 };
                 wait_job(&h, &b, &t, res).await.is_some()
@@ -164,7 +180,8 @@ async fn kills_during_backups_restores_and_imports_leave_whole_files() {
         let restores_op = keep_running(move |i| {
             let (t, h, b, name) = (t2.clone(), h2.clone(), b2.clone(), names[(i as usize + round) % 2].clone());
             async move {
-                let Some(res) = post_raw(&h, &b, &t, &format!("/api/super-admin/clients/1/backups/{name}/restore")).await
+                let Some(res) =
+                    post_raw(&h, &b, &t, &format!("/api/super-admin/clients/1/backups/{name}/restore")).await
                 else {
                     return false;
                 };
@@ -203,9 +220,14 @@ async fn kills_during_backups_restores_and_imports_leave_whole_files() {
     drain_queue(&data).await;
     verify_registry_and_files(&server, &data).await;
     verify_backups(&data.join("backups/client_1"));
-    let pre_restores = list_files(&data.join("backups/client_1")).iter().filter(|n| n.starts_with("pre-restore-") && n.ends_with(".db")).count();
+    let pre_restores = list_files(&data.join("backups/client_1"))
+        .iter()
+        .filter(|n| n.starts_with("pre-restore-") && n.ends_with(".db"))
+        .count();
     server.kill();
-    eprintln!("{ROUNDS} rounds: {answered} operations answered, {caught} kills mid-operation, states seen {states:?}, {pre_restores} restores done");
+    eprintln!(
+        "{ROUNDS} rounds: {answered} operations answered, {caught} kills mid-operation, states seen {states:?}, {pre_restores} restores done"
+    );
     assert_eq!(states.len(), 2, "the restores never switched the shop's data: {states:?}");
     assert!(pre_restores >= ROUNDS / 2, "only {pre_restores} restores finished");
     assert!(answered > ROUNDS as u64, "{answered} operations answered over {ROUNDS} rounds");

