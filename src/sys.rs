@@ -104,13 +104,13 @@ pub fn make_data_folder_private(dir: &std::path::Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Lowers the calling thread's scheduling priority (nice 10): for background work such as a backup
+/// Lowers the calling thread's scheduling priority to the lowest (nice 19): for background work such as a backup
 /// run, so that request handling on the same cores comes first. Linux applies `setpriority` on a
 /// thread id to that thread only. Best effort: a failure leaves the priority as it was.
 pub fn lower_thread_priority() {
     // SAFETY: gettid has no preconditions; setpriority only reads its arguments.
     unsafe {
         let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
     }
 }

@@ -190,6 +190,12 @@ fn check(conn: &Connection) -> Result<Checked, AppError> {
     if check != "ok" {
         return Err(refuse(format!("integrity_check: {check}")));
     }
+    let stamps: (i64, Option<i64>) = conn
+        .query_row("SELECT COUNT(*), MIN(id) FROM shop", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(|e| refuse(format!("the shop stamp is unreadable ({e})")))?;
+    if stamps != (1, Some(1)) {
+        return Err(refuse("the file has no shop stamp (the shop table must hold exactly its one row)"));
+    }
     let meta = |key: &str| -> Result<String, AppError> {
         conn.query_row(&format!("SELECT value FROM {EXPORT_TABLE} WHERE key = ?1"), [key], |r| r.get::<_, String>(0))
             .map_err(|_| refuse(format!("the export has no '{key}'")))

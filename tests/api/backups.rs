@@ -383,6 +383,7 @@ async fn crafted_import_files_are_refused_and_create_nothing() {
             "trigger 'evil'",
         ),
         ("an extra table", tamper(&good, tmp.path(), "CREATE TABLE notes (x)"), "table 'notes'"),
+        ("no shop stamp", tamper(&good, tmp.path(), "DELETE FROM shop"), "no shop stamp"),
         ("an extra view", tamper(&good, tmp.path(), "CREATE VIEW v AS SELECT 1"), "view 'v'"),
         (
             "a changed column",
