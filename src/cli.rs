@@ -208,16 +208,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
                 admin_password: admin_password.as_deref(),
             };
             let client = create_client(&settings, &input)?;
-            let domain = client.domain.as_deref().map(|d| format!(" and {d}")).unwrap_or_default();
-            println!(
-                "created shop {} '{}' at {}.{}{domain} ({}/{})",
-                client.id,
-                client.name,
-                client.subdomain,
-                settings.base_domain,
-                settings.data_dir.display(),
-                client.database
-            );
+            println!("{}", shop_line("created", &client, &settings));
             Ok(())
         }
         Command::Clients(ClientsCommand::List { json }) => list_clients(&settings, json),
@@ -240,15 +231,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
             let path = absolute(&file)?;
             let result = run_task(&settings, Task::ImportClient { path, subdomain })?;
             let client: Client = serde_json::from_value(result).context("reading the imported shop")?;
-            println!(
-                "imported shop {} '{}' at {}.{} ({}/{})",
-                client.id,
-                client.name,
-                client.subdomain,
-                settings.base_domain,
-                settings.data_dir.display(),
-                client.database
-            );
+            println!("{}", shop_line("imported", &client, &settings));
             Ok(())
         }
         Command::Backup { client: Some(id), .. } => {
@@ -408,6 +391,20 @@ fn lock_unless_a_server_owns(settings: &Settings) -> anyhow::Result<Option<lock:
         Err(Holder::Server(_)) => None,
         Err(Holder::Cli(_)) => Some(lock::acquire(&settings.data_dir, "cli", Duration::from_secs(60))?),
     })
+}
+
+/// `created shop 3 'Vault 64' at vault64.localhost and shop.example (data/client_3.db)`.
+fn shop_line(done: &str, client: &Client, settings: &Settings) -> String {
+    let domain = client.domain.as_deref().map(|d| format!(" and {d}")).unwrap_or_default();
+    format!(
+        "{done} shop {} '{}' at {}.{}{domain} ({}/{})",
+        client.id,
+        client.name,
+        client.subdomain,
+        settings.base_domain,
+        settings.data_dir.display(),
+        client.database
+    )
 }
 
 fn absolute(path: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
