@@ -107,6 +107,12 @@ pub struct SettingsArgs {
     /// Days the final backup of a deleted shop (DELETE …?final_backup=true) is kept.
     #[arg(long, env = "VERGEFLOW_FINAL_BACKUP_DAYS", default_value_t = 30, global = true)]
     pub final_backup_days: u64,
+    /// Most shop-file connections open at once (default: from the open-file limit and the locking mode).
+    #[arg(long, env = "VERGEFLOW_SHOP_CONNECTIONS", global = true)]
+    pub shop_connections: Option<usize>,
+    /// Memory for open shop connections, MiB: page caches (1 MiB each at most) and schemas (default: an eighth of RAM).
+    #[arg(long, env = "VERGEFLOW_SHOP_CACHE_MB", global = true)]
+    pub shop_cache_mb: Option<u64>,
     /// Largest shop export accepted by an import, in MiB.
     #[arg(long, env = "VERGEFLOW_IMPORT_MAX_MB", default_value_t = 1024, global = true)]
     pub import_max_mb: u64,
@@ -144,6 +150,46 @@ pub struct Settings {
     pub backup_threads: usize,
     pub final_backup_keep: Duration,
     pub import_max_bytes: u64,
+    /// How many shop connections may be open at once, and why that many.
+    pub shop_budget: ShopBudget,
+}
+
+/// The bounds on open shop connections: descriptors and memory. The LRU of pools is sized from
+/// them, and no connection opens past `connections`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct ShopBudget {
+    /// Connections allowed: the smallest of the descriptor and memory bounds (or the setting).
+    pub connections: usize,
+    /// Connections the open-file limit allows (descriptors per connection by locking mode, 512 kept back).
+    pub by_descriptors: usize,
+    /// Connections the memory budget allows at `bytes_per_connection` each.
+    pub by_memory: usize,
+    pub memory_bytes: u64,
+    /// What one connection may hold at most: its page cache bound plus schema, WAL index and statements.
+    pub bytes_per_connection: u64,
+    pub descriptors_per_connection: u64,
+}
+
+/// Page cache bound of one shop connection (KiB); with the overhead below, a connection's memory bound.
+pub const SHOP_CACHE_KIB: u64 = 1024;
+/// A shop connection's memory besides its page cache, measured: parsed schema ~60 KiB, WAL index
+/// 32 KiB, prepared statements ~8 KiB, SQLite and pool bookkeeping; rounded up.
+pub const SHOP_CONNECTION_OVERHEAD_KIB: u64 = 160;
+
+impl ShopBudget {
+    pub fn new(locking: crate::db::ShopLocking, setting: Option<usize>, memory_mb: Option<u64>) -> Self {
+        let descriptors_per_connection = match locking {
+            crate::db::ShopLocking::Shared => 3,
+            crate::db::ShopLocking::Exclusive => 2,
+        };
+        let fd_limit = crate::sys::raise_fd_limit();
+        let by_descriptors = (fd_limit.saturating_sub(512) / descriptors_per_connection).max(16) as usize;
+        let memory_bytes = memory_mb.map_or_else(|| crate::sys::total_memory_bytes() / 8, |mb| mb * 1024 * 1024);
+        let bytes_per_connection = (SHOP_CACHE_KIB + SHOP_CONNECTION_OVERHEAD_KIB) * 1024;
+        let by_memory = ((memory_bytes / bytes_per_connection) as usize).max(16);
+        let connections = setting.unwrap_or(usize::MAX).min(by_descriptors).min(by_memory).max(1);
+        Self { connections, by_descriptors, by_memory, memory_bytes, bytes_per_connection, descriptors_per_connection }
+    }
 }
 
 impl SettingsArgs {
@@ -155,10 +201,15 @@ impl SettingsArgs {
             "VERGEFLOW_CLIENT_POOL_SIZE must be 1..=64"
         );
         anyhow::ensure!(self.token_ttl_hours >= 1, "VERGEFLOW_TOKEN_TTL_HOURS must be at least 1");
+        if self.shop_connections == Some(0) || self.shop_cache_mb == Some(0) {
+            anyhow::bail!("VERGEFLOW_SHOP_CONNECTIONS and VERGEFLOW_SHOP_CACHE_MB must be at least 1");
+        }
+        let shop_budget = ShopBudget::new(self.shop_locking, self.shop_connections, self.shop_cache_mb);
+        // A pool holds at least one connection while its shop is in use: as many pools as connections.
         let max_open_clients = match self.max_open_clients {
             Some(0) => anyhow::bail!("--max-open-clients must be at least 1"),
             Some(n) => n,
-            None => default_max_open_clients(self.client_pool_size),
+            None => shop_budget.connections,
         };
         Ok(Settings {
             data_dir: self.data_dir.clone(),
@@ -195,6 +246,7 @@ impl SettingsArgs {
             backup_threads: self.backup_threads.clamp(1, 16),
             final_backup_keep: Duration::from_secs(self.final_backup_days.min(36_500) * 86_400),
             import_max_bytes: self.import_max_mb.clamp(1, 1 << 20) * 1024 * 1024,
+            shop_budget,
         })
     }
 }
@@ -230,17 +282,10 @@ impl Settings {
             backup_threads: 2,
             final_backup_days: 30,
             import_max_mb: 1024,
+            shop_connections: None,
+            shop_cache_mb: None,
         };
         args.data_dir = data_dir.into();
         args.validate().expect("defaults are valid")
     }
-}
-
-/// Sizes the LRU so open shop files stay well inside the process's file-descriptor limit: every WAL
-/// connection holds three descriptors (db, -wal, -shm), and a few hundred are kept for sockets.
-fn default_max_open_clients(pool_size: u32) -> usize {
-    let limit = crate::sys::raise_fd_limit();
-    let per_shop = 3 * pool_size as u64;
-    let budget = limit.saturating_sub(512) / per_shop.max(1);
-    budget.clamp(16, 1000) as usize
 }

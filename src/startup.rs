@@ -256,6 +256,38 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         s.idle_closed.to_string(),
     );
     metric("vergeflow_tenant_connections_open", "gauge", "Open shop file connections", s.open_connections.to_string());
+    let b = state.settings.shop_budget;
+    metric(
+        "vergeflow_tenant_connections_budget",
+        "gauge",
+        "Shop connections allowed at once (the smaller of the descriptor and memory bounds)",
+        s.connection_budget.to_string(),
+    );
+    metric(
+        "vergeflow_tenant_connections_budget_descriptors",
+        "gauge",
+        "Shop connections the open-file limit allows",
+        b.by_descriptors.to_string(),
+    );
+    metric("vergeflow_tenant_memory_budget_bytes", "gauge", "VERGEFLOW_SHOP_CACHE_MB in bytes", b.memory_bytes.to_string());
+    metric(
+        "vergeflow_tenant_memory_bound_bytes",
+        "gauge",
+        "Memory the open shop connections may hold at most",
+        crate::super_admin::routes::pools_memory(&state).to_string(),
+    );
+    metric(
+        "vergeflow_tenant_budget_evictions_total",
+        "counter",
+        "Pools closed because open connections neared the budget",
+        s.budget_evictions.to_string(),
+    );
+    metric(
+        "vergeflow_tenant_budget_refusals_total",
+        "counter",
+        "Shop connections refused at the budget (retried)",
+        s.budget_refusals.to_string(),
+    );
     metric("vergeflow_process_resident_bytes", "gauge", "Resident memory", p.rss_bytes.to_string());
     metric("vergeflow_process_threads", "gauge", "Threads", p.threads.to_string());
     metric("vergeflow_process_open_fds", "gauge", "Open file descriptors", p.open_files.to_string());

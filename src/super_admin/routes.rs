@@ -302,6 +302,10 @@ struct Stats {
     clients_by_status: BTreeMap<String, i64>,
     #[serde(flatten)]
     pools: PoolStats,
+    /// The budgets behind `connection_budget`: descriptors, memory, and what one connection may cost.
+    shop_budget: crate::config::ShopBudget,
+    /// Memory the open shop connections may hold at most (open connections × bytes per connection).
+    shop_memory_bound_bytes: u64,
     process: crate::sys::ProcessFigures,
 }
 
@@ -310,7 +314,15 @@ async fn stats(state: web::Data<AppState>, _: SuperAdmin) -> Result<web::Json<St
     Ok(web::Json(Stats {
         clients: by_status.iter().map(|(_, n)| n).sum(),
         clients_by_status: by_status.into_iter().collect(),
+        shop_memory_bound_bytes: pools_memory(&state),
         pools: state.tenancy.pools.stats(),
+        shop_budget: state.settings.shop_budget,
         process: crate::sys::process_figures(),
     }))
+}
+
+/// The memory bound of the shop connections open now.
+pub fn pools_memory(state: &AppState) -> u64 {
+    let open = state.tenancy.pools.stats().open_connections.max(0) as u64;
+    open * state.settings.shop_budget.bytes_per_connection
 }

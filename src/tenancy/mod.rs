@@ -54,6 +54,7 @@ impl Tenancy {
                 settings.client_pool_size,
                 settings.max_shop_bytes,
                 settings.shop_locking,
+                settings.shop_budget.connections,
                 threads,
             ),
             template: ClientTemplate::new()?,

@@ -27,8 +27,9 @@ use crate::error::AppError;
 /// How often a waiting checkout looks whether its shop is being deleted.
 const RETIRED_POLL: Duration = Duration::from_millis(50);
 
-/// Page cache per shop connection (KiB). Capacity × pool size × this bounds the cache memory.
-const CLIENT_CACHE_KIB: u32 = 1024;
+/// Page cache per shop connection (KiB); the connection budget × this (plus overhead) bounds the
+/// memory of open shops (`config::ShopBudget`).
+const CLIENT_CACHE_KIB: u32 = crate::config::SHOP_CACHE_KIB as u32;
 
 /// Shared by every connection (in every pool) to one shop file.
 #[derive(Default)]
@@ -78,6 +79,9 @@ struct TenantManager {
     /// `PRAGMA max_page_count` for every connection, from the shop size limit.
     max_pages: Option<u64>,
     locking: db::ShopLocking,
+    /// Connections that may be open over every shop file at once.
+    limit: i64,
+    refusals: Arc<AtomicU64>,
 }
 
 /// How many shop connections were opened and how long opening took in total.
@@ -92,8 +96,19 @@ impl r2d2::ManageConnection for TenantManager {
     type Error = rusqlite::Error;
 
     fn connect(&self) -> Result<TenantConnection, rusqlite::Error> {
-        // Count first, then check `retired`: a deletion that saw no count is guaranteed to be seen here.
-        self.global_open.fetch_add(1, Ordering::SeqCst);
+        // Count first (within the budget), then check `retired`: a deletion that saw no count is
+        // guaranteed to be seen here.
+        let mut open = self.global_open.load(Ordering::SeqCst);
+        loop {
+            if open >= self.limit {
+                self.refusals.fetch_add(1, Ordering::Relaxed);
+                return Err(db::failure(format!("all {} shop connections of the budget are open", self.limit)));
+            }
+            match self.global_open.compare_exchange_weak(open, open + 1, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => break,
+                Err(now) => open = now,
+            }
+        }
         let count = OpenCount { _guard: Arc::clone(&self.guard), global: Arc::clone(&self.global_open) };
         if self.guard.retired.load(Ordering::SeqCst) {
             return Err(db::failure(format!("client {} is being deleted", self.client_id)));
@@ -153,6 +168,11 @@ pub struct PoolStats {
     pub evictions: u64,
     pub idle_closed: u64,
     pub open_connections: i64,
+    /// Connections that may be open at once (see `shop_budget` for where the figure comes from).
+    pub connection_budget: usize,
+    /// Pools closed because open connections neared the budget, and connections refused at it.
+    pub budget_evictions: u64,
+    pub budget_refusals: u64,
     /// Shop connections opened since start, and their mean opening time (open, PRAGMAs, stamp check).
     pub connections_opened: u64,
     pub mean_connect_micros: u64,
@@ -165,6 +185,9 @@ pub struct TenantPools {
     pool_size: u32,
     max_pages: Option<u64>,
     locking: db::ShopLocking,
+    budget: usize,
+    budget_evictions: AtomicU64,
+    budget_refusals: Arc<AtomicU64>,
     threads: Arc<ScheduledThreadPool>,
     state: Mutex<PoolsState>,
     epoch: Instant,
@@ -189,6 +212,7 @@ impl TenantPools {
         pool_size: u32,
         max_shop_bytes: Option<u64>,
         locking: db::ShopLocking,
+        budget: usize,
         threads: Arc<ScheduledThreadPool>,
     ) -> Self {
         let capacity = capacity.max(1);
@@ -198,6 +222,9 @@ impl TenantPools {
             pool_size: pool_size.max(1),
             max_pages: max_shop_bytes.map(|b| (b / 4096).max(1)),
             locking,
+            budget: budget.max(1),
+            budget_evictions: AtomicU64::new(0),
+            budget_refusals: Arc::default(),
             threads,
             state: Mutex::new(PoolsState {
                 lru: SegmentedLru::new(capacity),
@@ -243,6 +270,7 @@ impl TenantPools {
     /// Cheap: no file is touched until a connection is asked for.
     pub fn checkout(&self, client_id: i64) -> Result<ClientDb, AppError> {
         let now = self.now_ms();
+        self.keep_within_budget(client_id);
         if let Some(pool) = self.lookup(client_id, now)? {
             return Ok(ClientDb { pool });
         }
@@ -272,6 +300,8 @@ impl TenantPools {
                     timings: Arc::clone(&self.timings),
                     max_pages: self.max_pages,
                     locking: self.locking,
+                    limit: self.budget as i64,
+                    refusals: Arc::clone(&self.budget_refusals),
                 };
                 let r2d2_pool = r2d2::Pool::builder()
                     .max_size(self.pool_size)
@@ -295,6 +325,38 @@ impl TenantPools {
         };
         self.close_later(evicted.into_iter().collect());
         Ok(ClientDb { pool })
+    }
+
+    /// When open connections come within one pool's size of the budget, closes the least valuable
+    /// pools (never `keep`'s) until there is room again, so that a connection about to open finds a
+    /// place. The budget itself is enforced where connections open: past it they are refused (and
+    /// r2d2 tries again), so open connections never exceed it, however many hot shops grow their
+    /// pools at once.
+    fn keep_within_budget(&self, keep: i64) {
+        let high = self.budget as i64 - i64::from(self.pool_size);
+        if self.open_connections.load(Ordering::Relaxed) <= high {
+            return;
+        }
+        let mut evicted = Vec::new();
+        {
+            let mut st = self.state.lock();
+            let mut kept = None;
+            let mut freed = 0i64;
+            while self.open_connections.load(Ordering::Relaxed) - freed > high {
+                let Some((id, pool)) = st.lru.pop_least() else { break };
+                if id == keep {
+                    kept = Some((id, pool));
+                    continue;
+                }
+                freed += i64::from(pool.pool.state().connections);
+                evicted.push(pool);
+            }
+            if let Some((id, pool)) = kept {
+                st.lru.insert(id, pool);
+            }
+        }
+        self.budget_evictions.fetch_add(evicted.len() as u64, Ordering::Relaxed);
+        self.close_later(evicted);
     }
 
     /// The open pool for a shop, if the LRU has it (a hit); refuses retired shops.
@@ -370,6 +432,9 @@ impl TenantPools {
             evictions: self.evictions.load(Ordering::Relaxed),
             idle_closed: self.idle_closed.load(Ordering::Relaxed),
             open_connections: self.open_connections.load(Ordering::SeqCst),
+            connection_budget: self.budget,
+            budget_evictions: self.budget_evictions.load(Ordering::Relaxed),
+            budget_refusals: self.budget_refusals.load(Ordering::Relaxed),
             connections_opened: self.timings.count.load(Ordering::Relaxed),
             mean_connect_micros: self.timings.micros.load(Ordering::Relaxed)
                 / self.timings.count.load(Ordering::Relaxed).max(1),

@@ -69,6 +69,11 @@ impl<K: Hash + Eq + Clone, V> SegmentedLru<K, V> {
         None
     }
 
+    /// Takes out the entry eviction would take next.
+    pub fn pop_least(&mut self) -> Option<(K, V)> {
+        self.probation.pop_lru().or_else(|| self.protected.pop_lru())
+    }
+
     pub fn remove(&mut self, key: &K) -> Option<V> {
         self.protected.pop(key).or_else(|| self.probation.pop(key))
     }

@@ -2,6 +2,7 @@
 
 mod auth;
 mod backups;
+mod budget;
 mod catalog;
 mod cli;
 mod cli_binary;
