@@ -269,7 +269,12 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         "Shop connections the open-file limit allows",
         b.by_descriptors.to_string(),
     );
-    metric("vergeflow_tenant_memory_budget_bytes", "gauge", "VERGEFLOW_SHOP_CACHE_MB in bytes", b.memory_bytes.to_string());
+    metric(
+        "vergeflow_tenant_memory_budget_bytes",
+        "gauge",
+        "VERGEFLOW_SHOP_CACHE_MB in bytes",
+        b.memory_bytes.to_string(),
+    );
     metric(
         "vergeflow_tenant_memory_bound_bytes",
         "gauge",

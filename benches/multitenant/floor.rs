@@ -1,6 +1,12 @@
 //! The baselines, served by this bench binary re-run as a child process (never by the product):
 //! Floor A returns a fixed JSON body; Floor B runs the storefront's product query on one SQLite
 //! pool with no tenancy; Floor C runs the cart and checkout transactions on that one pool.
+//!
+//! Given the product server's data folder, it also serves the many-shop floors over the very same
+//! shop files, opened exactly as the server opens them, with no tenancy (no Host, no registry, no
+//! stamp check, no segmented LRU): Floor B₁₀₀₀, the product query on one r2d2 pool per warm shop,
+//! every pool opened beforehand; Floor D, through a plain LRU of r2d2 pools of the server's capacity;
+//! Floor E, opening, querying and closing the shop file on every request.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -56,7 +62,57 @@ pub fn prepare(dir: &Path, customers: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn serve(dir: &Path, workers: usize) -> anyhow::Result<()> {
+/// The many-shop floors' state: warm pools by shop id, and the LRU of Floor D.
+struct Shops {
+    dir: PathBuf,
+    warm: Vec<Pool>,
+    lru: parking_lot::Mutex<lru::LruCache<i64, Pool>>,
+    threads: Arc<scheduled_thread_pool::ScheduledThreadPool>,
+}
+
+fn shop_pool(dir: &Path, id: i64, threads: &Arc<scheduled_thread_pool::ScheduledThreadPool>, min_idle: u32) -> Pool {
+    r2d2::Pool::builder()
+        .max_size(4)
+        .min_idle(Some(min_idle))
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .test_on_check_out(false)
+        .thread_pool(Arc::clone(threads))
+        .build_unchecked(FloorManager(dir.join(format!("client_{id}.db"))))
+}
+
+/// `--shops-dir DIR --warm N --lru CAP` after `--floor-server FLOOR_DIR`.
+pub struct ShopFloors {
+    pub dir: PathBuf,
+    pub warm: usize,
+    pub lru: usize,
+}
+
+pub fn serve(dir: &Path, workers: usize, shops: Option<ShopFloors>) -> anyhow::Result<()> {
+    // SQLite set up as the server sets it up (mimalloc, no memory statistics, no lookaside), so the
+    // floors differ from the server by tenancy only.
+    db::configure_sqlite();
+    let shops = shops.map(|s| {
+        let threads = Arc::new(
+            scheduled_thread_pool::ScheduledThreadPool::builder()
+                .num_threads(4)
+                .thread_name_pattern("floor-open-{}")
+                .build(),
+        );
+        let warm: Vec<Pool> = (1..=s.warm as i64).map(|id| shop_pool(&s.dir, id, &threads, 1)).collect();
+        // Opened beforehand: one connection per warm shop before the floor says it listens.
+        for pool in &warm {
+            drop(pool.get());
+        }
+        web::Data::new(Shops {
+            dir: s.dir,
+            warm,
+            lru: parking_lot::Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(s.lru.max(1)).expect("non-zero"),
+            )),
+            threads,
+        })
+    });
     let manager = FloorManager(dir.join("client_1.db"));
     let pool = r2d2::Pool::builder()
         .max_size(4)
@@ -68,8 +124,16 @@ pub fn serve(dir: &Path, workers: usize) -> anyhow::Result<()> {
     let pool = web::Data::new(pool);
     actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || {
-            App::new()
-                .app_data(pool.clone())
+            let app = App::new();
+            let app = match &shops {
+                Some(s) => app
+                    .app_data(s.clone())
+                    .route("/floor/shops/{shop}/products/{id}", web::get().to(warm_product))
+                    .route("/floor/lru/{shop}/products/{id}", web::get().to(lru_product))
+                    .route("/floor/open/{shop}/products/{id}", web::get().to(open_product)),
+                None => app,
+            };
+            app.app_data(pool.clone())
                 .route(
                     "/floor/json",
                     web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
@@ -149,4 +213,57 @@ async fn checkout(
     })
     .await?;
     Ok(HttpResponse::Created().json(order))
+}
+
+async fn on_pool(pool: Pool, id: i64, evicted: Option<Pool>) -> Result<HttpResponse, AppError> {
+    let p = web::block(move || {
+        // An evicted pool closes its connections here, off the async workers and outside the lock.
+        drop(evicted);
+        let conn = pool.get().map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
+        catalog::store::find_product(&conn, id, true)?
+            .ok_or_else(|| AppError::not_found("not_found", "no such product"))
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(p))
+}
+
+/// Floor B₁₀₀₀: the shop's own pool, opened beforehand.
+async fn warm_product(shops: web::Data<Shops>, path: web::Path<(usize, i64)>) -> Result<HttpResponse, AppError> {
+    let (shop, id) = path.into_inner();
+    let pool = shops
+        .warm
+        .get(shop.wrapping_sub(1))
+        .cloned()
+        .ok_or_else(|| AppError::not_found("not_found", "no such shop"))?;
+    on_pool(pool, id, None).await
+}
+
+/// Floor D: a plain LRU of pools; an evicted pool closes when its last connection returns.
+async fn lru_product(shops: web::Data<Shops>, path: web::Path<(i64, i64)>) -> Result<HttpResponse, AppError> {
+    let (shop, id) = path.into_inner();
+    let (pool, evicted) = {
+        let mut lru = shops.lru.lock();
+        match lru.get(&shop) {
+            Some(pool) => (pool.clone(), None),
+            None => {
+                let pool = shop_pool(&shops.dir, shop, &shops.threads, 0);
+                let evicted = lru.push(shop, pool.clone()).map(|(_, old)| old);
+                (pool, evicted)
+            }
+        }
+    };
+    on_pool(pool, id, evicted).await
+}
+
+/// Floor E: open the shop file, query, close, on every request.
+async fn open_product(shops: web::Data<Shops>, path: web::Path<(i64, i64)>) -> Result<HttpResponse, AppError> {
+    let (shop, id) = path.into_inner();
+    let file = shops.dir.join(format!("client_{shop}.db"));
+    let p = web::block(move || {
+        let conn = db::open_shop_file(&file, locking(), 1024, db::BUSY_TIMEOUT)?;
+        catalog::store::find_product(&conn, id, true)?
+            .ok_or_else(|| AppError::not_found("not_found", "no such product"))
+    })
+    .await??;
+    Ok(HttpResponse::Ok().json(p))
 }

@@ -124,7 +124,13 @@ fn main() -> anyhow::Result<()> {
     vergeflow::sys::release_freed_memory_at_once();
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--floor-server") {
-        return floor::serve(std::path::Path::new(&args[i + 1]), 2);
+        let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|j| args.get(j + 1)).cloned();
+        let shops = value("--shops-dir").map(|dir| floor::ShopFloors {
+            dir: dir.into(),
+            warm: value("--warm").and_then(|v| v.parse().ok()).unwrap_or(0),
+            lru: value("--lru").and_then(|v| v.parse().ok()).unwrap_or(1),
+        });
+        return floor::serve(std::path::Path::new(&args[i + 1]), 2, shops);
     }
     let opt = options();
     if !cfg!(feature = "bench-hooks") {
@@ -156,6 +162,18 @@ fn main() -> anyhow::Result<()> {
     let big_shop = opt.cold_shops as i64;
     setup::fill_big_shop(&data_dir, big_shop)?;
     floor::prepare(&floor_dir, buyers.len())?;
+    let mut rows: Vec<Row> = Vec::new();
+    let mut extra = serde_json::Map::new();
+    let mut summaries: Vec<String> = Vec::new();
+
+    // The reads, in both shop-file locking modes: floors, W1–W3, W3-large.
+    for mode in ["shared", "exclusive"] {
+        let pass = many_shop_pass(&runtime, &opt, &floor_dir, &data_dir, mode)?;
+        rows.extend(pass.rows);
+        summaries.extend(pass.summary);
+        extra.insert(format!("reads_{mode}"), pass.json);
+    }
+
     let floor_srv = setup::start_floor(&floor_dir)?;
     // Sign-ups from the load generator's one address (W6b) must not meet the per-address rate.
     let server = setup::start_server_with(
@@ -165,106 +183,13 @@ fn main() -> anyhow::Result<()> {
         &[("VERGEFLOW_PASSWORD_RATE_PER_IP", "1000000"), ("VERGEFLOW_PASSWORD_RATE_PER_SHOP", "1000000")],
     )?;
     let (fa, sa) = (floor_srv.addr, server.addr);
-    let mut rows: Vec<Row> = Vec::new();
-    let mut extra = serde_json::Map::new();
-
     let measure = |script: Arc<load::ScriptFn>, addr: SocketAddr, conns: usize| -> Outcome {
         runtime.block_on(load::run(addr, conns, opt.warmup, opt.duration, script))
     };
     let one = |tag: u8, bytes: Vec<u8>| vec![Step { bytes, tag }];
-
-    // Floors.
-    eprintln!("floor A: fixed JSON");
-    let o = measure(Arc::new(move |_, _, _| one(0, get("/floor/json", "floor"))), fa, c);
-    check_errors("floor A", &o);
-    rows.push(row("Floor A: fixed JSON", &o, o.rps(), "req/s"));
-    eprintln!("floor B: product query, one pool");
-    let o = measure(Arc::new(move |_, _, _| one(0, get("/floor/products/1", "floor"))), fa, c);
-    check_errors("floor B", &o);
-    let floor_b = o.rps();
-    rows.push(row("Floor B: product query, one pool", &o, floor_b, "req/s"));
-
-    // W1: one hot shop by Host.
-    eprintln!("W1: hot read");
-    let o = measure(Arc::new(move |_, _, _| one(0, get("/api/shop/products/1", "shop1.localhost"))), sa, c);
-    check_errors("W1", &o);
-    let w1 = o.rps();
-    let mut r = row("W1 hot read, 1 shop", &o, w1, "req/s");
-    r.ratio = Some((w1 / floor_b, "Floor B"));
-    r.target = "≥ 0.80 × Floor B".into();
-    r.met = Some(w1 >= 0.8 * floor_b);
-    rows.push(r);
-
-    // W2: uniform over the warm shops, all pools opened first.
-    eprintln!("W2: warm spread over {} shops", opt.warm_shops);
     let warm = opt.warm_shops;
-    runtime.block_on(async {
-        let mut conn = Conn::open(sa).await.expect("connect");
-        for i in 1..=warm {
-            conn.send(&get("/api/shop/products/1", &format!("shop{i}.localhost"))).await.expect("warm-up request");
-        }
-    });
     let hosts: Arc<Vec<String>> = Arc::new((1..=opt.cold_shops).map(|i| format!("shop{i}.localhost")).collect());
-    let h = Arc::clone(&hosts);
-    let o = measure(Arc::new(move |_, _, rng| one(0, get("/api/shop/products/1", &h[rng.below(warm)]))), sa, c);
-    check_errors("W2", &o);
-    let w2 = o.rps();
-    let mut r = row(&format!("W2 warm spread, {warm} shops"), &o, w2, "req/s");
-    r.ratio = Some((w2 / w1, "W1"));
-    r.target = "≥ 0.90 × W1".into();
-    r.met = Some(w2 >= 0.9 * w1);
-    rows.push(r);
-
-    // W3: zipf over all shops with the LRU at its capacity.
-    eprintln!("W3: cold spread over {} shops, zipf s=1.1, LRU capacity {}", opt.cold_shops, opt.capacity);
-    // Every shop has been opened once since provisioning, as on a server that has been running:
-    // the first open ever also creates the shop's -wal and -shm, which later opens reuse.
-    runtime.block_on(async {
-        let mut conn = Conn::open(sa).await.expect("connect");
-        for host in hosts.iter() {
-            conn.send(&get("/api/shop/products/1", host)).await.expect("first-open request");
-        }
-    });
     let token = runtime.block_on(login(sa))?;
-    let before = runtime.block_on(stats(sa, &token))?;
-    let zipf = Arc::new(Zipf::new(opt.cold_shops, 1.1));
-    let mut perm: Vec<usize> = (0..opt.cold_shops).collect();
-    let mut prng = Rng::new(42);
-    for i in (1..perm.len()).rev() {
-        perm.swap(i, prng.below(i + 1));
-    }
-    // A client-side LRU of the same capacity marks the requests that most likely missed.
-    let model = Arc::new(parking_lot::Mutex::new(LruModel::new(opt.capacity)));
-    let (h, z, p, m) = (Arc::clone(&hosts), Arc::clone(&zipf), Arc::new(perm), Arc::clone(&model));
-    let o = measure(
-        Arc::new(move |_, _, rng| {
-            let shop = p[z.sample(rng)];
-            let tag = if m.lock().touch(shop) { 0 } else { 1 };
-            one(tag, get("/api/shop/products/1", &h[shop]))
-        }),
-        sa,
-        c,
-    );
-    check_errors("W3", &o);
-    let after = runtime.block_on(stats(sa, &token))?;
-    let (rss, threads, fds) = setup::process_figures(server.child.id());
-    let w3 = o.rps();
-    let hits = after["hits"].as_f64().unwrap_or(0.0) - before["hits"].as_f64().unwrap_or(0.0);
-    let misses = after["misses"].as_f64().unwrap_or(0.0) - before["misses"].as_f64().unwrap_or(0.0);
-    let hit_rate = hits / (hits + misses).max(1.0);
-    let mut miss_lat: Vec<u32> = o.tagged.iter().filter(|(t, _)| *t == 1).map(|(_, us)| *us).collect();
-    miss_lat.sort_unstable();
-    let mut r = row(&format!("W3 cold zipf, {} shops", opt.cold_shops), &o, w3, "req/s");
-    r.ratio = Some((w3 / w1, "W1"));
-    r.target = "≥ 0.60 × W1, p99 ≤ 10 ms".into();
-    r.met = Some(w3 >= 0.6 * w1 && r.p99 <= 10.0);
-    rows.push(r);
-    extra.insert(
-        "w3".into(),
-        json!({"server_hit_rate": hit_rate, "pool_misses": misses, "modelled_miss_requests": miss_lat.len(),
-               "miss_p50_ms": percentile_ms(&miss_lat, 50.0), "miss_p99_ms": percentile_ms(&miss_lat, 99.0),
-               "server_rss_bytes": rss, "server_threads": threads, "server_open_files": fds}),
-    );
 
     // Floor C and W4: add one item, check out.
     let per_conn = buyers.len() / c.max(1);
@@ -492,27 +417,14 @@ fn main() -> anyhow::Result<()> {
             r.name, r.rate, r.unit, r.p50, r.p99, r.p999, ratio, r.target, met
         );
     }
-    let w3x = &extra["w3"];
-    println!(
-        "W3 LRU: server hit rate {:.1}%, {} pool opens, mean connection open {} µs; modelled-miss requests p50 {:.2} ms, p99 {:.2} ms",
-        hit_rate * 100.0,
-        misses,
-        after["mean_connect_micros"],
-        w3x["miss_p50_ms"].as_f64().unwrap_or(f64::NAN),
-        w3x["miss_p99_ms"].as_f64().unwrap_or(f64::NAN)
-    );
+    for line in &summaries {
+        println!("{line}");
+    }
     let (create_med, delete_med) = (median(&create), median(&delete));
     println!(
         "W5 provisioning: create {create_rate:.0} shops/s, median {create_med:.2} ms (target ≤ 2 ms: {}); delete {delete_rate:.0} shops/s, median {delete_med:.2} ms (target ≤ 1 ms: {})",
         yes(create_med <= 2.0),
         yes(delete_med <= 1.0)
-    );
-    println!(
-        "Server after W3: RSS {:.0} MB (≤ 200: {}), threads {threads} (≤ 32: {}), open files {fds} (≤ 4000: {})",
-        rss as f64 / 1e6,
-        yes(rss <= 200_000_000),
-        yes(threads <= 32),
-        yes(fds <= 4000)
     );
     let w8x = &extra["w8"];
     println!(
@@ -549,7 +461,8 @@ fn main() -> anyhow::Result<()> {
             "name": r.name, "rate": r.rate, "unit": r.unit, "p50_ms": r.p50, "p99_ms": r.p99, "p999_ms": r.p999,
             "ratio": r.ratio.map(|(x, _)| x), "ratio_of": r.ratio.map(|(_, of)| of), "target": r.target, "met": r.met,
         })).collect::<Vec<_>>(),
-        "w3": extra["w3"],
+        "reads_shared": extra["reads_shared"],
+        "reads_exclusive": extra["reads_exclusive"],
         "w8": extra["w8"],
         "w6": extra["w6"],
         "w5": {"shops": opt.provision_shops, "create_per_s": create_rate, "create_median_ms": create_med,
@@ -717,4 +630,205 @@ async fn get_json(addr: SocketAddr, token: &str, path: &str) -> anyhow::Result<V
     let res = conn.send(&load::request("GET", path, "localhost", Some(token), None)).await?;
     anyhow::ensure!(res.status == 200, "{path}: {}", res.status);
     Ok(serde_json::from_slice(&res.body)?)
+}
+
+/// What one locking mode's reads gave.
+struct Pass {
+    rows: Vec<Row>,
+    summary: Vec<String>,
+    json: Value,
+}
+
+/// The many-shop reads in one shop-file locking mode: the floors (A, B, B₁₀₀₀, D, E) from the floor
+/// server alone, then W1, W2, W3 from a product server alone, then W3-large from a product server
+/// with the largest LRU the open-file limit allows. Processes never overlap, so with exclusive
+/// locking no process finds a file locked by another.
+fn many_shop_pass(
+    runtime: &tokio::runtime::Runtime,
+    opt: &Options,
+    floor_dir: &std::path::Path,
+    data_dir: &std::path::Path,
+    mode: &'static str,
+) -> anyhow::Result<Pass> {
+    let c = opt.concurrency;
+    let measure = |script: Arc<load::ScriptFn>, addr: SocketAddr, conns: usize| -> Outcome {
+        runtime.block_on(load::run(addr, conns, opt.warmup, opt.duration, script))
+    };
+    let one = |tag: u8, bytes: Vec<u8>| vec![Step { bytes, tag }];
+    let tag = |name: &str| format!("{name} [{mode}]");
+    let mut rows = Vec::new();
+    let mut summary = Vec::new();
+    let (warm, cold) = (opt.warm_shops, opt.cold_shops);
+    let zipf = Arc::new(Zipf::new(cold, 1.1));
+    let mut perm: Vec<usize> = (0..cold).collect();
+    let mut prng = Rng::new(42);
+    for i in (1..perm.len()).rev() {
+        perm.swap(i, prng.below(i + 1));
+    }
+    let perm = Arc::new(perm);
+    // W3's request sequence: per connection, the same seeds give the same shops (ids from 1).
+    let zipf_shop = {
+        let (z, p) = (Arc::clone(&zipf), Arc::clone(&perm));
+        move |rng: &mut Rng| p[z.sample(rng)] + 1
+    };
+
+    // Floors, from the floor server alone.
+    eprintln!("[{mode}] floors A, B, B{warm}, D (LRU {}), E", opt.capacity);
+    let floors = setup::start_shop_floors(floor_dir, data_dir, warm, opt.capacity, mode)?;
+    let fa = floors.addr;
+    let o = measure(Arc::new(move |_, _, _| one(0, get("/floor/json", "floor"))), fa, c);
+    check_errors("floor A", &o);
+    rows.push(row(&tag("Floor A: fixed JSON"), &o, o.rps(), "req/s"));
+    let o = measure(Arc::new(move |_, _, _| one(0, get("/floor/products/1", "floor"))), fa, c);
+    check_errors("floor B", &o);
+    let floor_b = o.rps();
+    rows.push(row(&tag("Floor B: product query, one pool"), &o, floor_b, "req/s"));
+    let o = measure(
+        Arc::new(move |_, _, rng| one(0, get(&format!("/floor/shops/{}/products/1", 1 + rng.below(warm)), "floor"))),
+        fa,
+        c,
+    );
+    check_errors("floor B1000", &o);
+    let floor_bn = o.rps();
+    rows.push(row(&tag(&format!("Floor B{warm}: own pool per shop")), &o, floor_bn, "req/s"));
+    let zs = zipf_shop.clone();
+    let o =
+        measure(Arc::new(move |_, _, rng| one(0, get(&format!("/floor/lru/{}/products/1", zs(rng)), "floor"))), fa, c);
+    check_errors("floor D", &o);
+    let (floor_d, floor_d_p99) = (o.rps(), row("", &o, 0.0, "").p99);
+    rows.push(row(&tag("Floor D: plain LRU of pools, W3's requests"), &o, floor_d, "req/s"));
+    let zs = zipf_shop.clone();
+    let o =
+        measure(Arc::new(move |_, _, rng| one(0, get(&format!("/floor/open/{}/products/1", zs(rng)), "floor"))), fa, c);
+    check_errors("floor E", &o);
+    let floor_e = o.rps();
+    rows.push(row(&tag("Floor E: open, query, close per request"), &o, floor_e, "req/s"));
+    drop(floors);
+
+    // W1–W3 from a product server alone.
+    let env = [("VERGEFLOW_SHOP_LOCKING", mode)];
+    let server = setup::start_server_with(data_dir, opt.capacity, setup::Hashing::Cheap, &env)?;
+    let sa = server.addr;
+    eprintln!("[{mode}] W1, W2 ({warm} shops), W3 ({cold} shops, LRU {})", opt.capacity);
+    let o = measure(Arc::new(move |_, _, _| one(0, get("/api/shop/products/1", "shop1.localhost"))), sa, c);
+    check_errors("W1", &o);
+    let w1 = o.rps();
+    let mut r = row(&tag("W1 hot read, 1 shop"), &o, w1, "req/s");
+    r.ratio = Some((w1 / floor_b, "Floor B"));
+    r.target = "≥ 0.80 × Floor B".into();
+    r.met = Some(w1 >= 0.8 * floor_b);
+    rows.push(r);
+    let hosts: Arc<Vec<String>> = Arc::new((1..=cold).map(|i| format!("shop{i}.localhost")).collect());
+    runtime.block_on(async {
+        let mut conn = Conn::open(sa).await.expect("connect");
+        for host in hosts.iter().take(warm) {
+            conn.send(&get("/api/shop/products/1", host)).await.expect("warm-up request");
+        }
+    });
+    let h = Arc::clone(&hosts);
+    let o = measure(Arc::new(move |_, _, rng| one(0, get("/api/shop/products/1", &h[rng.below(warm)]))), sa, c);
+    check_errors("W2", &o);
+    let w2 = o.rps();
+    let mut r = row(&tag(&format!("W2 warm spread, {warm} shops")), &o, w2, "req/s");
+    r.ratio = Some((w2 / floor_bn, "Floor Bn"));
+    r.target = format!("≥ 0.90 × Floor B{warm}");
+    r.met = Some(w2 >= 0.9 * floor_bn);
+    rows.push(r);
+    // Every shop opened once since provisioning, as on a server that has been running (the first
+    // open ever also creates the shop's -wal and -shm, which later opens reuse).
+    let first_open = |sa: SocketAddr| {
+        runtime.block_on(async {
+            let mut conn = Conn::open(sa).await.expect("connect");
+            for host in hosts.iter() {
+                conn.send(&get("/api/shop/products/1", host)).await.expect("first-open request");
+            }
+        })
+    };
+    first_open(sa);
+    let token = runtime.block_on(login(sa))?;
+    let before = runtime.block_on(stats(sa, &token))?;
+    let model = Arc::new(parking_lot::Mutex::new(LruModel::new(opt.capacity)));
+    let w3_script = |model: Arc<parking_lot::Mutex<LruModel>>| -> Arc<load::ScriptFn> {
+        let (h, zs) = (Arc::clone(&hosts), zipf_shop.clone());
+        Arc::new(move |_, _, rng| {
+            let shop = zs(rng) - 1;
+            let tag = if model.lock().touch(shop) { 0 } else { 1 };
+            one(tag, get("/api/shop/products/1", &h[shop]))
+        })
+    };
+    let o = measure(w3_script(Arc::clone(&model)), sa, c);
+    check_errors("W3", &o);
+    let after = runtime.block_on(stats(sa, &token))?;
+    let (rss, threads, fds) = setup::process_figures(server.child.id());
+    let w3 = o.rps();
+    let hit_rate = |after: &Value, before: &Value| {
+        let hits = after["hits"].as_f64().unwrap_or(0.0) - before["hits"].as_f64().unwrap_or(0.0);
+        let misses = after["misses"].as_f64().unwrap_or(0.0) - before["misses"].as_f64().unwrap_or(0.0);
+        (hits / (hits + misses).max(1.0), misses)
+    };
+    let (w3_hits, w3_misses) = hit_rate(&after, &before);
+    let mut miss_lat: Vec<u32> = o.tagged.iter().filter(|(t, _)| *t == 1).map(|(_, us)| *us).collect();
+    miss_lat.sort_unstable();
+    let mut r = row(&tag(&format!("W3 cold zipf, {cold} shops")), &o, w3, "req/s");
+    r.ratio = Some((w3 / floor_d, "Floor D"));
+    r.target = "≥ 0.90 × Floor D, p99 ≤ 10 ms".into();
+    r.met = Some(w3 >= 0.9 * floor_d && r.p99 <= 10.0);
+    let w3_p99 = r.p99;
+    let w3_connect = after["mean_connect_micros"].clone();
+    rows.push(r);
+    drop(server);
+    summary.push(format!(
+        "[{mode}] W3: {:.2} × W1 (for the record), {:.1} × Floor E (≥ 4: {}); Floor D p99 {floor_d_p99:.2} ms; server hit rate {:.1}%, {w3_misses} pool opens, mean connection open {} µs; modelled-miss p50 {:.2} ms, p99 {:.2} ms; W2 {:.2} × W1",
+        w3 / w1,
+        w3 / floor_e,
+        yes(w3 >= 4.0 * floor_e),
+        w3_hits * 100.0,
+        after["mean_connect_micros"],
+        percentile_ms(&miss_lat, 50.0),
+        percentile_ms(&miss_lat, 99.0),
+        w2 / w1,
+    ));
+    summary.push(format!(
+        "[{mode}] server after W3: RSS {:.0} MB (≤ 200: {}), threads {threads} (≤ 32: {}), open files {fds} (≤ 4000: {})",
+        rss as f64 / 1e6,
+        yes(rss <= 200_000_000),
+        yes(threads <= 32),
+        yes(fds <= 4000)
+    ));
+
+    // W3-large: the LRU as large as the open-file limit allows (descriptors per connection by mode,
+    // 512 kept back), capped so that RSS stays under 1 GiB (about 150 KiB per open shop).
+    let fd_limit = vergeflow::sys::raise_fd_limit();
+    let per_conn = if mode == "exclusive" { 2 } else { 3 };
+    let large = ((fd_limit.saturating_sub(512) / per_conn) as usize).min(6000).min(cold);
+    let env = [("VERGEFLOW_SHOP_LOCKING", mode), ("VERGEFLOW_SHOP_CACHE_MB", "16384")];
+    let server = setup::start_server_with(data_dir, large, setup::Hashing::Cheap, &env)?;
+    let sa = server.addr;
+    eprintln!("[{mode}] W3-large: LRU {large}");
+    first_open(sa);
+    let token = runtime.block_on(login(sa))?;
+    let before = runtime.block_on(stats(sa, &token))?;
+    let o = measure(w3_script(Arc::new(parking_lot::Mutex::new(LruModel::new(large)))), sa, c);
+    check_errors("W3-large", &o);
+    let after = runtime.block_on(stats(sa, &token))?;
+    let (l_rss, _, l_fds) = setup::process_figures(server.child.id());
+    let (l_hits, _) = hit_rate(&after, &before);
+    let w3l = o.rps();
+    let mut r = row(&tag(&format!("W3-large, LRU {large}")), &o, w3l, "req/s");
+    r.ratio = Some((w3l / w1, "W1"));
+    r.target = "≥ 0.60 × W1, RSS < 1 GiB".into();
+    r.met = Some(w3l >= 0.6 * w1 && l_rss < 1 << 30);
+    rows.push(r);
+    drop(server);
+    summary.push(format!(
+        "[{mode}] W3-large: LRU {large}, hit rate {:.1}%, RSS {:.0} MB, open files {l_fds}",
+        l_hits * 100.0,
+        l_rss as f64 / 1e6
+    ));
+    let json = json!({"floor_b": floor_b, "floor_bn": floor_bn, "floor_d": floor_d, "floor_e": floor_e,
+        "w1": w1, "w2": w2, "w3": w3, "w3_p99_ms": w3_p99, "w3_hit_rate": w3_hits, "w3_pool_opens": w3_misses,
+        "mean_connect_micros": w3_connect, "server_rss_bytes": rss, "server_threads": threads,
+        "server_open_files": fds, "w3_large": w3l, "w3_large_capacity": large, "w3_large_hit_rate": l_hits,
+        "w3_large_rss_bytes": l_rss, "w3_large_open_files": l_fds});
+    Ok(Pass { rows, summary, json })
 }

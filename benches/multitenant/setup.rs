@@ -153,6 +153,23 @@ pub fn start_floor(dir: &Path) -> anyhow::Result<ChildServer> {
     start(cmd, "FLOOR LISTENING ")
 }
 
+/// The floor server with the many-shop floors over `shops_dir` (the product server's data folder),
+/// `warm` pools opened beforehand and an LRU of `lru` pools, in locking mode `locking`.
+pub fn start_shop_floors(
+    dir: &Path,
+    shops_dir: &Path,
+    warm: usize,
+    lru: usize,
+    locking: &str,
+) -> anyhow::Result<ChildServer> {
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["--floor-server", dir.to_str().expect("utf-8 path")])
+        .args(["--shops-dir", shops_dir.to_str().expect("utf-8 path")])
+        .args(["--warm", &warm.to_string(), "--lru", &lru.to_string()])
+        .env("VERGEFLOW_SHOP_LOCKING", locking);
+    start(cmd, "FLOOR LISTENING ")
+}
+
 /// Resident memory (bytes), threads and open descriptors of a process, from /proc.
 pub fn process_figures(pid: u32) -> (u64, u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

@@ -21,8 +21,12 @@ async fn open_connections_never_exceed_the_budget_and_every_answer_is_from_its_s
     .await;
     for i in 0..SHOPS {
         let shop = app.create_shop(&format!("churn{i}")).await;
-        app.create(&shop.admin_token, "/api/admin/products", json!({"name": format!("Product of churn{i}"), "price_cents": 100}))
-            .await;
+        app.create(
+            &shop.admin_token,
+            "/api/admin/products",
+            json!({"name": format!("Product of churn{i}"), "price_cents": 100}),
+        )
+        .await;
     }
     let stats = app.stats().await;
     assert_eq!(stats["connection_budget"], BUDGET);
@@ -54,7 +58,11 @@ async fn open_connections_never_exceed_the_budget_and_every_answer_is_from_its_s
                         .unwrap();
                     assert_eq!(res.status(), StatusCode::OK, "churn{shop}");
                     let body: Value = res.json().await.unwrap();
-                    assert_eq!(body["data"][0]["name"], format!("Product of churn{shop}"), "an answer from another shop");
+                    assert_eq!(
+                        body["data"][0]["name"],
+                        format!("Product of churn{shop}"),
+                        "an answer from another shop"
+                    );
                 }
             })
         })
