@@ -311,18 +311,18 @@ struct Stats {
 
 async fn stats(state: web::Data<AppState>, _: SuperAdmin) -> Result<web::Json<Stats>, AppError> {
     let by_status = state.main.run(|c| Ok(registry::count_by_status(c)?)).await?;
+    let pools = state.tenancy.pools.stats();
     Ok(web::Json(Stats {
         clients: by_status.iter().map(|(_, n)| n).sum(),
         clients_by_status: by_status.into_iter().collect(),
-        shop_memory_bound_bytes: pools_memory(&state),
-        pools: state.tenancy.pools.stats(),
+        shop_memory_bound_bytes: pools_memory(pools.open_connections, &state.settings.shop_budget),
+        pools,
         shop_budget: state.settings.shop_budget,
         process: crate::sys::process_figures(),
     }))
 }
 
-/// The memory bound of the shop connections open now.
-pub fn pools_memory(state: &AppState) -> u64 {
-    let open = state.tenancy.pools.stats().open_connections.max(0) as u64;
-    open * state.settings.shop_budget.bytes_per_connection
+/// The memory bound of `open` shop connections.
+pub fn pools_memory(open: i64, budget: &crate::config::ShopBudget) -> u64 {
+    open.max(0) as u64 * budget.bytes_per_connection
 }
