@@ -118,14 +118,38 @@ impl<'a> Api<'a> {
 
     /// Hands the collected routes to actix: one resource per path, answering a method it does not
     /// have with 405 and `Allow`. GET routes answer HEAD too (actix sends no body for HEAD).
+    ///
+    /// Resources under `/api/shop`, `/api/admin`, `/api/super-admin` and `/api/auth` go into one
+    /// actix scope each: actix tries resources one after another, so without scopes a storefront
+    /// request was matched against every super-admin path registered before it (measured: W1 at
+    /// 0.75 × Floor B with the shop routes behind ~40 others, 0.88 × with them first).
     pub fn finish(&mut self) {
         let Some(cfg) = self.cfg.as_deref_mut() else { return };
-        for PathRoutes { resource, methods, .. } in self.resources.drain(..) {
+        let mut scopes: Vec<(&'static str, actix_web::Scope)> = Vec::new();
+        for PathRoutes { path, resource, methods } in self.resources.drain(..) {
             let allow = methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
-            cfg.service(resource.default_service(web::to(move || {
+            let resource = resource.default_service(web::to(move || {
                 let allow = allow.clone();
                 async move { Err::<actix_web::HttpResponse, _>(crate::error::AppError::MethodNotAllowed { allow }) }
-            })));
+            }));
+            match split_scope(path).0 {
+                None => cfg.service(resource),
+                Some(prefix) => {
+                    let at = match scopes.iter().position(|(p, _)| *p == prefix) {
+                        Some(at) => at,
+                        None => {
+                            scopes.push((prefix, web::scope(prefix)));
+                            scopes.len() - 1
+                        }
+                    };
+                    let scope = std::mem::replace(&mut scopes[at].1, web::scope(prefix));
+                    scopes[at].1 = scope.service(resource);
+                    continue;
+                }
+            };
+        }
+        for (_, scope) in scopes {
+            cfg.service(scope);
         }
     }
 
@@ -139,12 +163,13 @@ impl<'a> Api<'a> {
             let at = match self.resources.iter().position(|r| r.path == path) {
                 Some(at) => at,
                 None => {
-                    self.resources.push(PathRoutes { path, resource: web::resource(path), methods: Vec::new() });
+                    let resource = web::resource(split_scope(path).1);
+                    self.resources.push(PathRoutes { path, resource, methods: Vec::new() });
                     self.resources.len() - 1
                 }
             };
             let entry = &mut self.resources[at];
-            let mut resource = std::mem::replace(&mut entry.resource, web::resource(path));
+            let mut resource = std::mem::replace(&mut entry.resource, web::resource(split_scope(path).1));
             if method == Method::GET {
                 resource = resource.route(web::method(Method::HEAD).to(handler.clone()));
                 entry.methods.push(Method::GET);
@@ -192,6 +217,22 @@ impl<'a> Api<'a> {
     {
         self.route(Method::DELETE, path, spec, handler)
     }
+}
+
+/// Path prefixes served from an actix scope of their own (see [`Api::finish`]).
+const SCOPES: &[&str] = &["/api/shop", "/api/admin", "/api/super-admin", "/api/auth"];
+
+/// A path's scope and its path inside it (`/api/shop/products/{id}` → `/api/shop`, `/products/{id}`;
+/// `/api/shop` → `/api/shop`, ``); paths outside every scope stay whole.
+fn split_scope(path: &'static str) -> (Option<&'static str>, &'static str) {
+    for prefix in SCOPES {
+        if let Some(rest) = path.strip_prefix(prefix)
+            && (rest.is_empty() || rest.starts_with('/'))
+        {
+            return (Some(prefix), rest);
+        }
+    }
+    (None, path)
 }
 
 /// The error body every failure answers with.
