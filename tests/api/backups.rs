@@ -534,3 +534,36 @@ async fn restores_under_load_answer_old_or_new_data_or_503_never_a_mix_or_500() 
     eprintln!("restores under load: {ok} reads answered, {unavailable} answered 503, 503 windows {windows:?} ms");
     assert_eq!(product_names(&app, &shop).await.len(), 60);
 }
+
+#[tokio::test]
+async fn only_super_admins_reach_backups_exports_and_imports_even_of_their_own_shop() {
+    let app = spawn_app().await;
+    let shop = app.create_shop("ownshop").await;
+    let name = backup(&app, shop.id).await["name"].as_str().unwrap().to_string();
+    let customer = app.register_customer("ownshop", "buyer@ownshop.test").await;
+    let id = shop.id;
+    let calls: Vec<(Method, String)> = vec![
+        (Method::POST, format!("/api/super-admin/clients/{id}/backups")),
+        (Method::GET, format!("/api/super-admin/clients/{id}/backups")),
+        (Method::GET, format!("/api/super-admin/clients/{id}/backups/{name}")),
+        (Method::DELETE, format!("/api/super-admin/clients/{id}/backups/{name}")),
+        (Method::POST, format!("/api/super-admin/clients/{id}/backups/{name}/restore")),
+        (Method::POST, "/api/super-admin/backups".to_string()),
+        (Method::GET, format!("/api/super-admin/clients/{id}/export")),
+        (Method::POST, "/api/super-admin/clients/import".to_string()),
+        (Method::GET, "/api/super-admin/jobs/1".to_string()),
+    ];
+    for (method, path) in calls {
+        for token in [&shop.admin_token, &customer] {
+            let res = app.as_user(method.clone(), token, &path).send().await.unwrap();
+            assert!(
+                matches!(res.status(), StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED),
+                "{method} {path}: {}",
+                res.status()
+            );
+        }
+        let res = app.request(method.clone(), &path).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{method} {path} without a token");
+    }
+    assert_eq!(backups(&app, id).await.len(), 1, "a refused call changed something");
+}
