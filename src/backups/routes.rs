@@ -13,6 +13,7 @@ use crate::jobs::Task;
 use crate::jobs::routes::{Accepted, accept};
 use crate::openapi::{Access, Answer, Api, Spec, schema};
 use crate::state::AppState;
+use crate::super_admin::routes::client_id;
 use crate::tenancy::lifecycle;
 use crate::tenancy::registry::Client;
 
@@ -74,13 +75,6 @@ pub fn routes(api: &mut Api) {
             .query(&[("subdomain", "string")]),
         import,
     );
-}
-
-fn client_id(raw: &str) -> Result<i64, AppError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| AppError::not_found("client_not_found", "no such client"))
 }
 
 fn no_backup() -> AppError {

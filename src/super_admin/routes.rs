@@ -98,7 +98,8 @@ async fn list(
     Ok(web::Json(Paginated::new(rows, page, total)))
 }
 
-fn client_id(path: &web::Path<String>) -> Result<i64, AppError> {
+/// A client id from a URL: positive digits, or 404 `client_not_found`.
+pub fn client_id(path: &str) -> Result<i64, AppError> {
     path.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
