@@ -26,8 +26,8 @@ use super::store;
 use super::{BackupInfo, BackupKind, Source};
 use crate::db::{self, migrations};
 use crate::error::AppError;
-use crate::tenancy::lifecycle::DELETE_DRAIN_TIMEOUT;
-use crate::tenancy::registry::{self, ClientStatus};
+use crate::tenancy::lifecycle::{self, DELETE_DRAIN_TIMEOUT};
+use crate::tenancy::registry;
 use crate::tenancy::{Tenancy, files};
 
 /// What a restore did.
@@ -52,10 +52,7 @@ pub fn restore_client(
     id: i64,
     name: &str,
 ) -> Result<RestoreReport, AppError> {
-    let client = registry::find(main, id)?.ok_or_else(|| AppError::not_found("client_not_found", "no such client"))?;
-    if !matches!(client.status, ClientStatus::Active | ClientStatus::Suspended) {
-        return Err(AppError::conflict("client_unavailable", format!("this shop is {}", client.status.as_str())));
-    }
+    lifecycle::require_served(main, id)?;
     let _op = tenancy.file_ops.lock(id)?;
     let folder = Source::Client(id).folder(&tenancy.backup_dir);
     let (info, backup_path) = store::find(&folder, name)?
