@@ -250,11 +250,7 @@ pub fn list(folder: &Path) -> anyhow::Result<Vec<BackupInfo>> {
         if !is_valid_name(name) {
             continue;
         }
-        let Ok(raw) = std::fs::read(manifest_path(folder, name)) else { continue };
-        match serde_json::from_slice::<BackupInfo>(&raw) {
-            Ok(info) if info.name == name => out.push(info),
-            _ => tracing::warn!(folder = %folder.display(), name, "unreadable backup manifest; not listed"),
-        }
+        out.extend(read_manifest(folder, name));
     }
     out.sort_by(|a, b| stamp(&b.name).cmp(stamp(&a.name)).then_with(|| b.name.cmp(&a.name)));
     Ok(out)
@@ -281,7 +277,20 @@ pub fn find(folder: &Path, name: &str) -> anyhow::Result<Option<(BackupInfo, Pat
     if !path.is_file() {
         return Ok(None);
     }
-    Ok(list(folder)?.into_iter().find(|b| b.name == name).map(|b| (b, path)))
+    Ok(read_manifest(folder, name).map(|b| (b, path)))
+}
+
+/// The manifest of backup `name`, if it exists and describes that name (a missing one means the
+/// backup was never published; an unreadable one is logged). The caller has checked the name.
+fn read_manifest(folder: &Path, name: &str) -> Option<BackupInfo> {
+    let raw = std::fs::read(manifest_path(folder, name)).ok()?;
+    match serde_json::from_slice::<BackupInfo>(&raw) {
+        Ok(info) if info.name == name => Some(info),
+        _ => {
+            tracing::warn!(folder = %folder.display(), name, "unreadable backup manifest; not listed");
+            None
+        }
+    }
 }
 
 /// Removes a backup: the database first (it stops being listed), then its manifest.
@@ -326,19 +335,13 @@ pub fn check_before_use(path: &Path, info: &BackupInfo, source: Source) -> Resul
 pub fn remove_unfinished(backup_dir: &Path) -> anyhow::Result<usize> {
     let mut removed = 0;
     let Ok(folders) = std::fs::read_dir(backup_dir) else { return Ok(0) };
+    // Every folder holds its files directly: client_<id>/, main/ and deleted/ alike.
     for folder in folders.filter_map(Result::ok).filter(|e| e.file_type().is_ok_and(|t| t.is_dir())) {
-        let mut dirs = vec![folder.path()];
-        if folder.file_name() == "deleted" {
-            dirs = std::fs::read_dir(folder.path())?.filter_map(Result::ok).map(|e| e.path()).collect();
-            dirs.push(folder.path());
-        }
-        for dir in dirs {
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-            for e in entries.filter_map(Result::ok) {
-                if e.file_name().to_str().is_some_and(|n| n.starts_with(TMP_PREFIX)) {
-                    std::fs::remove_file(e.path()).with_context(|| format!("removing {}", e.path().display()))?;
-                    removed += 1;
-                }
+        let Ok(entries) = std::fs::read_dir(folder.path()) else { continue };
+        for e in entries.filter_map(Result::ok) {
+            if e.file_name().to_str().is_some_and(|n| n.starts_with(TMP_PREFIX)) {
+                std::fs::remove_file(e.path()).with_context(|| format!("removing {}", e.path().display()))?;
+                removed += 1;
             }
         }
     }
