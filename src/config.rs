@@ -190,6 +190,11 @@ impl ShopBudget {
         let connections = setting.unwrap_or(usize::MAX).min(by_descriptors).min(by_memory).max(1);
         Self { connections, by_descriptors, by_memory, memory_bytes, bytes_per_connection, descriptors_per_connection }
     }
+
+    /// The most memory `open` shop connections may hold.
+    pub fn memory_bound(&self, open: i64) -> u64 {
+        open.max(0) as u64 * self.bytes_per_connection
+    }
 }
 
 impl SettingsArgs {

@@ -279,7 +279,7 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         "vergeflow_tenant_memory_bound_bytes",
         "gauge",
         "Memory the open shop connections may hold at most",
-        crate::super_admin::routes::pools_memory(s.open_connections, &b).to_string(),
+        b.memory_bound(s.open_connections).to_string(),
     );
     metric(
         "vergeflow_tenant_budget_evictions_total",

@@ -316,14 +316,9 @@ async fn stats(state: web::Data<AppState>, _: SuperAdmin) -> Result<web::Json<St
     Ok(web::Json(Stats {
         clients: by_status.iter().map(|(_, n)| n).sum(),
         clients_by_status: by_status.into_iter().collect(),
-        shop_memory_bound_bytes: pools_memory(pools.open_connections, &state.settings.shop_budget),
+        shop_memory_bound_bytes: state.settings.shop_budget.memory_bound(pools.open_connections),
         pools,
         shop_budget: state.settings.shop_budget,
         process: crate::sys::process_figures(),
     }))
-}
-
-/// The memory bound of `open` shop connections.
-pub fn pools_memory(open: i64, budget: &crate::config::ShopBudget) -> u64 {
-    open.max(0) as u64 * budget.bytes_per_connection
 }
