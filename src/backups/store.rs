@@ -5,10 +5,8 @@
 use std::io::Read as _;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use rusqlite::backup::Backup;
 use rusqlite::{Connection, OpenFlags};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -50,17 +48,8 @@ pub fn fingerprint(path: &Path) -> std::io::Result<Fingerprint> {
 /// rollback journal, so it is one self-contained file, and is fsynced.
 pub fn copy_online(src: &Connection, dst: &Path) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(dst);
-    {
-        let mut out = Connection::open(dst).with_context(|| format!("creating {}", dst.display()))?;
-        out.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")?;
-        Backup::new(src, &mut out)
-            .and_then(|b| b.run_to_completion(i32::MAX, Duration::ZERO, None))
-            .context("copying the database")?;
-        let mode: String = out.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
-        anyhow::ensure!(mode.eq_ignore_ascii_case("delete"), "the copy refused journal_mode DELETE ({mode})");
-        out.close().map_err(|(_, e)| e).context("closing the copy")?;
-    }
-    std::fs::File::open(dst).and_then(|f| f.sync_all()).with_context(|| format!("syncing {}", dst.display()))
+    let out = db::copy_into_new_file(src, dst)?;
+    db::finish_new_file(out, dst, "delete")
 }
 
 /// Opens a database file nobody else writes, read-only and defensively: no trusted schema (views,

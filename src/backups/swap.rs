@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rusqlite::Connection;
-use rusqlite::backup::Backup;
 use serde::Serialize;
 
 use super::retention::Keep;
@@ -91,22 +90,12 @@ pub fn restore_client(
 
 /// Builds the replacement shop file at `building` from a verified backup. Returns its schema version.
 fn prepare_replacement(backup: &Path, building: &Path) -> anyhow::Result<i64> {
-    let version = {
-        let src = store::open_untrusted(backup).context("opening the backup")?;
-        let mut dst = Connection::open(building).with_context(|| format!("creating {}", building.display()))?;
-        dst.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")?;
-        Backup::new(&src, &mut dst)
-            .and_then(|b| b.run_to_completion(i32::MAX, Duration::ZERO, None))
-            .context("copying the backup")?;
-        drop(src);
-        migrations::migrate_client(&mut dst).context("migrating the backup to this server's schema")?;
-        let version = migrations::client_version(&dst)?;
-        let mode: String = dst.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        anyhow::ensure!(mode.eq_ignore_ascii_case("wal"), "the restored file refused WAL mode ({mode})");
-        dst.close().map_err(|(_, e)| e).context("closing the restored file")?;
-        version
-    };
-    std::fs::File::open(building).and_then(|f| f.sync_all()).context("syncing the restored file")?;
+    let src = store::open_untrusted(backup).context("opening the backup")?;
+    let mut dst = db::copy_into_new_file(&src, building)?;
+    drop(src);
+    migrations::migrate_client(&mut dst).context("migrating the backup to this server's schema")?;
+    let version = migrations::client_version(&dst)?;
+    db::finish_new_file(dst, building, "wal")?;
     Ok(version)
 }
 

@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rusqlite::backup::Backup;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
@@ -321,11 +320,7 @@ fn place_file(tenancy: &Tenancy, src: &Connection, id: i64) -> Result<i64, AppEr
     let build = || -> anyhow::Result<i64> {
         anyhow::ensure!(!target.exists(), "{} already exists", target.display());
         files::remove_family(&building)?;
-        let mut dst = Connection::open(&building).with_context(|| format!("creating {}", building.display()))?;
-        dst.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")?;
-        Backup::new(src, &mut dst)
-            .and_then(|b| b.run_to_completion(i32::MAX, Duration::ZERO, None))
-            .context("copying")?;
+        let mut dst = db::copy_into_new_file(src, &building)?;
         let mut drop_sql = format!("DROP TABLE {EXPORT_TABLE};");
         for t in LITESTREAM_TABLES {
             drop_sql.push_str(&format!("DROP TABLE IF EXISTS {t};"));
@@ -336,10 +331,7 @@ fn place_file(tenancy: &Tenancy, src: &Connection, id: i64) -> Result<i64, AppEr
         let version = migrations::client_version(&dst)?;
         // The search index's pages are not covered by integrity_check: rebuild it from the products.
         dst.execute_batch("INSERT INTO products_fts (products_fts) VALUES ('rebuild'); VACUUM;")?;
-        let mode: String = dst.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        anyhow::ensure!(mode.eq_ignore_ascii_case("wal"), "the imported file refused WAL mode ({mode})");
-        dst.close().map_err(|(_, e)| e)?;
-        std::fs::File::open(&building).and_then(|f| f.sync_all())?;
+        db::finish_new_file(dst, &building, "wal")?;
         std::fs::rename(&building, &target)?;
         files::sync_dir(&tenancy.data_dir)?;
         Ok(version)

@@ -190,6 +190,36 @@ pub fn persist_wal(conn: &Connection) -> rusqlite::Result<()> {
     if rc == rusqlite::ffi::SQLITE_OK { Ok(()) } else { Err(failure(format!("enabling persistent WAL failed ({rc})"))) }
 }
 
+/// Copies the database behind `src` page by page into a new file at `dst` with SQLite's backup API,
+/// in one step (one read transaction: a consistent snapshot while writers go on in WAL mode).
+/// While it is filled `dst` has no journal and no syncing: a half-written file is discarded, never
+/// repaired, and [`finish_new_file`] makes the finished one durable. Shop provisioning, backups,
+/// restores and imports all build their files this way.
+pub fn copy_into_new_file(src: &Connection, dst: &Path) -> anyhow::Result<Connection> {
+    use anyhow::Context as _;
+    let mut out = Connection::open(dst).with_context(|| format!("creating {}", dst.display()))?;
+    out.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
+        .with_context(|| format!("preparing {}", dst.display()))?;
+    rusqlite::backup::Backup::new(src, &mut out)
+        .and_then(|b| b.run_to_completion(i32::MAX, Duration::ZERO, None))
+        .with_context(|| format!("copying into {}", dst.display()))?;
+    Ok(out)
+}
+
+/// Gives a file built by [`copy_into_new_file`] its journal mode (`wal` for a shop file, `delete`
+/// for a self-contained copy; a header flag), closes it and fsyncs it.
+pub fn finish_new_file(conn: Connection, path: &Path, journal_mode: &str) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let mode: String = conn.query_row(&format!("PRAGMA journal_mode = {journal_mode}"), [], |r| r.get(0))?;
+    anyhow::ensure!(
+        mode.eq_ignore_ascii_case(journal_mode),
+        "{} refused journal_mode {journal_mode} ({mode})",
+        path.display()
+    );
+    conn.close().map_err(|(_, e)| e).with_context(|| format!("closing {}", path.display()))?;
+    std::fs::File::open(path).and_then(|f| f.sync_all()).with_context(|| format!("syncing {}", path.display()))
+}
+
 /// A pooled connection to the main registry. Its own type, so a shop handler cannot reach
 /// `main.db` by accident.
 pub type MainConnection = r2d2::PooledConnection<SqliteConnectionManager>;

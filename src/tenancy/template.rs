@@ -1,12 +1,10 @@
 //! A pre-migrated, in-memory shop schema that new shop files are copied from with SQLite's backup API.
 
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use parking_lot::Mutex;
 use rusqlite::Connection;
-use rusqlite::backup::Backup;
 
 use super::files;
 use crate::db::{self, migrations};
@@ -40,30 +38,15 @@ impl ClientTemplate {
         }
         files::remove_family(&building)?;
         let version = {
-            let mut dst = Connection::open(&building).with_context(|| format!("creating {}", building.display()))?;
-            // No journal and no syncing while building: a half-built file is discarded, never
-            // repaired, and the finished file is fsynced once below before it is renamed into
-            // place. It is switched to WAL (a header flag) just before closing.
-            dst.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
-                .context("preparing the new shop file")?;
-            {
-                let src = self.conn.lock();
-                Backup::new(&src, &mut dst)
-                    .and_then(|b| b.run_to_completion(i32::MAX, Duration::ZERO, None))
-                    .context("copying the shop template")?;
-            }
+            // No journal and no syncing while building; fsynced once, as WAL, before the rename.
+            let mut dst = db::copy_into_new_file(&self.conn.lock(), &building).context("copying the shop template")?;
             dst.execute("INSERT INTO shop (id, client_id) VALUES (1, ?1)", [client_id])
                 .context("stamping the shop file with its client id")?;
             migrations::migrate_client(&mut dst).context("checking the new shop file's migrations")?;
             let version = migrations::client_version(&dst)?;
-            let mode: String = dst.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-            anyhow::ensure!(mode.eq_ignore_ascii_case("wal"), "the new shop file refused WAL mode ({mode})");
-            dst.close().map_err(|(_, e)| e).context("closing the new shop file")?;
+            db::finish_new_file(dst, &building, "wal")?;
             version
         };
-        std::fs::File::open(&building)
-            .and_then(|f| f.sync_all())
-            .with_context(|| format!("syncing {}", building.display()))?;
         // Leftover sidecars under the final name must never be applied to the new file.
         for sidecar in files::family(&target).into_iter().skip(1) {
             if sidecar.exists() {
