@@ -42,11 +42,14 @@ enum Command {
     /// Manage super admins, and reset any admin's password (works beside a running server).
     #[command(subcommand)]
     Admins(AdminsCommand),
-    /// Run pending migrations on main.db, then on every shop (or one).
+    /// Run pending migrations on main.db, then on every shop behind this version (or one).
     Migrate {
-        /// Only the shop with this id.
+        /// Only the shop with this id (opened whatever the ledger says).
         #[arg(long)]
         client: Option<i64>,
+        /// Migrate this shop first; if it fails, touch no other.
+        #[arg(long)]
+        canary: Option<i64>,
     },
     /// Back up one shop, or every active shop and main.db (online; works beside a running server).
     Backup {
@@ -183,6 +186,9 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Cli {
 pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
     let cli = parse(args);
     let settings = cli.settings.validate()?;
+    if let Some(dir) = &settings.extra_client_migrations {
+        migrations::install_extra_client_migrations(dir).context("VERGEFLOW_EXTRA_CLIENT_MIGRATIONS")?;
+    }
     let command = cli.command.unwrap_or(Command::Serve);
     match command {
         Command::Serve => crate::telemetry::init(settings.log_format),
@@ -278,7 +284,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
         Command::Admins(AdminsCommand::ResetPassword { email, password }) => {
             reset_password(&settings, &email, password.as_deref())
         }
-        Command::Migrate { client } => migrate(&settings, client),
+        Command::Migrate { client, canary } => migrate(&settings, client, canary),
     }
 }
 
@@ -516,51 +522,26 @@ fn list_clients(settings: &Settings, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Migrates main.db (done by opening it), then each shop file in place. When a server owns the
-/// data folder its shop files are locked to it, so the work is handed to it through the job queue.
-pub fn migrate(settings: &Settings, only: Option<i64>) -> anyhow::Result<()> {
-    let lock = lock_unless_a_server_owns(settings)?;
-    let state = AppState::open(settings.clone())?;
+/// Migrates main.db (done by opening it), then the shop files the ledger shows behind: here when
+/// the data folder is free, through the running server's job queue when one owns it. Names every
+/// shop that failed, with its reason; fails if any did.
+pub fn migrate(settings: &Settings, only: Option<i64>, canary: Option<i64>) -> anyhow::Result<()> {
+    drop(AppState::open(settings.clone())?);
     println!("main.db: up to date");
-    let report = match lock {
-        None => {
-            println!("a server owns {}; it runs the shop migrations", settings.data_dir.display());
-            drop(state);
-            let result = run_task(settings, Task::MigrateClients { client_id: only })?;
-            let report: lifecycle::MigrationReport =
-                serde_json::from_value(result).context("reading the server's migration report")?;
-            for f in &report.failed {
-                eprintln!("shop {} ({}): {}", f.client_id, f.subdomain, f.error);
-            }
-            report
-        }
-        Some(_lock) => {
-            let main = state.main.get().map_err(describe)?;
-            let bar = ProgressBar::new(0);
-            bar.set_style(
-                ProgressStyle::with_template("{bar:40} {pos}/{len} shops  {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            let report = lifecycle::migrate_clients(&state.tenancy, &main, only, |total, client, failure| {
-                bar.set_length(total as u64);
-                bar.set_message(client.subdomain.clone());
-                if let Some(f) = failure {
-                    bar.println(format!("shop {} ({}): {}", f.client_id, f.subdomain, f.error));
-                }
-                bar.inc(1);
-            })
-            .map_err(describe)?;
-            bar.finish_and_clear();
-            report
-        }
-    };
+    let result = run_task_with_progress(settings, Task::MigrateClients { client_id: only, canary })?;
+    let report: crate::fleet::migrate::MigrationReport =
+        serde_json::from_value(result).context("reading the migration report")?;
+    for f in &report.failed {
+        eprintln!("shop {} ({}): {}", f.client_id, f.subdomain, f.error);
+    }
     let failed = report.failed.len();
     println!(
-        "shops: {} migrated, {} already at version {}, {failed} failed",
-        report.migrated,
-        report.already_current,
-        migrations::latest_client_version()
+        "shops: {} migrated, {} already at version {}, {failed} failed ({:.1} s)",
+        report.migrated, report.already_current, report.target_version, report.seconds
     );
+    if report.stopped_by_canary {
+        bail!("the canary shop could not be migrated; no other shop was touched");
+    }
     if failed > 0 {
         bail!("{failed} shop(s) could not be migrated");
     }

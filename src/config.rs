@@ -116,6 +116,13 @@ pub struct SettingsArgs {
     /// Largest shop export accepted by an import, in MiB.
     #[arg(long, env = "VERGEFLOW_IMPORT_MAX_MB", default_value_t = 1024, global = true)]
     pub import_max_mb: u64,
+    /// Shops a fleet migration migrates at once.
+    #[arg(long, env = "VERGEFLOW_MIGRATE_THREADS", default_value_t = 2, global = true)]
+    pub migrate_threads: usize,
+    /// A folder of extra client migrations (V<n>__<name>.sql after the built-in ones), for developing
+    /// a migration without rebuilding. A shop migrated with them is refused by a binary without them.
+    #[arg(long, env = "VERGEFLOW_EXTRA_CLIENT_MIGRATIONS", global = true)]
+    pub extra_client_migrations: Option<PathBuf>,
 }
 
 /// Validated settings used by the server, the CLI, the job worker and tests.
@@ -150,6 +157,9 @@ pub struct Settings {
     pub backup_threads: usize,
     pub final_backup_keep: Duration,
     pub import_max_bytes: u64,
+    pub migrate_threads: usize,
+    /// Installed by the CLI before anything opens a shop (see `db::migrations`).
+    pub extra_client_migrations: Option<PathBuf>,
     /// How many shop connections may be open at once, and why that many.
     pub shop_budget: ShopBudget,
 }
@@ -251,6 +261,8 @@ impl SettingsArgs {
             backup_threads: self.backup_threads.clamp(1, 16),
             final_backup_keep: Duration::from_secs(self.final_backup_days.min(36_500) * 86_400),
             import_max_bytes: self.import_max_mb.clamp(1, 1 << 20) * 1024 * 1024,
+            migrate_threads: self.migrate_threads.clamp(1, 32),
+            extra_client_migrations: self.extra_client_migrations,
             shop_budget,
         })
     }
@@ -287,6 +299,8 @@ impl Settings {
             backup_threads: 2,
             final_backup_days: 30,
             import_max_mb: 1024,
+            migrate_threads: 2,
+            extra_client_migrations: None,
             shop_connections: None,
             shop_cache_mb: None,
         };

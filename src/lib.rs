@@ -14,6 +14,7 @@ pub mod customers;
 pub mod db;
 pub mod docs;
 pub mod error;
+pub mod fleet;
 pub mod jobs;
 pub mod openapi;
 pub mod orders;

@@ -169,6 +169,7 @@ pub fn api(api: &mut Api) {
     // Before the shop routes: `/clients/import` must not be taken for `/clients/{id}`.
     crate::backups::routes::routes(api);
     crate::super_admin::routes::routes(api);
+    crate::fleet::routes::routes(api);
     crate::jobs::routes::routes(api);
     crate::storefront::routes::routes(api);
     crate::catalog::routes::routes(api);

@@ -1,5 +1,13 @@
 //! Embedded schema migrations: one set for main.db, one for every shop file.
+//!
+//! The client set may be extended at start by `VERGEFLOW_EXTRA_CLIENT_MIGRATIONS` (a folder of
+//! `V<n>__<name>.sql` files numbered after the built-in ones): for developing a migration without
+//! rebuilding, and for the tests and the benchmark that exercise a real next version.
 
+use std::sync::OnceLock;
+
+use anyhow::Context as _;
+use refinery::{Migration, Runner};
 use rusqlite::Connection;
 
 mod main_set {
@@ -15,31 +23,78 @@ pub fn migrate_main(conn: &mut Connection) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Brings a shop file to the newest schema; returns the versions applied now.
+/// Extra client migrations installed at start, after the built-in ones.
+static EXTRA_CLIENT: OnceLock<Vec<Migration>> = OnceLock::new();
+
+/// Reads `V<n>__<name>.sql` files from `dir` and adds them to the client set for this process.
+/// Their versions must follow the built-in ones; installing twice is refused.
+pub fn install_extra_client_migrations(dir: &std::path::Path) -> anyhow::Result<()> {
+    let built_in = built_in_latest();
+    let mut extra = Vec::new();
+    let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        let Some(stem) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".sql")) else {
+            continue;
+        };
+        let sql = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let migration = Migration::unapplied(stem, &sql)
+            .map_err(|e| anyhow::anyhow!("{}: not a migration name like V3__add_gtin.sql: {e}", path.display()))?;
+        if i64::from(migration.version()) <= built_in {
+            anyhow::bail!("{}: version {} is not after the built-in {built_in}", path.display(), migration.version());
+        }
+        extra.push(migration);
+    }
+    extra.sort_by_key(|m| m.version());
+    EXTRA_CLIENT.set(extra).map_err(|_| anyhow::anyhow!("extra client migrations are already installed"))
+}
+
+/// The client set: built-in migrations, then any installed extra ones.
+fn client_runner() -> Runner {
+    let extra = EXTRA_CLIENT.get().map(Vec::as_slice).unwrap_or_default();
+    if extra.is_empty() {
+        return client_set::migrations::runner();
+    }
+    let mut all = client_set::migrations::runner().get_migrations().clone();
+    all.extend(extra.iter().cloned());
+    Runner::new(&all)
+}
+
+/// Brings a shop file to the newest schema; returns the versions applied now. Every pending
+/// migration runs in one transaction: a file is left at its old version or the new one, never
+/// between, whatever fails or however the process stops.
 pub fn migrate_client(conn: &mut Connection) -> anyhow::Result<Vec<i64>> {
-    let report = client_set::migrations::runner().run(conn)?;
+    let report = client_runner().set_grouped(true).run(conn)?;
     Ok(report.applied_migrations().iter().map(|m| i64::from(m.version())).collect())
 }
 
 /// Brings a shop file to exactly `version` (to rebuild the schema an older file should have).
 pub fn migrate_client_to(conn: &mut Connection, version: i64) -> anyhow::Result<()> {
     let target = i32::try_from(version).map_err(|_| anyhow::anyhow!("no schema version {version}"))?;
-    client_set::migrations::runner().set_target(refinery::Target::Version(target)).run(conn)?;
+    client_runner().set_grouped(true).set_target(refinery::Target::Version(target)).run(conn)?;
     Ok(())
 }
 
 /// The (version, name, checksum) of every client migration this binary knows.
 pub fn client_migrations() -> Vec<(i64, String, String)> {
-    client_set::migrations::runner()
+    client_runner()
         .get_migrations()
         .iter()
         .map(|m| (i64::from(m.version()), m.name().to_string(), m.checksum().to_string()))
         .collect()
 }
 
-/// The newest client schema version this binary knows.
+/// The newest built-in client schema version.
+fn built_in_latest() -> i64 {
+    static LATEST: OnceLock<i64> = OnceLock::new();
+    *LATEST.get_or_init(|| {
+        client_set::migrations::runner().get_migrations().iter().map(|m| i64::from(m.version())).max().unwrap_or(0)
+    })
+}
+
+/// The newest client schema version this binary knows (cheap: called for every shop request).
 pub fn latest_client_version() -> i64 {
-    client_set::migrations::runner().get_migrations().iter().map(|m| i64::from(m.version())).max().unwrap_or(0)
+    EXTRA_CLIENT.get().and_then(|e| e.last()).map_or_else(built_in_latest, |m| i64::from(m.version()))
 }
 
 /// The client schema version recorded in a shop file (0 for a file refinery never touched).

@@ -25,9 +25,12 @@ pub enum Task {
         #[serde(default)]
         final_backup: bool,
     },
-    /// Pending client migrations on every active or suspended shop, or only one.
+    /// Pending client migrations on every active or suspended shop behind (by the ledger), or
+    /// only one; `canary` first, stopping if it fails.
     MigrateClients {
         client_id: Option<i64>,
+        #[serde(default)]
+        canary: Option<i64>,
     },
     /// An online backup of one shop.
     BackupClient {
@@ -94,8 +97,9 @@ impl Task {
                 let kept = lifecycle::delete_client(&state.tenancy, &mut main, *client_id, *final_backup)?;
                 Ok(serde_json::json!({ "deleted": client_id, "final_backup": kept }))
             }
-            Task::MigrateClients { client_id } => {
-                let report = lifecycle::migrate_clients(&state.tenancy, &main, *client_id, |_, _, _| {})?;
+            Task::MigrateClients { client_id, canary } => {
+                drop(main);
+                let report = crate::fleet::migrate::migrate_fleet(state, *client_id, *canary, progress)?;
                 json(serde_json::to_value(report))
             }
             Task::BackupClient { client_id } => {

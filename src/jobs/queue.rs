@@ -132,3 +132,15 @@ pub fn has_open(conn: &Connection, kind: &str) -> rusqlite::Result<bool> {
         |r| r.get(0),
     )
 }
+
+/// The oldest pending or running job of `kind`, if any.
+pub fn open_of_kind(conn: &Connection, kind: &str) -> rusqlite::Result<Option<JobView>> {
+    let id: Option<i64> = conn
+        .query_row(
+            "SELECT id FROM jobs WHERE kind = ?1 AND status IN ('pending', 'running') ORDER BY id LIMIT 1",
+            [kind],
+            |r| r.get(0),
+        )
+        .optional()?;
+    id.map_or(Ok(None), |id| view(conn, id))
+}

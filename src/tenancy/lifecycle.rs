@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
-use serde::{Deserialize, Serialize};
 
 use super::names::{Domain, Subdomain};
 use super::registry::{self, Client, ClientStatus};
@@ -237,69 +236,4 @@ pub(super) fn remove_files(tenancy: &Tenancy, id: i64) -> Result<(), AppError> {
         }
     }
     Ok(())
-}
-
-/// Runs pending client migrations on one shop through its pool and records the version.
-pub fn migrate_client_file(tenancy: &Tenancy, main: &Connection, id: i64) -> Result<(i64, Vec<i64>), AppError> {
-    let db = tenancy.pools.checkout(id)?;
-    let mut conn = db.get()?;
-    let applied = migrations::migrate_client(&mut conn)
-        .map_err(|e| AppError::Internal(e.context(format!("migrating client {id}"))))?;
-    let version = migrations::client_version(&conn)?;
-    drop(conn);
-    registry::set_schema_version(main, id, version)?;
-    tenancy.directory.invalidate(id);
-    Ok((version, applied))
-}
-
-/// What migrating every shop (or one) did.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct MigrationReport {
-    pub migrated: usize,
-    pub already_current: usize,
-    pub failed: Vec<MigrationFailure>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct MigrationFailure {
-    pub client_id: i64,
-    pub subdomain: String,
-    pub error: String,
-}
-
-/// Migrates every active or suspended shop (or only `only`), one after another, telling
-/// `progress` about each (with how many there are). A shop that fails is reported and the others
-/// still run.
-pub fn migrate_clients(
-    tenancy: &Tenancy,
-    main: &Connection,
-    only: Option<i64>,
-    mut progress: impl FnMut(usize, &Client, Option<&MigrationFailure>),
-) -> Result<MigrationReport, AppError> {
-    let mut clients = registry::all_with_status(main, &[ClientStatus::Active, ClientStatus::Suspended])?;
-    if let Some(id) = only {
-        clients.retain(|c| c.id == id);
-        if clients.is_empty() {
-            return Err(AppError::not_found("client_not_found", format!("no active or suspended shop with id {id}")));
-        }
-    }
-    let mut report = MigrationReport::default();
-    for client in &clients {
-        match migrate_client_file(tenancy, main, client.id) {
-            Ok((_, applied)) if applied.is_empty() => report.already_current += 1,
-            Ok(_) => report.migrated += 1,
-            Err(err) => {
-                let failure = MigrationFailure {
-                    client_id: client.id,
-                    subdomain: client.subdomain.clone(),
-                    error: err.to_string(),
-                };
-                progress(clients.len(), client, Some(&failure));
-                report.failed.push(failure);
-                continue;
-            }
-        }
-        progress(clients.len(), client, None);
-    }
-    Ok(report)
 }

@@ -118,10 +118,24 @@ impl r2d2::ManageConnection for TenantManager {
         if let Some(pages) = self.max_pages {
             conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))?;
         }
-        let owner: i64 = conn.query_row("SELECT client_id FROM shop WHERE id = 1", [], |r| r.get(0))?;
+        let (owner, version): (i64, i64) = conn.query_row(
+            "SELECT client_id, (SELECT MAX(version) FROM refinery_schema_history) FROM shop WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0))),
+        )?;
         if owner != self.client_id {
             return Err(db::failure(format!(
                 "{} belongs to client {owner}, not {}",
+                self.path.display(),
+                self.client_id
+            )));
+        }
+        // Never serve a file with another schema than this binary's code expects (`fleet` migrates
+        // older ones before their first request; the ledger only disagrees after outside changes).
+        let expected = crate::db::migrations::latest_client_version();
+        if version != expected {
+            return Err(db::failure(format!(
+                "{} has schema version {version}, this server serves {expected}; run `vergeflow migrate --client {}`",
                 self.path.display(),
                 self.client_id
             )));

@@ -23,6 +23,8 @@ pub struct ReconcileReport {
     pub imports_rolled_back: Vec<i64>,
     /// Backups, uploads and exports a crash interrupted.
     pub unfinished_transfers_removed: usize,
+    /// Shops whose migration a crash interrupted; the ledger now holds their file's version.
+    pub migrations_settled: Vec<i64>,
 }
 
 impl ReconcileReport {
@@ -35,6 +37,7 @@ impl ReconcileReport {
             && self.imports_finished.is_empty()
             && self.imports_rolled_back.is_empty()
             && self.unfinished_transfers_removed == 0
+            && self.migrations_settled.is_empty()
     }
 }
 
@@ -103,6 +106,8 @@ pub fn reconcile(tenancy: &Tenancy, main: &mut Connection) -> Result<ReconcileRe
             report.moved_aside.push(name.clone());
         }
     }
+
+    report.migrations_settled = crate::fleet::migrate::settle_interrupted(tenancy, main)?;
 
     for client in registry::all_with_status(main, &[ClientStatus::Active, ClientStatus::Suspended])? {
         if !files::client_path(dir, client.id).exists() {

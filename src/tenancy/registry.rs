@@ -36,7 +36,7 @@ impl ClientStatus {
 /// A shop as the registry knows it.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"id": 1, "name": "Vault 64", "subdomain": "vault64", "domain": null,
-    "database": "client_1.db", "status": "active", "schema_version": 2,
+    "database": "client_1.db", "status": "active", "schema_version": 2, "migration_error": null,
     "backup_every": null, "created_at": "2026-11-28T10:00:00Z", "updated_at": "2026-11-28T10:00:00Z"}))]
 pub struct Client {
     pub id: i64,
@@ -47,14 +47,16 @@ pub struct Client {
     pub database: String,
     pub status: ClientStatus,
     pub schema_version: i64,
+    /// Why the last migration of this shop failed; null when it did not. Such a shop answers 503
+    /// `client_unavailable` until a migration succeeds.
+    pub migration_error: Option<String>,
     /// This shop's backup schedule ('6h', '1d', 'off'); null follows VERGEFLOW_BACKUP_EVERY.
     pub backup_every: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
 
-const COLUMNS: &str =
-    "id, name, subdomain, domain, database, status, schema_version, created_at, updated_at, backup_every";
+const COLUMNS: &str = "id, name, subdomain, domain, database, status, schema_version, created_at, updated_at, backup_every, migration_error";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Client> {
     Ok(Client {
@@ -68,6 +70,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Client> {
         created_at: row.get(7)?,
         updated_at: row.get(8)?,
         backup_every: row.get(9)?,
+        migration_error: row.get(10)?,
     })
 }
 
@@ -142,9 +145,11 @@ pub fn set_status(conn: &Connection, id: i64, status: ClientStatus) -> rusqlite:
     Ok(n == 1)
 }
 
+/// Records the version of a file just built, restored or imported (clearing any migration failure:
+/// the file it was about is gone).
 pub fn set_schema_version(conn: &Connection, id: i64, version: i64) -> rusqlite::Result<()> {
     conn.execute(
-        "UPDATE clients SET schema_version = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?1",
+        "UPDATE clients SET schema_version = ?2, migration_error = NULL, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?1",
         params![id, version],
     )?;
     Ok(())

@@ -233,6 +233,30 @@ impl FromRequest for Shop {
                     format!("this shop is {}", client.status.as_str()),
                 ));
             }
+            let client = match crate::fleet::gate(&client)? {
+                crate::fleet::Gate::Serve => client,
+                crate::fleet::Gate::Migrate => {
+                    // Migrate on first open, then serve (see `fleet` for the policy).
+                    let state = state.clone();
+                    let id = client.id;
+                    web::block(move || -> Result<Arc<Client>, AppError> {
+                        let main = state.main.get()?;
+                        crate::fleet::migrate::migrate_one(&state.tenancy, &main, id).map_err(|e| {
+                            tracing::error!(client_id = id, error = %e, "migration on first open failed");
+                            AppError::unavailable(
+                                "client_unavailable",
+                                "this shop's data could not be upgraded to this server's version; the operator has been told",
+                            )
+                        })?;
+                        state
+                            .tenancy
+                            .directory
+                            .lookup(&main, &ClientKey::Id(id))?
+                            .ok_or_else(|| AppError::not_found("client_not_found", "no shop by that name"))
+                    })
+                    .await??
+                }
+            };
             let db = state.tenancy.pools.checkout(client.id)?;
             if from_parameter {
                 let _ = req.get_session().insert(SESSION_CLIENT_KEY, client.id);

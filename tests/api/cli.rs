@@ -84,9 +84,9 @@ async fn migrate_runs_beside_a_running_server_and_names_a_missing_shop() {
     let settings = app.settings.clone();
     let (all, one, missing) = tokio::task::spawn_blocking(move || {
         (
-            vergeflow::cli::migrate(&settings, None),
-            vergeflow::cli::migrate(&settings, Some(shop.id)),
-            vergeflow::cli::migrate(&settings, Some(999)),
+            vergeflow::cli::migrate(&settings, None, None),
+            vergeflow::cli::migrate(&settings, Some(shop.id), None),
+            vergeflow::cli::migrate(&settings, Some(999), None),
         )
     })
     .await

@@ -17,7 +17,12 @@ const ROUNDS: usize = 12;
 const SET_A: usize = 30;
 
 /// Waits for a job; `None` if the server died first.
-async fn wait_job(http: &reqwest::Client, base: &str, token: &str, accepted: reqwest::Response) -> Option<Value> {
+pub(crate) async fn wait_job(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    accepted: reqwest::Response,
+) -> Option<Value> {
     let body: Value = accepted.json().await.ok()?;
     let id = body["job"]["id"].as_i64()?;
     loop {
@@ -239,7 +244,7 @@ async fn post_raw(http: &reqwest::Client, base: &str, token: &str, path: &str) -
 }
 
 /// Waits until the restarted server has run every job queued before the kill.
-async fn drain_queue(data: &Path) {
+pub(crate) async fn drain_queue(data: &Path) {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let open: i64 = ro(&data.join("main.db"))

@@ -13,6 +13,7 @@ mod crash_backups;
 mod cross_shop;
 mod docs;
 mod faults;
+mod fleet;
 mod hardening;
 mod helpers;
 mod isolation;

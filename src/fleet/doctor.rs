@@ -1,0 +1,1 @@
+//! `vergeflow doctor`.
