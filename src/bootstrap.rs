@@ -30,9 +30,14 @@ pub fn ensure_super_admin(conn: &Connection, settings: &Settings) -> anyhow::Res
     users::insert_super_admin(conn, "Super Admin", email.as_str(), &hash)?;
     tracing::info!(email = email.as_str(), "created the first super admin");
     if generated {
-        println!(
-            "\n  First start: super admin created.\n    e-mail:   {}\n    password: {password}\n  This password is shown only once.\n",
-            email.as_str()
+        crate::telemetry::announce(
+            settings.log_format,
+            &format!(
+                "\n  First start: super admin created.\n    e-mail:   {}\n    password: {password}\n  This password is shown only once.\n",
+                email.as_str()
+            ),
+            "first start: super admin created; this password is shown only once",
+            serde_json::json!({"email": email.as_str(), "password": password}),
         );
     }
     Ok(())

@@ -343,12 +343,20 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         let data_dir = settings.data_dir.clone();
         let app = crate::startup::Application::build(settings)?;
         let state = app.state();
-        println!(
-            "VergeFlow listening on http://{}:{} (data folder: {}, up to {} open shops)",
+        let address = format!(
+            "http://{}:{}",
             state.settings.bind.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h),
-            app.port(),
-            data_dir.display(),
-            state.settings.max_open_clients
+            app.port()
+        );
+        crate::telemetry::announce(
+            state.settings.log_format,
+            &format!(
+                "VergeFlow listening on {address} (data folder: {}, up to {} open shops)",
+                data_dir.display(),
+                state.settings.max_open_clients
+            ),
+            &format!("VergeFlow listening on {address}"),
+            serde_json::json!({"address": address, "data_dir": data_dir, "max_open_clients": state.settings.max_open_clients}),
         );
         drop(state);
         app.run_until_stopped().await.context("running the server")

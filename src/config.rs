@@ -116,6 +116,12 @@ pub struct SettingsArgs {
     /// Largest shop export accepted by an import, in MiB.
     #[arg(long, env = "VERGEFLOW_IMPORT_MAX_MB", default_value_t = 1024, global = true)]
     pub import_max_mb: u64,
+    /// A token /metrics then requires ('Authorization: Bearer <token>'); open to all when unset.
+    #[arg(long, env = "VERGEFLOW_METRICS_TOKEN", global = true, hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// Queries on a shop slower than this many milliseconds are logged with the shop id (0: off).
+    #[arg(long, env = "VERGEFLOW_SLOW_QUERY_MS", default_value_t = 250, global = true)]
+    pub slow_query_ms: u64,
     /// Shops a fleet migration migrates at once.
     #[arg(long, env = "VERGEFLOW_MIGRATE_THREADS", default_value_t = 2, global = true)]
     pub migrate_threads: usize,
@@ -158,6 +164,9 @@ pub struct Settings {
     pub final_backup_keep: Duration,
     pub import_max_bytes: u64,
     pub migrate_threads: usize,
+    pub metrics_token: Option<String>,
+    /// `None`: slow queries are not logged.
+    pub slow_query: Option<Duration>,
     /// Installed by the CLI before anything opens a shop (see `db::migrations`).
     pub extra_client_migrations: Option<PathBuf>,
     /// How many shop connections may be open at once, and why that many.
@@ -262,6 +271,11 @@ impl SettingsArgs {
             final_backup_keep: Duration::from_secs(self.final_backup_days.min(36_500) * 86_400),
             import_max_bytes: self.import_max_mb.clamp(1, 1 << 20) * 1024 * 1024,
             migrate_threads: self.migrate_threads.clamp(1, 32),
+            metrics_token: match self.metrics_token.map(|t| t.trim().to_string()) {
+                Some(t) if t.len() < 16 => anyhow::bail!("VERGEFLOW_METRICS_TOKEN must be at least 16 characters"),
+                other => other,
+            },
+            slow_query: (self.slow_query_ms > 0).then(|| Duration::from_millis(self.slow_query_ms)),
             extra_client_migrations: self.extra_client_migrations,
             shop_budget,
         })
@@ -300,6 +314,8 @@ impl Settings {
             final_backup_days: 30,
             import_max_mb: 1024,
             migrate_threads: 2,
+            metrics_token: None,
+            slow_query_ms: 250,
             extra_client_migrations: None,
             shop_connections: None,
             shop_cache_mb: None,

@@ -364,6 +364,7 @@ impl Document {
         if shop_scoped {
             parameters.push(json!({"$ref": "#/components/parameters/XClient"}));
             parameters.push(json!({"$ref": "#/components/parameters/ClientQuery"}));
+            parameters.push(json!({"$ref": "#/components/parameters/SessionCookie"}));
         }
         let mut responses = serde_json::Map::new();
         match spec.answer {
@@ -532,7 +533,10 @@ impl Document {
                                 "schema": {"type": "string", "pattern": "^([1-9][0-9]{0,17}|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$"}},
                     "ClientQuery": {"name": "client", "in": "query", "required": false,
                                     "description": "the shop, by id (plain digits) or subdomain, when the Host does not name it",
-                                    "schema": {"type": "string", "pattern": "^([1-9][0-9]{0,17}|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$"}}
+                                    "schema": {"type": "string", "pattern": "^([1-9][0-9]{0,17}|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$"}},
+                    "SessionCookie": {"name": "vergeflow_session", "in": "cookie", "required": false,
+                                      "description": "signed session cookie set by a response to a `client` parameter: later requests without a shop signal reach that shop",
+                                      "schema": {"type": "string"}}
                 },
                 "responses": {
                     "BadRequest": response("malformed JSON, a body that is not UTF-8 JSON, or an invalid query string"),

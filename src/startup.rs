@@ -33,6 +33,7 @@ pub struct Application {
 
 impl Application {
     pub fn build(settings: Settings) -> anyhow::Result<Self> {
+        crate::observability::set_slow_query_threshold(settings.slow_query);
         // The folder's lock, then the address, then main.db: another server on this folder is named
         // (even when it also holds the port), and a port in use is reported before main.db or a
         // super admin is created.
@@ -150,13 +151,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Every feature's routes, composed: the one list both actix and the OpenAPI document read.
 pub fn api(api: &mut Api) {
+    crate::observability::routes::routes(api);
     api.get(
-        "/health",
-        Spec::new("Liveness: main.db answers", Access::Public, Answer::Json(200, schema::<Health>)),
-        health,
-    )
-    .get("/metrics", Spec::new("Prometheus metrics", Access::Public, Answer::Text), metrics)
-    .get(
         "/api/openapi.json",
         Spec::new(
             "This document",
@@ -180,11 +176,6 @@ pub fn api(api: &mut Api) {
     crate::orders::routes::routes(api);
     crate::reviews::routes::routes(api);
     crate::recently_viewed::routes(api);
-}
-
-#[derive(serde::Serialize, schemars::JsonSchema)]
-struct Health {
-    status: String,
 }
 
 /// The OpenAPI document, built once from [`api`].
@@ -211,93 +202,6 @@ fn query_error(err: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
 
 async fn not_found() -> Result<HttpResponse, AppError> {
     Err(AppError::not_found("not_found", "no such endpoint"))
-}
-
-async fn health(state: web::Data<AppState>) -> HttpResponse {
-    match state.main.run(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await {
-        Ok(_) => HttpResponse::Ok().json(serde_json::json!({ "status": "ok" })),
-        Err(err) => {
-            tracing::error!(error = %err, "health check failed");
-            HttpResponse::ServiceUnavailable()
-                .json(serde_json::json!({ "error": "unhealthy", "message": "main.db does not answer" }))
-        }
-    }
-}
-
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    use std::fmt::Write;
-    use std::sync::atomic::Ordering;
-    let s = state.tenancy.pools.stats();
-    let p = crate::sys::process_figures();
-    let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, value: String| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
-    };
-    metric(
-        "vergeflow_http_requests_total",
-        "counter",
-        "HTTP requests answered",
-        state.requests_total.load(Ordering::Relaxed).to_string(),
-    );
-    metric(
-        "vergeflow_http_responses_5xx_total",
-        "counter",
-        "HTTP 5xx responses",
-        state.responses_5xx.load(Ordering::Relaxed).to_string(),
-    );
-    metric("vergeflow_tenant_pools_open", "gauge", "Open shop pools", s.open_pools.to_string());
-    metric("vergeflow_tenant_pools_max", "gauge", "LRU capacity", s.max_open_pools.to_string());
-    metric("vergeflow_tenant_pool_hits_total", "counter", "Pool lookups served from the LRU", s.hits.to_string());
-    metric("vergeflow_tenant_pool_misses_total", "counter", "Pool lookups that opened a pool", s.misses.to_string());
-    metric("vergeflow_tenant_pool_evictions_total", "counter", "Pools closed to make room", s.evictions.to_string());
-    metric(
-        "vergeflow_tenant_pool_idle_closed_total",
-        "counter",
-        "Pools closed for idleness",
-        s.idle_closed.to_string(),
-    );
-    metric("vergeflow_tenant_connections_open", "gauge", "Open shop file connections", s.open_connections.to_string());
-    let b = state.settings.shop_budget;
-    metric(
-        "vergeflow_tenant_connections_budget",
-        "gauge",
-        "Shop connections allowed at once (the smaller of the descriptor and memory bounds)",
-        s.connection_budget.to_string(),
-    );
-    metric(
-        "vergeflow_tenant_connections_budget_descriptors",
-        "gauge",
-        "Shop connections the open-file limit allows",
-        b.by_descriptors.to_string(),
-    );
-    metric(
-        "vergeflow_tenant_memory_budget_bytes",
-        "gauge",
-        "VERGEFLOW_SHOP_CACHE_MB in bytes",
-        b.memory_bytes.to_string(),
-    );
-    metric(
-        "vergeflow_tenant_memory_bound_bytes",
-        "gauge",
-        "Memory the open shop connections may hold at most",
-        b.memory_bound(s.open_connections).to_string(),
-    );
-    metric(
-        "vergeflow_tenant_budget_evictions_total",
-        "counter",
-        "Pools closed because open connections neared the budget",
-        s.budget_evictions.to_string(),
-    );
-    metric(
-        "vergeflow_tenant_budget_refusals_total",
-        "counter",
-        "Shop connections refused at the budget (retried)",
-        s.budget_refusals.to_string(),
-    );
-    metric("vergeflow_process_resident_bytes", "gauge", "Resident memory", p.rss_bytes.to_string());
-    metric("vergeflow_process_threads", "gauge", "Threads", p.threads.to_string());
-    metric("vergeflow_process_open_fds", "gauge", "Open file descriptors", p.open_files.to_string());
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out)
 }
 
 /// Checks the session key length rule actix enforces, so a bad stored key fails at start, not later.

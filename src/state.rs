@@ -20,6 +20,7 @@ pub struct AppState {
     pub hashing: HashPool,
     pub requests_total: AtomicU64,
     pub responses_5xx: AtomicU64,
+    pub metrics: crate::observability::Metrics,
 }
 
 impl AppState {
@@ -41,6 +42,7 @@ impl AppState {
             hashing,
             requests_total: AtomicU64::new(0),
             responses_5xx: AtomicU64::new(0),
+            metrics: crate::observability::Metrics::default(),
         })
     }
 }

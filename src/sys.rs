@@ -126,3 +126,17 @@ pub fn total_memory_bytes() -> u64 {
         })
         .map_or(4 << 30, |kib| kib * 1024)
 }
+
+/// Bytes free for this user on the filesystem holding `path` (`statvfs`), and its size.
+pub fn disk_space(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "path holds a NUL byte"))?;
+    // SAFETY: `c` is a valid C string and `stats` is written by statvfs before being read.
+    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut stats) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let block = stats.f_frsize as u64;
+    Ok((stats.f_bavail as u64 * block, stats.f_blocks as u64 * block))
+}

@@ -43,7 +43,8 @@ struct LoginResponse {
 
 async fn login(state: web::Data<AppState>, req: HttpRequest, body: Body<LoginBody>) -> Result<HttpResponse, AppError> {
     let LoginBody { email, password } = body.into_inner();
-    let keys = AttemptKeys::new("main", &email, &crate::proxy::remote_address(&req, &state.settings));
+    let ip = crate::proxy::remote_address(&req, &state.settings);
+    let keys = AttemptKeys::new("main", &email, &ip);
     throttle::admit_sign_in(&state, "main", &keys).await?;
     let found = state.main.run(move |conn| Ok(users::find_for_login(conn, &email)?)).await?;
     // The hash is checked on the hashing threads, holding no database connection.
@@ -69,6 +70,7 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, body: Body<LoginBod
         }
         None => {
             state.throttle.record_failure(&keys);
+            tracing::warn!(%ip, "sign-in failed: wrong e-mail or password");
             Err(AppError::Unauthorized("e-mail or password is wrong".into()))
         }
     }

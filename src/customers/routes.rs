@@ -110,11 +110,13 @@ async fn login(
 ) -> Result<web::Json<SignedIn>, AppError> {
     let LoginBody { email, password } = body.into_inner();
     let scope = format!("shop:{}", shop.client.id);
-    let keys = AttemptKeys::new(&scope, &email, &crate::proxy::remote_address(&req, &state.settings));
+    let ip = crate::proxy::remote_address(&req, &state.settings);
+    let keys = AttemptKeys::new(&scope, &email, &ip);
     throttle::admit_sign_in(&state, &scope, &keys).await?;
     let found = shop.db.run(move |c| Ok(store::find_for_login(c, &email)?)).await?;
     let Some(user) = state.hashing.verify(password, found).await? else {
         state.throttle.record_failure(&keys);
+        tracing::warn!(%ip, client_id = shop.client.id, "customer sign-in failed: wrong e-mail or password");
         return Err(AppError::Unauthorized("e-mail or password is wrong".into()));
     };
     state.throttle.record_success(&keys);

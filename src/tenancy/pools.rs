@@ -140,6 +140,7 @@ impl r2d2::ManageConnection for TenantManager {
                 self.client_id
             )));
         }
+        crate::observability::watch_slow_queries(&conn);
         // Reading the schema left its pages in the page cache, where no request needs them again:
         // about 30 KiB per connection, 30 MB over a thousand open shops.
         conn.execute_batch("PRAGMA shrink_memory")?;
@@ -190,6 +191,7 @@ pub struct PoolStats {
     /// Shop connections opened since start, and their mean opening time (open, PRAGMAs, stamp check).
     pub connections_opened: u64,
     pub mean_connect_micros: u64,
+    pub connect_micros_total: u64,
 }
 
 /// The LRU of shop pools.
@@ -452,6 +454,7 @@ impl TenantPools {
             connections_opened: self.timings.count.load(Ordering::Relaxed),
             mean_connect_micros: self.timings.micros.load(Ordering::Relaxed)
                 / self.timings.count.load(Ordering::Relaxed).max(1),
+            connect_micros_total: self.timings.micros.load(Ordering::Relaxed),
         }
     }
 }
@@ -505,7 +508,7 @@ impl ClientDb {
         let db = self.clone();
         actix_web::web::block(move || {
             let mut conn = db.get()?;
-            f(&mut conn)
+            crate::observability::for_shop(db.client_id(), || f(&mut conn))
         })
         .await?
     }
