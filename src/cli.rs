@@ -51,6 +51,17 @@ enum Command {
         #[arg(long)]
         canary: Option<i64>,
     },
+    /// Check main.db, every shop file, stray files, disk space and the open-file limit (safe beside a
+    /// running server). Exits 1 when something is wrong.
+    Doctor {
+        /// Mend what can be mended: restore missing or damaged shops from their newest verified
+        /// backup, migrate shops behind, record versions, finish interrupted steps, move stray files aside.
+        #[arg(long)]
+        repair: bool,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Back up one shop, or every active shop and main.db (online; works beside a running server).
     Backup {
         /// Only the shop with this id (always copied).
@@ -285,6 +296,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
             reset_password(&settings, &email, password.as_deref())
         }
         Command::Migrate { client, canary } => migrate(&settings, client, canary),
+        Command::Doctor { repair, json } => doctor(&settings, repair, json),
     }
 }
 
@@ -552,6 +564,112 @@ pub fn migrate(settings: &Settings, only: Option<i64>, canary: Option<i64>) -> a
     }
     if failed > 0 {
         bail!("{failed} shop(s) could not be migrated");
+    }
+    Ok(())
+}
+
+/// `vergeflow doctor [--repair] [--json]`: see [`crate::fleet::doctor`].
+pub fn doctor(settings: &Settings, repair: bool, json: bool) -> anyhow::Result<()> {
+    use crate::fleet::doctor::{self, Finding};
+    // Repairs need the folder to themselves, or the running server to do them; checks need neither.
+    let owned = lock_unless_a_server_owns(settings)?;
+    let server_running = owned.is_none();
+    let owned = if repair { owned } else { None };
+    let state = AppState::open(settings.clone())?;
+    let mut reconciled = None;
+    if owned.is_some() {
+        let mut main = state.main.get().map_err(describe)?;
+        reconciled = Some(reconcile::reconcile(&state.tenancy, &mut main).map_err(describe)?);
+    }
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let main = state.main.get().map_err(describe)?;
+    let mut report = doctor::examine(settings, &main, server_running, threads)?;
+    drop(main);
+    if let Some(r) = reconciled.filter(|r| !r.is_clean()) {
+        report.findings.insert(
+            0,
+            Finding {
+                severity: "warning".into(),
+                check: "lifecycle".into(),
+                client_id: None,
+                file: None,
+                detail: format!("interrupted steps finished first: {}", serde_json::to_string(&r)?),
+                repaired: Some("reconciled".into()),
+            },
+        );
+    }
+    if repair {
+        let run = |task: Task| -> anyhow::Result<serde_json::Value> {
+            if owned.is_some() { task.execute(&state).map_err(describe) } else { run_task(settings, task) }
+        };
+        let mut migrated = std::collections::HashSet::new();
+        let mut restored = std::collections::HashSet::new();
+        for f in report.findings.iter_mut().filter(|f| f.repaired.is_none()) {
+            let outcome = match (f.check.as_str(), f.client_id) {
+                ("missing_file" | "corrupt" | "wrong_file", Some(id)) if restored.insert(id) => {
+                    run(Task::RepairClient { client_id: id }).map(|r| {
+                        format!("restored from {}", r.get("restored").and_then(|v| v.as_str()).unwrap_or("a backup"))
+                    })
+                }
+                ("migration_failed" | "ledger_mismatch" | "behind", Some(id)) if migrated.insert(id) => {
+                    run(Task::MigrateClients { client_id: Some(id), canary: None }).and_then(|r| {
+                        let report: crate::fleet::migrate::MigrationReport = serde_json::from_value(r)?;
+                        match report.failed.first() {
+                            Some(failure) => bail!("{}", failure.error),
+                            None => Ok(format!("at version {}, recorded", report.target_version)),
+                        }
+                    })
+                }
+                ("orphan", _) => match &f.file {
+                    Some(name) => crate::tenancy::files::move_aside(&settings.data_dir, &settings.data_dir.join(name))
+                        .map(|to| format!("moved to {}", to.display())),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            match outcome {
+                Ok(done) => f.repaired = Some(done),
+                Err(e) => f.detail = format!("{} — repair failed: {e:#}", f.detail),
+            }
+        }
+    }
+    let errors = report.errors();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{:<8} {:<17} {:>7}  {:<22} DETAIL", "STATUS", "CHECK", "SHOP", "FILE");
+        for f in &report.findings {
+            let status = if f.repaired.is_some() { "repaired" } else { f.severity.as_str() };
+            let detail = match &f.repaired {
+                Some(done) => format!("{} → {done}", f.detail),
+                None => f.detail.clone(),
+            };
+            println!(
+                "{:<8} {:<17} {:>7}  {:<22} {}",
+                status,
+                f.check,
+                f.client_id.map_or("-".into(), |id| id.to_string()),
+                f.file.as_deref().unwrap_or("-"),
+                detail
+            );
+        }
+        println!(
+            "{} shops ({} files checked, schema version {}) in {:.1} s; disk {} MiB free; open-file limit {}              (connection budget {}); {}",
+            report.shops,
+            report.shop_files_checked,
+            report.target_version,
+            report.seconds,
+            report.disk_free_bytes / (1024 * 1024),
+            report.open_file_limit,
+            report.connection_budget,
+            if errors == 0 { "no problems".to_string() } else { format!("{errors} problem(s)") }
+        );
+    }
+    if errors > 0 {
+        bail!(
+            "{errors} problem(s) found{}",
+            if repair { " that --repair could not mend" } else { "; --repair mends most" }
+        );
     }
     Ok(())
 }

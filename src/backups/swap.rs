@@ -144,3 +144,72 @@ fn swap_in(tenancy: &Tenancy, id: i64, building: &Path, folder: &Path) -> Result
 fn is_busy(e: &rusqlite::Error) -> bool {
     matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
 }
+
+/// What repairing a missing or damaged shop file did.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct RepairReport {
+    pub client_id: i64,
+    /// The backup the shop now holds (its newest that still passes every check).
+    pub restored: String,
+    pub schema_version: i64,
+    /// Where the damaged file was moved (under `<data>/orphans/`), if there was one.
+    pub damaged_moved_to: Option<String>,
+}
+
+/// Puts shop `id` back from its newest verified backup when its file is missing or damaged
+/// (`vergeflow doctor --repair`). Unlike [`restore_client`] the current file is not copied first
+/// (it cannot be read); it is moved aside to `<data>/orphans/`, kept for inspection. A crash
+/// between moving it and renaming the replacement leaves the shop missing, which the next repair
+/// mends the same way.
+pub fn restore_damaged(tenancy: &Tenancy, main: &Connection, id: i64) -> Result<RepairReport, AppError> {
+    lifecycle::require_served(main, id)?;
+    let _op = tenancy.file_ops.lock(id)?;
+    let folder = Source::Client(id).folder(&tenancy.backup_dir);
+    let backups = store::list(&folder).map_err(AppError::Internal)?;
+    let mut chosen = None;
+    for info in backups {
+        let Some((info, path)) = store::find(&folder, &info.name).map_err(AppError::Internal)? else { continue };
+        match store::check_before_use(&path, &info, Source::Client(id)) {
+            Ok(()) => {
+                chosen = Some((info, path));
+                break;
+            }
+            Err(e) => tracing::warn!(client_id = id, backup = %info.name, error = %e, "skipping a damaged backup"),
+        }
+    }
+    let Some((info, backup_path)) = chosen else {
+        return Err(AppError::conflict(
+            "no_verified_backup",
+            format!("shop {id} has no backup that passes its checks; nothing was changed"),
+        ));
+    };
+    let building = files::building_path(&tenancy.data_dir, id);
+    files::remove_family(&building)?;
+    let schema_version = prepare_replacement(&backup_path, &building)
+        .map_err(|e| AppError::Internal(e.context(format!("preparing the repair of client {id}"))))
+        .inspect_err(|_| {
+            let _ = files::remove_family(&building);
+        })?;
+    let swapped = tenancy.pools.retire(id, DELETE_DRAIN_TIMEOUT).and_then(|()| {
+        let live = files::client_path(&tenancy.data_dir, id);
+        let mut moved = None;
+        for p in files::family(&live).into_iter().filter(|p| p.exists()) {
+            let to = files::move_aside(&tenancy.data_dir, &p)?;
+            if p == live {
+                moved = Some(to.display().to_string());
+            }
+        }
+        std::fs::rename(&building, &live)
+            .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("renaming the repaired file into place")))?;
+        files::sync_dir(&tenancy.data_dir)?;
+        Ok(moved)
+    });
+    tenancy.pools.reinstate(id);
+    let damaged_moved_to = swapped.inspect_err(|_| {
+        let _ = files::remove_family(&building);
+    })?;
+    registry::set_schema_version(main, id, schema_version)?;
+    tenancy.directory.invalidate(id);
+    tracing::warn!(client_id = id, backup = %info.name, ?damaged_moved_to, "shop repaired from its newest verified backup");
+    Ok(RepairReport { client_id: id, restored: info.name, schema_version, damaged_moved_to })
+}

@@ -47,6 +47,10 @@ pub enum Task {
         client_id: i64,
         name: String,
     },
+    /// Puts a missing or damaged shop file back from its newest verified backup (`doctor --repair`).
+    RepairClient {
+        client_id: i64,
+    },
     /// Writes a shop's export to a path on this machine (the CLI's `clients export`).
     ExportClient {
         client_id: i64,
@@ -69,6 +73,7 @@ impl Task {
             Task::BackupAll { .. } => "backup_all",
             Task::ScheduledBackups => "scheduled_backups",
             Task::RestoreClient { .. } => "restore_client",
+            Task::RepairClient { .. } => "repair_client",
             Task::ExportClient { .. } => "export_client",
             Task::ImportClient { .. } => "import_client",
         }
@@ -127,6 +132,9 @@ impl Task {
                 let report =
                     backups::swap::restore_client(&state.tenancy, &main, &settings.backup_keep, *client_id, name)?;
                 json(serde_json::to_value(report))
+            }
+            Task::RepairClient { client_id } => {
+                json(serde_json::to_value(backups::swap::restore_damaged(&state.tenancy, &main, *client_id)?))
             }
             Task::ExportClient { client_id, out } => {
                 let bytes = backups::transfer::export_client(&state.tenancy, &main, *client_id, out)?;

@@ -34,7 +34,11 @@ impl Drop for Proxy {
 fn wait_for_port(port: u16, log: &Path) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {port}: {}", std::fs::read_to_string(log).unwrap_or_default());
+        assert!(
+            Instant::now() < deadline,
+            "nothing listens on {port}: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -118,7 +122,8 @@ async fn caddy_with_the_shipped_caddyfile_gets_certificates_only_for_active_shop
     tokio::task::spawn_blocking(move || wait_for_port(https_port, &log)).await.unwrap();
 
     for host in ["shop.customer.test", "custom.shops.test"] {
-        let (code, status, body) = tokio::task::spawn_blocking(move || curl(host, https_port, "/api/shop")).await.unwrap();
+        let (code, status, body) =
+            tokio::task::spawn_blocking(move || curl(host, https_port, "/api/shop")).await.unwrap();
         assert_eq!((code, status), (0, 200), "{host}: {body}");
         let shop: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(shop["subdomain"], "custom", "{host} reached another shop: {body}");
@@ -129,7 +134,8 @@ async fn caddy_with_the_shipped_caddyfile_gets_certificates_only_for_active_shop
         assert_ne!(code, 0, "{host} got a certificate: {body}");
     }
     // Metrics and the TLS question are not served to the outside.
-    let (_, status, _) = tokio::task::spawn_blocking(move || curl("custom.shops.test", https_port, "/metrics")).await.unwrap();
+    let (_, status, _) =
+        tokio::task::spawn_blocking(move || curl("custom.shops.test", https_port, "/metrics")).await.unwrap();
     assert_eq!(status, 404);
     drop(caddy);
 }
@@ -169,7 +175,14 @@ async fn nginx_with_the_shipped_configuration_proxies_shops_and_hides_metrics() 
         d = dir.display()
     );
     std::fs::write(dir.join("nginx.conf"), main).unwrap();
-    let test = Command::new("nginx").arg("-t").arg("-c").arg(dir.join("nginx.conf")).arg("-e").arg(dir.join("error.log")).output().expect("nginx");
+    let test = Command::new("nginx")
+        .arg("-t")
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .output()
+        .expect("nginx");
     assert!(test.status.success(), "nginx -t: {}", String::from_utf8_lossy(&test.stderr));
     let log = dir.join("error.log");
     let _nginx = Proxy(
@@ -184,10 +197,12 @@ async fn nginx_with_the_shipped_configuration_proxies_shops_and_hides_metrics() 
             .expect("nginx"),
     );
     tokio::task::spawn_blocking(move || wait_for_port(https_port, &log)).await.unwrap();
-    let (code, status, body) = tokio::task::spawn_blocking(move || curl("custom.shops.test", https_port, "/api/shop")).await.unwrap();
+    let (code, status, body) =
+        tokio::task::spawn_blocking(move || curl("custom.shops.test", https_port, "/api/shop")).await.unwrap();
     assert_eq!((code, status), (0, 200), "{body}");
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["subdomain"], "custom");
-    let (_, status, _) = tokio::task::spawn_blocking(move || curl("custom.shops.test", https_port, "/metrics")).await.unwrap();
+    let (_, status, _) =
+        tokio::task::spawn_blocking(move || curl("custom.shops.test", https_port, "/metrics")).await.unwrap();
     assert_eq!(status, 404);
 }
 

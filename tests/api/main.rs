@@ -13,6 +13,7 @@ mod crash_backups;
 mod cross_shop;
 mod deploy;
 mod docs;
+mod doctor;
 mod faults;
 mod fleet;
 mod hardening;

@@ -1,0 +1,157 @@
+//! `vergeflow doctor` on a data folder with every kind of damage: a corrupt shop file, a missing
+//! one, a stray file, a half-built file, a ledger that disagrees with a file. It names each (table
+//! and JSON, exit 1); `--repair` beside the running server restores the damaged shops from their
+//! backups through the server, records the version, moves the stray file aside; without a server it
+//! finishes what is left; then doctor is clean and every shop is served with its data.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::crash::{Server, data_dir};
+use crate::crash_backups::wait_job;
+use crate::helpers::{SUPER_EMAIL, SUPER_PASSWORD, list_files};
+
+fn doctor(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vergeflow"))
+        .arg("doctor")
+        .args(args)
+        .args(["--data-dir", data.to_str().unwrap()])
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+async fn product_names(server: &Server, sub: &str) -> (StatusCode, Vec<String>) {
+    let res = server
+        .http
+        .get(format!("{}/api/shop/products", server.base))
+        .header("Host", format!("{sub}.localhost"))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    let names = body["data"]
+        .as_array()
+        .map_or(Vec::new(), |d| d.iter().map(|p| p["name"].as_str().unwrap().to_string()).collect());
+    (status, names)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_every_problem_and_repair_mends_them_beside_a_running_server() {
+    let (_tmp, data) = data_dir();
+    let server = Server::start(&data).await;
+    let token = server.token(SUPER_EMAIL, SUPER_PASSWORD).await;
+    for sub in ["fine", "ledger", "broken", "gone"] {
+        server.create_shop(&token, sub).await;
+    }
+    for (id, sub) in [(3, "broken"), (4, "gone")] {
+        let admin = server.token(&format!("{sub}@crash.test"), "crash-password").await;
+        let res = server
+            .http
+            .post(format!("{}/api/admin/products", server.base))
+            .bearer_auth(&admin)
+            .json(&json!({"name": format!("{sub} kettle"), "price_cents": 100, "stock": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let res = server
+            .http
+            .post(format!("{}/api/super-admin/clients/{id}/backups", server.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wait_job(&server.http, &server.base, &token, res).await.unwrap()["status"], "done");
+    }
+    assert_eq!(text(&doctor(&data, &[])).lines().last().map(|l| l.contains("no problems")), Some(true));
+    server.kill();
+
+    // The damage.
+    let conn = rusqlite::Connection::open(data.join("client_3.db")).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+    drop(conn);
+    let mut bytes = std::fs::read(data.join("client_3.db")).unwrap();
+    for b in bytes.iter_mut().skip(4096 * 2).take(4096 * 6) {
+        *b = 0x5a;
+    }
+    std::fs::write(data.join("client_3.db"), bytes).unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(data.join(format!("client_4.db{suffix}")));
+    }
+    std::fs::write(data.join("client_99.db"), b"not ours").unwrap();
+    std::fs::write(data.join("client_1.db.building"), b"half").unwrap();
+    rusqlite::Connection::open(data.join("main.db"))
+        .unwrap()
+        .execute("UPDATE clients SET schema_version = 1 WHERE id = 2", [])
+        .unwrap();
+
+    // Without a server: every problem named, exit 1, the same in JSON.
+    let out = doctor(&data, &[]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    for expected in [
+        "corrupt",
+        "client_3.db",
+        "missing_file",
+        "client_4.db",
+        "orphan",
+        "client_99.db",
+        "building_file",
+        "client_1.db.building",
+        "ledger_mismatch",
+        "5 problem(s)",
+    ] {
+        assert!(said.contains(expected), "{expected:?} missing from:\n{said}");
+    }
+    let out = doctor(&data, &["--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checks: Vec<(String, Option<i64>)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .map(|f| (f["check"].as_str().unwrap().to_string(), f["client_id"].as_i64()))
+        .collect();
+    for expected in [("corrupt", 3), ("missing_file", 4), ("orphan", 99), ("building_file", 1), ("ledger_mismatch", 2)]
+    {
+        assert!(checks.contains(&(expected.0.to_string(), Some(expected.1))), "{expected:?} not in {checks:?}");
+    }
+    assert_eq!(report["shops"], 4);
+
+    // Beside the running server, repairs go through it.
+    let server = Server::start(&data).await;
+    assert_eq!(product_names(&server, "broken").await.0, StatusCode::SERVICE_UNAVAILABLE);
+    let out = doctor(&data, &["--repair"]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("restored from manual-"), "{said}");
+    assert!(list_files(&data.join("orphans")).iter().any(|n| n.ends_with("client_99.db")), "{said}");
+    assert!(list_files(&data.join("orphans")).iter().any(|n| n.ends_with("client_3.db")), "the damaged file is kept");
+    for (sub, names) in
+        [("broken", vec!["broken kettle"]), ("gone", vec!["gone kettle"]), ("fine", vec![]), ("ledger", vec![])]
+    {
+        assert_eq!(product_names(&server, sub).await, (StatusCode::OK, names.into_iter().map(String::from).collect()));
+    }
+    server.kill();
+
+    // A half-built file is the business of whoever owns the folder (the server removed that one at
+    // start); without a server, repair removes it.
+    assert!(!data.join("client_1.db.building").exists());
+    std::fs::write(data.join("client_2.db.building"), b"half").unwrap();
+    assert_eq!(doctor(&data, &[]).status.code(), Some(1));
+    let out = doctor(&data, &["--repair"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!data.join("client_2.db.building").exists());
+    let out = doctor(&data, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("4 shops (4 files checked"), "{}", text(&out));
+}
