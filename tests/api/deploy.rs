@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::{TestApp, require_tool, spawn_app_with};
 
 fn deploy(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy").join(file)
@@ -45,6 +45,7 @@ fn wait_for_port(port: u16, log: &Path) {
 
 /// `curl -k` to `https://<host>:<port><path>` resolved to loopback: (exit code, HTTP status, body).
 fn curl(host: &str, port: u16, path: &str) -> (i32, u16, String) {
+    require_tool("curl", "curl");
     let out = Command::new("curl")
         .args(["-sk", "--max-time", "20", "-w", "\n%{http_code}", "--noproxy", "*"])
         .arg("--resolve")
@@ -73,6 +74,7 @@ async fn shops_behind_a_proxy() -> TestApp {
 
 #[test]
 fn the_systemd_unit_verifies_and_is_hardened() {
+    require_tool("systemd-analyze", "systemd");
     let tmp = tempfile::tempdir().unwrap();
     let unit = std::fs::read_to_string(deploy("vergeflow.service")).unwrap();
     for setting in ["User=vergeflow", "ProtectSystem=strict", "LimitNOFILE=", "NoNewPrivileges=true", "UMask=0077"] {
@@ -88,6 +90,7 @@ fn the_systemd_unit_verifies_and_is_hardened() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caddy_with_the_shipped_caddyfile_gets_certificates_only_for_active_shops_and_proxies_to_them() {
+    require_tool("caddy", "caddy");
     let app = shops_behind_a_proxy().await;
     let tmp = tempfile::tempdir().unwrap();
     let (http_port, https_port) = (free_port(), free_port());
@@ -142,6 +145,8 @@ async fn caddy_with_the_shipped_caddyfile_gets_certificates_only_for_active_shop
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_with_the_shipped_configuration_proxies_shops_and_hides_metrics() {
+    require_tool("nginx", "nginx-light");
+    require_tool("openssl", "openssl");
     let app = shops_behind_a_proxy().await;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

@@ -251,3 +251,31 @@ pub async fn assert_error(res: Response, status: StatusCode, code: &str) -> Valu
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "body: {body}");
     body
 }
+
+/// Makes sure a program from a Debian package is installed (installing it with apt-get when it is
+/// not), so that `cargo test` on a fresh Debian machine needs nothing done by hand.
+pub fn require_tool(command: &str, package: &str) {
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+    let present = || {
+        std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {command}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if present() {
+        return;
+    }
+    let install = || {
+        std::process::Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends", package])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !install() {
+        let _ = std::process::Command::new("apt-get").args(["update", "-qq"]).output();
+        install();
+    }
+    assert!(present(), "{command} is missing and `apt-get install {package}` did not provide it");
+}

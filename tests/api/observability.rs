@@ -9,10 +9,11 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{SUPER_EMAIL, spawn_app, spawn_app_with};
+use crate::helpers::{SUPER_EMAIL, require_tool, spawn_app, spawn_app_with};
 
 /// Runs `promtool check metrics` on a scrape; panics with its complaints.
 fn promtool_check(scrape: &str) {
+    require_tool("promtool", "prometheus");
     let mut child = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
