@@ -34,13 +34,13 @@ fn help_lists_every_setting_with_its_environment_variable() {
         .split("env = \"")
         .skip(1)
         .map(|rest| rest.split('"').next().unwrap())
-        .filter(|v| *v != "VERGEFLOW_ADMIN_PASSWORD") // listed, its value hidden
+        .filter(|v| !["VERGEFLOW_ADMIN_PASSWORD", "VERGEFLOW_METRICS_TOKEN"].contains(v)) // listed, values hidden
         .collect();
     assert!(vars.len() >= 19, "{vars:?}");
     for var in vars {
         assert!(help.contains(&format!("[env: {var}=")), "{var} missing from --help:\n{help}");
     }
-    assert!(help.contains("VERGEFLOW_ADMIN_PASSWORD"));
+    assert!(help.contains("VERGEFLOW_ADMIN_PASSWORD") && help.contains("VERGEFLOW_METRICS_TOKEN"));
     let example = include_str!("../../.env.example");
     for var in config.split("env = \"").skip(1).map(|rest| rest.split('"').next().unwrap()) {
         assert!(example.contains(&format!("# {var}=")), "{var} missing from .env.example");
