@@ -496,6 +496,7 @@ fn run_task_reporting(
     let payload = serde_json::to_string(&task)?;
     let job_id = queue::enqueue(&*state.main.get().map_err(describe)?, task.kind(), &payload)?;
     let started = Instant::now();
+    let mut looked = Instant::now();
     loop {
         std::thread::sleep(Duration::from_millis(100));
         let job = queue::find(&*state.main.get().map_err(describe)?, job_id)?.context("the queued job vanished")?;
@@ -514,6 +515,21 @@ fn run_task_reporting(
                 bail!("the running server has not started job {job_id} after {} s; it stays queued", JOB_WAIT.as_secs())
             }
             _ => {}
+        }
+        // A server that stops leaves its job `running` (marked failed at the next start) or
+        // `pending` (run at the next start): stop waiting for it.
+        if looked.elapsed() >= Duration::from_secs(1) {
+            looked = Instant::now();
+            if !lock::is_held(&settings.data_dir)? {
+                bail!(
+                    "the server stopped before finishing job {job_id} ({}); run the command again",
+                    if job.status == "pending" {
+                        "it stays queued for the next start"
+                    } else {
+                        "the next start marks it failed"
+                    }
+                );
+            }
         }
     }
 }
@@ -608,7 +624,10 @@ pub fn doctor(settings: &Settings, repair: bool, json: bool) -> anyhow::Result<(
             let outcome = match (f.check.as_str(), f.client_id) {
                 ("missing_file" | "corrupt" | "wrong_file", Some(id)) if restored.insert(id) => {
                     run(Task::RepairClient { client_id: id }).map(|r| {
-                        format!("restored from {}", r.get("restored").and_then(|v| v.as_str()).unwrap_or("a backup"))
+                        match r.get("restored").and_then(|v| v.as_str()) {
+                            Some(name) => format!("restored from {name}"),
+                            None => "whole when looked at again; nothing changed".into(),
+                        }
                     })
                 }
                 ("migration_failed" | "ledger_mismatch" | "behind", Some(id)) if migrated.insert(id) => {

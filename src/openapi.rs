@@ -163,7 +163,13 @@ impl<'a> Api<'a> {
             let at = match self.resources.iter().position(|r| r.path == path) {
                 Some(at) => at,
                 None => {
-                    let resource = web::resource(split_scope(path).1);
+                    // The guard never refuses: it records the matched template for the request
+                    // metrics (free here, where actix has just matched it; `match_pattern` would
+                    // match the path again and allocate).
+                    let resource = web::resource(split_scope(path).1).guard(actix_web::guard::fn_guard(move |ctx| {
+                        ctx.req_data_mut().insert(crate::observability::RouteTemplate(path));
+                        true
+                    }));
                     self.resources.push(PathRoutes { path, resource, methods: Vec::new() });
                     self.resources.len() - 1
                 }

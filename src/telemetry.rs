@@ -100,7 +100,10 @@ where
             if status >= 500 {
                 state.responses_5xx.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
-            state.metrics.observe(request.match_pattern(), request.method().as_str(), status, client_id, took);
+            if request_metrics_on() {
+                let route = request.extensions().get::<crate::observability::RouteTemplate>().map(|t| t.0);
+                state.metrics.observe(route, request.method(), status, client_id, took);
+            }
         }
         tracing::info!(status, elapsed_us = took.as_micros() as u64, "response");
         if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -109,4 +112,17 @@ where
         Ok(res)
     }
     .instrument(span)
+}
+
+/// Whether requests are recorded for `/metrics`: always, except in benchmark builds started with
+/// `VERGEFLOW_BENCH_NO_REQUEST_METRICS=1`, which the benchmark uses to price the recording.
+#[cfg(not(feature = "bench-hooks"))]
+fn request_metrics_on() -> bool {
+    true
+}
+
+#[cfg(feature = "bench-hooks")]
+fn request_metrics_on() -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    !*OFF.get_or_init(|| std::env::var("VERGEFLOW_BENCH_NO_REQUEST_METRICS").is_ok_and(|v| v == "1"))
 }

@@ -6,12 +6,14 @@
 
 mod floor;
 mod load;
+mod scale;
 mod setup;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use serde_json::{Value, json};
 
 use load::{Conn, Outcome, Rng, Step, percentile_ms, request};
@@ -133,6 +135,9 @@ fn main() -> anyhow::Result<()> {
         return floor::serve(std::path::Path::new(&args[i + 1]), 2, shops);
     }
     let opt = options();
+    if let Some(n) = args.iter().position(|a| a == "--fleet-scale").and_then(|i| args.get(i + 1)) {
+        return scale::run(n.parse().context("--fleet-scale N")?, &opt.data_base);
+    }
     if !cfg!(feature = "bench-hooks") {
         eprintln!(
             "note: built without --features bench-hooks, so W5's create latency includes the admin's Argon2 hash"
@@ -399,6 +404,106 @@ fn main() -> anyhow::Result<()> {
                "w6b_seconds": b_secs, "w6b_copied": b_copied, "w6b_unchanged": b_unchanged}),
     );
 
+    // Metrics: W1 with request metrics recorded and without, alternating servers, twice each.
+    drop(server);
+    eprintln!("M: W1 with and without request metrics");
+    let (mut with_metrics, mut without_metrics) = (Vec::new(), Vec::new());
+    for round in 0..4 {
+        let off = round % 2 == 1;
+        let env: &[(&str, &str)] = if off { &[("VERGEFLOW_BENCH_NO_REQUEST_METRICS", "1")] } else { &[] };
+        let srv = setup::start_server_with(&data_dir, opt.capacity, setup::Hashing::Cheap, env)?;
+        let o = measure(Arc::new(move |_, _, _| one(0, get("/api/shop/products/1", "shop1.localhost"))), srv.addr, c);
+        check_errors("M", &o);
+        if off { without_metrics.push(o.rps()) } else { with_metrics.push(o.rps()) }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let metrics_ratio = mean(&with_metrics) / mean(&without_metrics);
+    extra.insert(
+        "metrics_cost".into(),
+        json!({"w1_with": with_metrics, "w1_without": without_metrics, "ratio": metrics_ratio}),
+    );
+
+    // W7: a trivial new client migration over every shop, alone; then a second one while W2-style
+    // reads go on (the warm shops were migrated by their first request, as the policy says).
+    let (v3, v4) = (tmp.path().join("w7-v3"), tmp.path().join("w7-v4"));
+    for dir in [&v3, &v4] {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(
+            dir.join("V3__w7_notes.sql"),
+            "CREATE TABLE w7_notes (id INTEGER PRIMARY KEY, note TEXT NOT NULL);",
+        )?;
+    }
+    std::fs::write(v4.join("V4__w7_notes_at.sql"), "ALTER TABLE w7_notes ADD COLUMN at TEXT;")?;
+    eprintln!("W7: a trivial migration over {} shops, alone", opt.cold_shops);
+    let srv = setup::start_server_with(
+        &data_dir,
+        opt.capacity,
+        setup::Hashing::Cheap,
+        &[("VERGEFLOW_EXTRA_CLIENT_MIGRATIONS", v3.to_str().expect("utf-8 path"))],
+    )?;
+    let token = runtime.block_on(login(srv.addr))?;
+    let run = runtime.block_on(run_job(srv.addr, &token, "/api/super-admin/migrations"))?;
+    let (w7_secs, w7_migrated) =
+        (run["result"]["seconds"].as_f64().unwrap_or(f64::NAN), run["result"]["migrated"].as_u64().unwrap_or(0));
+    drop(srv);
+    eprintln!("W7: a second migration over the rest while W2 reads the {warm} warm shops");
+    let srv = setup::start_server_with(
+        &data_dir,
+        opt.capacity,
+        setup::Hashing::Cheap,
+        &[("VERGEFLOW_EXTRA_CLIENT_MIGRATIONS", v4.to_str().expect("utf-8 path"))],
+    )?;
+    let first_open = Instant::now();
+    runtime.block_on(async {
+        let mut conn = Conn::open(srv.addr).await.expect("connect");
+        for i in 1..=warm {
+            let res =
+                conn.send(&get("/api/shop/products/1", &format!("shop{i}.localhost"))).await.expect("a first request");
+            assert_eq!(res.status, 200, "shop{i}'s first request after the upgrade");
+        }
+    });
+    let first_open_ms = first_open.elapsed().as_secs_f64() * 1000.0 / warm as f64;
+    let window = Duration::from_secs_f64(opt.duration.as_secs_f64().min(5.0));
+    let short = |addr: SocketAddr| {
+        let h = Arc::clone(&hosts);
+        runtime.block_on(load::run(
+            addr,
+            c,
+            Duration::from_millis(200),
+            window,
+            Arc::new(move |_, _, rng| one(0, get("/api/shop/products/1", &h[rng.below(warm)]))),
+        ))
+    };
+    let alone = short(srv.addr);
+    check_errors("W7 base", &alone);
+    let token = runtime.block_on(login(srv.addr))?;
+    let addr = srv.addr;
+    let migrating = std::thread::spawn(move || -> anyhow::Result<Value> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        rt.block_on(run_job(addr, &token, "/api/super-admin/migrations"))
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let during = short(srv.addr);
+    check_errors("W7", &during);
+    let run = migrating.join().map_err(|_| anyhow::anyhow!("the migration thread panicked"))??;
+    let (w7b_secs, w7b_migrated) =
+        (run["result"]["seconds"].as_f64().unwrap_or(f64::NAN), run["result"]["migrated"].as_u64().unwrap_or(0));
+    let w7_ratio = during.rps() / alone.rps();
+    let covered = w7b_secs >= window.as_secs_f64() + 0.3;
+    let mut r = row("W7 W2 during a fleet migration", &during, during.rps(), "req/s");
+    r.ratio = Some((w7_ratio, "W2 alone"));
+    r.target = "≥ 0.70 × W2 alone".into();
+    r.met = Some(w7_ratio >= 0.7);
+    rows.push(r);
+    extra.insert(
+        "w7".into(),
+        json!({"shops": opt.cold_shops, "alone_seconds": w7_secs, "alone_migrated": w7_migrated,
+               "during_seconds": w7b_secs, "during_migrated": w7b_migrated, "w2_alone": alone.rps(),
+               "w2_during": during.rps(), "ratio": w7_ratio, "run_covered_the_window": covered,
+               "first_request_with_migration_ms": first_open_ms}),
+    );
+    drop(srv);
+
     // Report.
     println!();
     println!(
@@ -451,6 +556,21 @@ fn main() -> anyhow::Result<()> {
         yes(b_secs <= 10.0),
         yes(b_copied as usize == changed.len())
     );
+    println!(
+        "M request metrics: W1 {:.0} req/s with, {:.0} without: {metrics_ratio:.3} (cost ≤ 3 %: {})",
+        mean(&with_metrics),
+        mean(&without_metrics),
+        yes(metrics_ratio >= 0.97)
+    );
+    println!(
+        "W7 fleet migration: {w7_migrated} shops in {w7_secs:.1} s alone ({:.1} s per 10,000; ≤ 30 s: {}); \
+         then {w7b_migrated} in {w7b_secs:.1} s while W2 ran at {w7_ratio:.2} × alone (≥ 0.70: {}; the run covered the \
+         whole window: {}); a shop's first request including its migration: {first_open_ms:.1} ms",
+        w7_secs * 10_000.0 / w7_migrated.max(1) as f64,
+        yes(w7_secs * 10_000.0 / w7_migrated.max(1) as f64 <= 30.0),
+        yes(w7_ratio >= 0.7),
+        yes(covered)
+    );
     println!("total bench time {:.0} s", started.elapsed().as_secs_f64());
 
     let results = json!({
@@ -465,6 +585,8 @@ fn main() -> anyhow::Result<()> {
         "reads_exclusive": extra["reads_exclusive"],
         "w8": extra["w8"],
         "w6": extra["w6"],
+        "w7": extra["w7"],
+        "metrics_cost": extra["metrics_cost"],
         "w5": {"shops": opt.provision_shops, "create_per_s": create_rate, "create_median_ms": create_med,
                "delete_per_s": delete_rate, "delete_median_ms": delete_med, "cheap_hash": cfg!(feature = "bench-hooks")},
     });
@@ -473,7 +595,6 @@ fn main() -> anyhow::Result<()> {
     }
     std::fs::write(&opt.json_path, serde_json::to_string_pretty(&results)?)?;
     println!("results written to {}", opt.json_path);
-    drop(server);
     drop(floor_srv);
     Ok(())
 }

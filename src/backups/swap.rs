@@ -149,8 +149,9 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 #[derive(Debug, Clone, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct RepairReport {
     pub client_id: i64,
-    /// The backup the shop now holds (its newest that still passes every check).
-    pub restored: String,
+    /// The backup the shop now holds (its newest that still passes every check); null when the
+    /// file turned out whole (a repair queued twice, say) and nothing was changed.
+    pub restored: Option<String>,
     pub schema_version: i64,
     /// Where the damaged file was moved (under `<data>/orphans/`), if there was one.
     pub damaged_moved_to: Option<String>,
@@ -164,6 +165,12 @@ pub struct RepairReport {
 pub fn restore_damaged(tenancy: &Tenancy, main: &Connection, id: i64) -> Result<RepairReport, AppError> {
     lifecycle::require_served(main, id)?;
     let _op = tenancy.file_ops.lock(id)?;
+    // Looked at again under the lock: a whole file is never replaced by an older backup.
+    let live = files::client_path(&tenancy.data_dir, id);
+    if live.exists() && crate::tenancy::template::verify_file(&live, tenancy.locking, id).is_ok() {
+        let version = registry::find(main, id)?.map_or(0, |c| c.schema_version);
+        return Ok(RepairReport { client_id: id, restored: None, schema_version: version, damaged_moved_to: None });
+    }
     let folder = Source::Client(id).folder(&tenancy.backup_dir);
     let backups = store::list(&folder).map_err(AppError::Internal)?;
     let mut chosen = None;
@@ -211,5 +218,5 @@ pub fn restore_damaged(tenancy: &Tenancy, main: &Connection, id: i64) -> Result<
     registry::set_schema_version(main, id, schema_version)?;
     tenancy.directory.invalidate(id);
     tracing::warn!(client_id = id, backup = %info.name, ?damaged_moved_to, "shop repaired from its newest verified backup");
-    Ok(RepairReport { client_id: id, restored: info.name, schema_version, damaged_moved_to })
+    Ok(RepairReport { client_id: id, restored: Some(info.name), schema_version, damaged_moved_to })
 }

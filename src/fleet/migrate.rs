@@ -144,7 +144,8 @@ fn progress_json(total: usize, r: &MigrationReport) -> serde_json::Value {
 
 /// Migrates every served shop the ledger shows behind (or failed), or only `only` (opened
 /// whatever the ledger says). `canary` is migrated first; if it fails nothing else is touched.
-/// Shops run `threads` at a time; a failing shop is recorded and the run goes on.
+/// Shops run `threads` at a time, at the lowest CPU priority; a failing shop is recorded and the
+/// run goes on.
 pub fn migrate_fleet(
     state: &AppState,
     only: Option<i64>,
@@ -199,6 +200,8 @@ pub fn migrate_fleet(
         let mut workers = Vec::new();
         for _ in 0..threads {
             workers.push(scope.spawn(|| -> Result<(), AppError> {
+                // As backup runs do: shops being served come first; a run alone is as fast.
+                crate::sys::lower_thread_priority();
                 let main = state.main.get()?;
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);

@@ -61,12 +61,17 @@ struct Shops {
     untracked: ShopTotals,
 }
 
+/// The route template a request matched (`/api/shop/products/{id}`), recorded in its extensions
+/// when actix matches it (see `openapi::Api::route`).
+#[derive(Debug, Clone, Copy)]
+pub struct RouteTemplate(pub &'static str);
+
 /// Request figures since start.
 pub struct Metrics {
     started: Instant,
     started_unix: f64,
     /// By (route template, method, status class).
-    routes: Mutex<HashMap<(String, String, u16), Histogram>>,
+    routes: Mutex<HashMap<(&'static str, actix_web::http::Method, u16), Histogram>>,
     shops: Mutex<Shops>,
 }
 
@@ -84,9 +89,16 @@ impl Default for Metrics {
 impl Metrics {
     /// Records one answered request: `route` is its template (`/api/shop/products/{id}`), `None`
     /// when no route matched.
-    pub fn observe(&self, route: Option<String>, method: &str, status: u16, client_id: Option<i64>, took: Duration) {
+    pub fn observe(
+        &self,
+        route: Option<&'static str>,
+        method: &actix_web::http::Method,
+        status: u16,
+        client_id: Option<i64>,
+        took: Duration,
+    ) {
         let seconds = took.as_secs_f64();
-        let key = (route.unwrap_or_else(|| "unmatched".into()), method.to_string(), status / 100);
+        let key = (route.unwrap_or("unmatched"), method.clone(), status / 100);
         self.routes.lock().entry(key).or_default().observe(seconds);
         if let Some(id) = client_id {
             let mut shops = self.shops.lock();
@@ -103,12 +115,11 @@ impl Metrics {
 
     /// The request metrics in Prometheus' text format.
     pub fn render(&self, out: &mut String) {
-        let routes: Vec<((String, String, u16), Histogram)> =
-            self.routes.lock().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut routes: Vec<((&'static str, String, u16), Histogram)> =
+            self.routes.lock().iter().map(|((r, m, c), v)| ((*r, m.to_string(), *c), v.clone())).collect();
         let name = "vergeflow_http_request_duration_seconds";
         let _ = writeln!(out, "# HELP {name} Request latency by route template, method and status class");
         let _ = writeln!(out, "# TYPE {name} histogram");
-        let mut routes = routes;
         routes.sort_by(|a, b| a.0.cmp(&b.0));
         for ((route, method, class), h) in &routes {
             let labels = format!("route=\"{}\",method=\"{}\",status=\"{class}xx\"", escape(route), escape(method));
@@ -222,10 +233,16 @@ mod tests {
         let m = Metrics::default();
         for id in 1..=30i64 {
             for _ in 0..id {
-                m.observe(Some("/api/shop/products".into()), "GET", 200, Some(id), Duration::from_millis(2));
+                m.observe(
+                    Some("/api/shop/products"),
+                    &actix_web::http::Method::GET,
+                    200,
+                    Some(id),
+                    Duration::from_millis(2),
+                );
             }
         }
-        m.observe(None, "GET", 404, None, Duration::from_micros(300));
+        m.observe(None, &actix_web::http::Method::GET, 404, None, Duration::from_micros(300));
         let mut out = String::new();
         m.render(&mut out);
         assert!(out.contains("vergeflow_shop_requests_total{client_id=\"30\"} 30"), "{out}");

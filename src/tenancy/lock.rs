@@ -58,6 +58,19 @@ pub fn try_acquire(data_dir: &Path, role: &str) -> anyhow::Result<Result<DataLoc
     }
 }
 
+/// Whether some process holds the data folder's lock right now (checked by taking it for a moment).
+pub fn is_held(data_dir: &Path) -> anyhow::Result<bool> {
+    let file = open(data_dir)?;
+    match file.try_lock() {
+        Ok(()) => {
+            file.unlock().context("unlocking the data folder")?;
+            Ok(false)
+        }
+        Err(TryLockError::WouldBlock) => Ok(true),
+        Err(TryLockError::Error(e)) => Err(e).context("locking the data folder"),
+    }
+}
+
 /// "pid 1234" from a lock file's `<role> <pid>` line.
 pub fn describe_holder(line: &str) -> String {
     match line.split_whitespace().nth(1) {

@@ -155,3 +155,95 @@ async fn doctor_names_every_problem_and_repair_mends_them_beside_a_running_serve
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("4 shops (4 files checked"), "{}", text(&out));
 }
+
+const REPAIR_ROUNDS: usize = 10;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kills_during_repairs_leave_the_shop_damaged_missing_or_restored_and_the_next_repair_finishes() {
+    let (_tmp, data) = data_dir();
+    let server = Server::start(&data).await;
+    let token = server.token(SUPER_EMAIL, SUPER_PASSWORD).await;
+    server.create_shop(&token, "mend").await;
+    let admin = server.token("mend@crash.test", "crash-password").await;
+    for i in 0..200 {
+        let res = server
+            .http
+            .post(format!("{}/api/admin/products", server.base))
+            .bearer_auth(&admin)
+            .json(&json!({"name": format!("kept {i}"), "price_cents": 100, "stock": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let res = server
+        .http
+        .post(format!("{}/api/super-admin/clients/1/backups", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wait_job(&server.http, &server.base, &token, res).await.unwrap()["status"], "done");
+    server.kill();
+    let live = data.join("client_1.db");
+    let kept: Vec<String> = (0..200).map(|i| format!("kept {i}")).collect();
+    let whole = |path: &Path| -> Option<usize> {
+        let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+        let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).ok()?;
+        let n: i64 = conn.query_row("SELECT COUNT(*) FROM products", [], |r| r.get(0)).ok()?;
+        (check == "ok").then_some(n as usize)
+    };
+
+    let mut seen = std::collections::BTreeSet::new();
+    for round in 0..REPAIR_ROUNDS {
+        // Damage the shop, then kill the server somewhere inside the repair it runs for doctor.
+        let conn = rusqlite::Connection::open(&live).unwrap();
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+        drop(conn);
+        let mut bytes = std::fs::read(&live).unwrap();
+        for b in bytes.iter_mut().skip(4096 * 3).take(4096 * 4) {
+            *b = 0xa5;
+        }
+        std::fs::write(&live, bytes).unwrap();
+        let server = Server::start(&data).await;
+        let repair = Command::new(env!("CARGO_BIN_EXE_vergeflow"))
+            .args(["doctor", "--repair", "--data-dir", data.to_str().unwrap()])
+            .env("RUST_LOG", "error")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(crate::crash::jitter(round * 7 + 3, 120)).await;
+        server.kill();
+        // The command notices the server is gone and stops waiting for its job.
+        let out = tokio::task::spawn_blocking(move || repair.wait_with_output().unwrap()).await.unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() || said.contains("stopped") || said.contains("problem"), "round {round}: {said}");
+        // What the kill left at the live path: the damaged file, nothing, or the whole backup.
+        let state = if !live.exists() {
+            "missing"
+        } else {
+            match whole(&live) {
+                Some(200) => "restored",
+                Some(n) => panic!("round {round}: a shop file with {n} products"),
+                None => "damaged",
+            }
+        };
+        seen.insert(state);
+        // Whatever it was, the next repair (no server) mends it, and the shop is served whole.
+        let out = doctor(&data, &["--repair"]);
+        assert_eq!(out.status.code(), Some(0), "round {round} ({state}): {}", text(&out));
+        let server = Server::start(&data).await;
+        let (status, mut names) = product_names(&server, "mend").await;
+        assert_eq!(status, StatusCode::OK, "round {round}");
+        names.sort();
+        let mut first_page = kept.clone();
+        first_page.sort();
+        assert!(names.iter().all(|n| first_page.contains(n)), "round {round}: foreign data {names:?}");
+        assert_eq!(whole(&live), Some(200), "round {round}");
+        server.kill();
+        let out = doctor(&data, &[]);
+        assert_eq!(out.status.code(), Some(0), "round {round}: doctor not clean: {}", text(&out));
+    }
+    assert!(seen.len() >= 2, "the kills always left the same state: {seen:?}");
+}
