@@ -587,6 +587,9 @@ pub fn migrate(settings: &Settings, only: Option<i64>, canary: Option<i64>) -> a
 /// `vergeflow doctor [--repair] [--json]`: see [`crate::fleet::doctor`].
 pub fn doctor(settings: &Settings, repair: bool, json: bool) -> anyhow::Result<()> {
     use crate::fleet::doctor::{self, Finding};
+    if !settings.data_dir.join("main.db").exists() {
+        bail!("{} holds no main.db: not a VergeFlow data folder (or --data-dir is wrong)", settings.data_dir.display());
+    }
     // Repairs need the folder to themselves, or the running server to do them; checks need neither.
     let owned = lock_unless_a_server_owns(settings)?;
     let server_running = owned.is_none();

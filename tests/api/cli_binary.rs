@@ -70,6 +70,13 @@ fn usage_errors_exit_2_on_one_line_and_failures_exit_1_on_one_line() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.starts_with("error: "), "{err}");
 
+    // doctor on a folder that is no data folder says so, and creates nothing.
+    let elsewhere = tmp.path().join("nothing-here");
+    let out = run(vergeflow(&elsewhere, &["doctor"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("not a VergeFlow data folder"), "{}", text(&out.stderr));
+    assert!(!elsewhere.join("main.db").exists());
+
     // Booleans take the usual spellings, and only those.
     for yes in ["1", "yes", "true", "on", "0", "no", "false"] {
         let out = run(vergeflow(&data, &["clients", "list"]).env("VERGEFLOW_SECURE_COOKIES", yes));

@@ -1,7 +1,8 @@
 //! Fleet migrations with a real next schema version: the real binary, given the V3 fixture in
 //! `tests/fixtures/client_v3` through VERGEFLOW_EXTRA_CLIENT_MIGRATIONS, migrates V2 shops on first
 //! open and as a batch (with a canary), records a shop whose data violates V3 and leaves it whole at
-//! V2; an older binary refuses V3 files. Then SIGKILL in the middle of fleet runs, ten rounds.
+//! V2; an older binary refuses V3 files (without marking them failed). Then SIGKILL in the middle
+//! of fleet runs, twelve rounds.
 
 use std::path::Path;
 use std::time::Duration;
@@ -192,6 +193,13 @@ async fn a_real_v3_migrates_on_first_open_and_in_batches_records_failures_and_ol
     }
     assert!(stderr.contains("newer than this server's 2"), "{stderr}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 migrated, 0 already at version 2, 4 failed"));
+
+    // None of that marked the shops failed: the V3 binary serves them again at once.
+    let server = Server::start_with(&data, &with_v3()).await;
+    let token = server.token(SUPER_EMAIL, SUPER_PASSWORD).await;
+    assert_eq!(shop_products(&server, "first").await.0, StatusCode::OK);
+    let (_, summary) = get(&server, &token, "/api/super-admin/migrations").await;
+    assert_eq!((summary["shops_by_version"].clone(), summary["failed"].clone()), (json!({"3": 4}), json!([])));
 }
 
 const ROUNDS: usize = 12;
