@@ -84,6 +84,18 @@ impl Server {
         assert_eq!(res.status(), StatusCode::CREATED);
     }
 
+    /// `GET <path>` on shop `sub` (by Host): the status and the JSON body (null if none).
+    pub(crate) async fn shop_get(&self, sub: &str, path: &str) -> (StatusCode, Value) {
+        let res = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("Host", format!("{sub}.localhost"))
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.json().await.unwrap_or(Value::Null))
+    }
+
     pub(crate) async fn token(&self, email: &str, password: &str) -> String {
         let res = self
             .http

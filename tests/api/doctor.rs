@@ -29,19 +29,35 @@ fn text(out: &Output) -> String {
 }
 
 async fn product_names(server: &Server, sub: &str) -> (StatusCode, Vec<String>) {
-    let res = server
-        .http
-        .get(format!("{}/api/shop/products", server.base))
-        .header("Host", format!("{sub}.localhost"))
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    let body: Value = res.json().await.unwrap_or(Value::Null);
+    let (status, body) = server.shop_get(sub, "/api/shop/products").await;
     let names = body["data"]
         .as_array()
         .map_or(Vec::new(), |d| d.iter().map(|p| p["name"].as_str().unwrap().to_string()).collect());
     (status, names)
+}
+
+/// Adds products named `names` to shop `sub` as its admin, then backs shop `id` up.
+async fn fill_and_back_up(server: &Server, token: &str, id: i64, sub: &str, names: &[String]) {
+    let admin = server.token(&format!("{sub}@crash.test"), "crash-password").await;
+    for name in names {
+        let res = server
+            .http
+            .post(format!("{}/api/admin/products", server.base))
+            .bearer_auth(&admin)
+            .json(&json!({"name": name, "price_cents": 100, "stock": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let res = server
+        .http
+        .post(format!("{}/api/super-admin/clients/{id}/backups", server.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wait_job(&server.http, &server.base, token, res).await.unwrap()["status"], "done");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,24 +69,7 @@ async fn doctor_names_every_problem_and_repair_mends_them_beside_a_running_serve
         server.create_shop(&token, sub).await;
     }
     for (id, sub) in [(3, "broken"), (4, "gone")] {
-        let admin = server.token(&format!("{sub}@crash.test"), "crash-password").await;
-        let res = server
-            .http
-            .post(format!("{}/api/admin/products", server.base))
-            .bearer_auth(&admin)
-            .json(&json!({"name": format!("{sub} kettle"), "price_cents": 100, "stock": 1}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::CREATED);
-        let res = server
-            .http
-            .post(format!("{}/api/super-admin/clients/{id}/backups", server.base))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(wait_job(&server.http, &server.base, &token, res).await.unwrap()["status"], "done");
+        fill_and_back_up(&server, &token, id, sub, &[format!("{sub} kettle")]).await;
     }
     assert_eq!(text(&doctor(&data, &[])).lines().last().map(|l| l.contains("no problems")), Some(true));
     server.kill();
@@ -164,29 +163,10 @@ async fn kills_during_repairs_leave_the_shop_damaged_missing_or_restored_and_the
     let server = Server::start(&data).await;
     let token = server.token(SUPER_EMAIL, SUPER_PASSWORD).await;
     server.create_shop(&token, "mend").await;
-    let admin = server.token("mend@crash.test", "crash-password").await;
-    for i in 0..200 {
-        let res = server
-            .http
-            .post(format!("{}/api/admin/products", server.base))
-            .bearer_auth(&admin)
-            .json(&json!({"name": format!("kept {i}"), "price_cents": 100, "stock": 1}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::CREATED);
-    }
-    let res = server
-        .http
-        .post(format!("{}/api/super-admin/clients/1/backups", server.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wait_job(&server.http, &server.base, &token, res).await.unwrap()["status"], "done");
+    let kept: Vec<String> = (0..200).map(|i| format!("kept {i}")).collect();
+    fill_and_back_up(&server, &token, 1, "mend", &kept).await;
     server.kill();
     let live = data.join("client_1.db");
-    let kept: Vec<String> = (0..200).map(|i| format!("kept {i}")).collect();
     let whole = |path: &Path| -> Option<usize> {
         let conn = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
         let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).ok()?;

@@ -70,14 +70,7 @@ async fn get(server: &Server, token: &str, path: &str) -> (StatusCode, Value) {
 }
 
 async fn shop_products(server: &Server, sub: &str) -> (StatusCode, Value) {
-    let res = server
-        .http
-        .get(format!("{}/api/shop/products", server.base))
-        .header("Host", format!("{sub}.localhost"))
-        .send()
-        .await
-        .unwrap();
-    (res.status(), res.json().await.unwrap_or(Value::Null))
+    server.shop_get(sub, "/api/shop/products").await
 }
 
 async fn start_fleet_run(server: &Server, token: &str, query: &str) -> Value {
