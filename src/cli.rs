@@ -676,7 +676,8 @@ pub fn doctor(settings: &Settings, repair: bool, json: bool) -> anyhow::Result<(
             );
         }
         println!(
-            "{} shops ({} files checked, schema version {}) in {:.1} s; disk {} MiB free; open-file limit {}              (connection budget {}); {}",
+            "{} shops ({} files checked, schema version {}) in {:.1} s; disk {} MiB free; open-file limit {} \
+             (connection budget {}); {}",
             report.shops,
             report.shop_files_checked,
             report.target_version,

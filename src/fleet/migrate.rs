@@ -175,7 +175,12 @@ pub fn migrate_fleet(
         let client = lifecycle::require_served(&main, id).map_err(|_| {
             AppError::not_found("client_not_found", format!("no active or suspended shop with id {id} (the canary)"))
         })?;
+        let behind = work.iter().any(|(w, _)| *w == id);
         work.retain(|(w, _)| *w != id);
+        if !behind && only.is_none() {
+            // Counted above as current by the ledger; counted below by what opening it finds.
+            report.already_current -= 1;
+        }
         let total = work.len() + 1;
         match migrate_one(&state.tenancy, &main, id) {
             Ok(m) if m.applied.is_empty() => report.already_current += 1,

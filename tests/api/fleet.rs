@@ -193,6 +193,9 @@ async fn a_real_v3_migrates_on_first_open_and_in_batches_records_failures_and_ol
     assert_eq!(shop_products(&server, "first").await.0, StatusCode::OK);
     let (_, summary) = get(&server, &token, "/api/super-admin/migrations").await;
     assert_eq!((summary["shops_by_version"].clone(), summary["failed"].clone()), (json!({"3": 4}), json!([])));
+    // A run with a current canary counts every shop once.
+    let report = start_fleet_run(&server, &token, "?canary=1").await;
+    assert_eq!((report["migrated"].as_u64(), report["already_current"].as_u64()), (Some(0), Some(4)), "{report}");
 }
 
 const ROUNDS: usize = 12;
