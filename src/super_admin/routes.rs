@@ -280,6 +280,14 @@ async fn migrate(
     let result = state
         .main
         .run(move |conn| {
+            let client =
+                registry::find(conn, id)?.ok_or_else(|| AppError::not_found("client_not_found", "no such client"))?;
+            if !matches!(client.status, ClientStatus::Active | ClientStatus::Suspended) {
+                return Err(AppError::unavailable(
+                    "client_unavailable",
+                    format!("this shop is {}", client.status.as_str()),
+                ));
+            }
             let applied = crate::fleet::migrate::migrate_one(&tenancy, conn, id)?.applied;
             let client =
                 registry::find(conn, id)?.ok_or_else(|| AppError::not_found("client_not_found", "no such client"))?;
