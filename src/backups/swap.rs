@@ -58,13 +58,7 @@ pub fn restore_client(
         .ok_or_else(|| AppError::not_found("backup_not_found", "this shop has no backup with that name"))?;
     store::check_before_use(&backup_path, &info, Source::Client(id))?;
 
-    let building = files::building_path(&tenancy.data_dir, id);
-    files::remove_family(&building)?;
-    let schema_version = prepare_replacement(&backup_path, &building)
-        .map_err(|e| AppError::Internal(e.context(format!("preparing the restore of client {id}"))))
-        .inspect_err(|_| {
-            let _ = files::remove_family(&building);
-        })?;
+    let (building, schema_version) = build_replacement(tenancy, id, &backup_path)?;
 
     let started = Instant::now();
     let swapped =
@@ -86,6 +80,19 @@ pub fn restore_client(
         schema_version,
         unavailable_ms,
     })
+}
+
+/// Builds shop `id`'s replacement beside its file (`client_<id>.db.building`) from a verified
+/// backup; removed again if that fails. Returns its path and schema version.
+fn build_replacement(tenancy: &Tenancy, id: i64, backup: &Path) -> Result<(std::path::PathBuf, i64), AppError> {
+    let building = files::building_path(&tenancy.data_dir, id);
+    files::remove_family(&building)?;
+    let version = prepare_replacement(backup, &building)
+        .map_err(|e| AppError::Internal(e.context(format!("preparing a replacement file for client {id}"))))
+        .inspect_err(|_| {
+            let _ = files::remove_family(&building);
+        })?;
+    Ok((building, version))
 }
 
 /// Builds the replacement shop file at `building` from a verified backup. Returns its schema version.
@@ -190,15 +197,8 @@ pub fn restore_damaged(tenancy: &Tenancy, main: &Connection, id: i64) -> Result<
             format!("shop {id} has no backup that passes its checks; nothing was changed"),
         ));
     };
-    let building = files::building_path(&tenancy.data_dir, id);
-    files::remove_family(&building)?;
-    let schema_version = prepare_replacement(&backup_path, &building)
-        .map_err(|e| AppError::Internal(e.context(format!("preparing the repair of client {id}"))))
-        .inspect_err(|_| {
-            let _ = files::remove_family(&building);
-        })?;
+    let (building, schema_version) = build_replacement(tenancy, id, &backup_path)?;
     let swapped = tenancy.pools.retire(id, DELETE_DRAIN_TIMEOUT).and_then(|()| {
-        let live = files::client_path(&tenancy.data_dir, id);
         let mut moved = None;
         for p in files::family(&live).into_iter().filter(|p| p.exists()) {
             let to = files::move_aside(&tenancy.data_dir, &p)?;

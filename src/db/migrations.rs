@@ -97,6 +97,15 @@ pub fn latest_client_version() -> i64 {
     EXTRA_CLIENT.get().and_then(|e| e.last()).map_or_else(built_in_latest, |m| i64::from(m.version()))
 }
 
+/// The client schema version of the shop file at `path`, opened (as the server opens it) only to
+/// read it.
+pub fn shop_file_version(path: &std::path::Path, locking: crate::db::ShopLocking) -> rusqlite::Result<i64> {
+    let conn = crate::db::open_shop_file(path, locking, 256, crate::db::BUSY_TIMEOUT)?;
+    let version = client_version(&conn)?;
+    conn.close().map_err(|(_, e)| e)?;
+    Ok(version)
+}
+
 /// The client schema version recorded in a shop file (0 for a file refinery never touched).
 pub fn client_version(conn: &Connection) -> rusqlite::Result<i64> {
     let has_history: bool = conn.query_row(

@@ -85,6 +85,11 @@ pub fn shops_by_version(conn: &Connection) -> rusqlite::Result<BTreeMap<String, 
     .collect()
 }
 
+/// How many shops failed their last migration.
+pub fn count_failed(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT COUNT(*) FROM clients WHERE migration_error IS NOT NULL", [], |r| r.get(0))
+}
+
 /// Shops whose last migration failed, oldest id first, at most `limit`.
 pub fn failures(conn: &Connection, limit: i64) -> rusqlite::Result<Vec<Failure>> {
     conn.prepare(

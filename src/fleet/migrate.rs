@@ -95,19 +95,12 @@ pub fn migrate_one(tenancy: &Tenancy, main: &Connection, id: i64) -> Result<Migr
 pub fn settle_interrupted(tenancy: &Tenancy, main: &Connection) -> Result<Vec<i64>, AppError> {
     let ids = ledger::interrupted(main)?;
     for &id in &ids {
+        let Some(client) = crate::tenancy::registry::find(main, id)? else { continue };
         let path = files::client_path(&tenancy.data_dir, id);
-        let version = if path.exists() {
-            let conn = db::open_shop_file(&path, tenancy.locking, 256, db::BUSY_TIMEOUT)?;
-            let v = migrations::client_version(&conn)?;
-            conn.close().map_err(|(_, e)| e)?;
-            v
-        } else {
-            // Missing: doctor and requests report it; the ledger keeps what it had.
-            crate::tenancy::registry::find(main, id)?.map_or(0, |c| c.schema_version)
-        };
-        let error = main
-            .query_row("SELECT migration_error FROM clients WHERE id = ?1", [id], |r| r.get::<_, Option<String>>(0))?;
-        let error = error.filter(|_| version != migrations::latest_client_version());
+        // Missing: doctor and requests report it; the ledger keeps what it had.
+        let version =
+            if path.exists() { migrations::shop_file_version(&path, tenancy.locking)? } else { client.schema_version };
+        let error = client.migration_error.filter(|_| version != migrations::latest_client_version());
         ledger::record(main, id, version, error.as_deref(), None)?;
         tracing::info!(client_id = id, version, "settled a migration interrupted by the last stop");
     }

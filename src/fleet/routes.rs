@@ -57,8 +57,7 @@ async fn summary(state: web::Data<AppState>, _: SuperAdmin) -> Result<web::Json<
     let summary = state
         .main
         .run(|c| {
-            let failed_count: i64 =
-                c.query_row("SELECT COUNT(*) FROM clients WHERE migration_error IS NOT NULL", [], |r| r.get(0))?;
+            let failed_count = ledger::count_failed(c)?;
             Ok(Summary {
                 target_version: migrations::latest_client_version(),
                 shops_by_version: ledger::shops_by_version(c)?,

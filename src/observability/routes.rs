@@ -1,5 +1,6 @@
 //! `/health` (liveness), `/ready` (readiness) and `/metrics` (Prometheus).
 
+use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -181,11 +182,7 @@ async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
             Ok(Registry {
                 by_status: crate::tenancy::registry::count_by_status(c)?,
                 by_version: crate::fleet::ledger::shops_by_version(c)?.into_iter().collect(),
-                migration_failures: c.query_row(
-                    "SELECT COUNT(*) FROM clients WHERE migration_error IS NOT NULL",
-                    [],
-                    |r| r.get(0),
-                )?,
+                migration_failures: crate::fleet::ledger::count_failed(c)?,
                 jobs,
             })
         })
@@ -247,14 +244,12 @@ async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     counter(o, "vergeflow_tenant_pool_idle_closed_total", "Pools closed for idleness", s.idle_closed);
     gauge(o, "vergeflow_tenant_connections_open", "Open shop file connections", s.open_connections);
     let name = "vergeflow_tenant_connection_open_seconds";
-    let _ = std::fmt::Write::write_fmt(
+    let _ = writeln!(
         o,
-        format_args!(
-            "# HELP {name} Time to open a shop connection (open, PRAGMAs, stamp and version check)\n# TYPE {name} summary\n\
-             {name}_sum {}\n{name}_count {}\n",
-            s.connect_micros_total as f64 / 1e6,
-            s.connections_opened
-        ),
+        "# HELP {name} Time to open a shop connection (open, PRAGMAs, stamp and version check)\n# TYPE {name} summary\n\
+         {name}_sum {}\n{name}_count {}",
+        s.connect_micros_total as f64 / 1e6,
+        s.connections_opened
     );
     let b = state.settings.shop_budget;
     gauge(

@@ -70,9 +70,7 @@ pub fn reconcile(tenancy: &Tenancy, main: &mut Connection) -> Result<ReconcileRe
     for id in registry::pending_imports(main)? {
         let path = files::client_path(dir, id);
         if path.exists() && super::template::verify_file(&path, tenancy.locking, id).is_ok() {
-            let conn = crate::db::open_shop_file(&path, tenancy.locking, 256, crate::db::BUSY_TIMEOUT)?;
-            let version = crate::db::migrations::client_version(&conn)?;
-            conn.close().map_err(|(_, e)| e)?;
+            let version = crate::db::migrations::shop_file_version(&path, tenancy.locking)?;
             registry::set_schema_version(main, id, version)?;
             main.execute("UPDATE clients SET status = 'active', import_pending = 0 WHERE id = ?1", [id])?;
             tracing::info!(client_id = id, "reconciled: finished an interrupted import");
