@@ -82,6 +82,45 @@ enum Command {
         /// The backup's name (see `backups list`).
         backup: String,
     },
+    /// Background jobs: list them, list failed ones, retry or forget a failed one (safe beside a
+    /// running server, which runs what is queued; without one, queued jobs run at its next start).
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// Jobs, newest first.
+    List {
+        /// Only jobs in this status: pending, running, done, failed, cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this shop's jobs.
+        #[arg(long)]
+        client: Option<i64>,
+        /// Only jobs of this kind (e.g. send_mail, backup_client).
+        #[arg(long)]
+        kind: Option<String>,
+        /// How many to show (at most 100).
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Jobs that failed for good, newest first, with their error.
+    Failed {
+        /// Only this shop's.
+        #[arg(long)]
+        client: Option<i64>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a failed job back on the queue (ID as `jobs failed` shows it).
+    Retry { id: i64 },
+    /// Forget a failed job.
+    Forget { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -230,6 +269,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
         }
         Command::Clients(ClientsCommand::List { json }) => list_clients(&settings, json),
         Command::Clients(ClientsCommand::Delete { id, final_backup }) => {
+            require_client(&settings, id)?;
             let result = run_task(&settings, Task::DeleteClient { client_id: id, final_backup })?;
             println!("deleted shop {id}; its file, backups and admins are gone");
             if let Some(kept) = result.get("final_backup").and_then(|p| p.as_str()) {
@@ -296,8 +336,78 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
             reset_password(&settings, &email, password.as_deref())
         }
         Command::Migrate { client, canary } => migrate(&settings, client, canary),
+        Command::Jobs(cmd) => jobs_command(&settings, cmd),
         Command::Doctor { repair, json } => doctor(&settings, repair, json),
     }
+}
+
+fn jobs_command(settings: &Settings, cmd: JobsCommand) -> anyhow::Result<()> {
+    let main = open_main(settings)?;
+    let mut conn = main.get().map_err(describe)?;
+    match cmd {
+        JobsCommand::List { status, client, kind, limit, json } => {
+            let page = crate::pagination::Page::parse(Some(1), Some(limit)).map_err(describe)?;
+            let filter = queue::Filter { status, client_id: client, kind };
+            let (jobs, total) = queue::list(&conn, &filter, page)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&jobs)?);
+                return Ok(());
+            }
+            println!("{:>8}  {:<18} {:>6}  {:<10} {:>8}  {:<20} LAST ERROR", "ID", "KIND", "SHOP", "STATUS", "ATTEMPTS", "CREATED");
+            for j in &jobs {
+                println!(
+                    "{:>8}  {:<18} {:>6}  {:<10} {:>8}  {:<20} {}",
+                    j.id,
+                    j.kind,
+                    j.client_id.map_or("-".to_string(), |c| c.to_string()),
+                    j.status,
+                    format!("{}/{}", j.attempts, j.max_attempts),
+                    j.created_at,
+                    j.last_error.as_deref().unwrap_or("")
+                );
+            }
+            println!("{} of {total} job(s)", jobs.len());
+        }
+        JobsCommand::Failed { client, json } => {
+            let page = crate::pagination::Page::parse(Some(1), Some(100)).map_err(describe)?;
+            let (failed, total) = queue::list_failed(&conn, client, page)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&failed)?);
+                return Ok(());
+            }
+            println!("{:>6}  {:>8}  {:<18} {:>6}  {:<20} ERROR", "ID", "JOB", "KIND", "SHOP", "FAILED AT");
+            for f in &failed {
+                println!(
+                    "{:>6}  {:>8}  {:<18} {:>6}  {:<20} {}",
+                    f.id,
+                    f.job_id.map_or("-".to_string(), |j| j.to_string()),
+                    f.kind,
+                    f.client_id.map_or("-".to_string(), |c| c.to_string()),
+                    f.failed_at,
+                    f.exception.lines().next().unwrap_or("")
+                );
+            }
+            println!("{} of {total} failed job(s); retry one with `vergeflow jobs retry ID`", failed.len());
+        }
+        JobsCommand::Retry { id } => match queue::retry_failed(&mut conn, id)? {
+            queue::Retry::Queued(job_id) => {
+                let serving = lock::is_held(&settings.data_dir)?;
+                println!(
+                    "failed job {id} is queued again as job {job_id}; {}",
+                    if serving { "the running server runs it" } else { "it runs when the server starts" }
+                );
+            }
+            queue::Retry::NotFound => bail!("no failed job {id} (see `vergeflow jobs failed`)"),
+            queue::Retry::Gone => bail!("failed job {id} can no longer run: its payload was forgotten or its shop deleted"),
+        },
+        JobsCommand::Forget { id } => {
+            if !queue::forget_failed(&mut conn, id)? {
+                bail!("no failed job {id} (see `vergeflow jobs failed`)");
+            }
+            println!("forgot failed job {id}");
+        }
+    }
+    Ok(())
 }
 
 /// A password from the command line (checked) or a generated one, printed once.
@@ -390,7 +500,18 @@ pub fn create_client(settings: &Settings, input: &NewClientInput<'_>) -> anyhow:
 }
 
 pub fn delete_client(settings: &Settings, id: i64) -> anyhow::Result<()> {
+    require_client(settings, id)?;
     run_task(settings, Task::DeleteClient { client_id: id, final_backup: false }).map(|_| ())
+}
+
+/// Fails with the API's 404 message when there is no shop `id` (a delete job finding none would
+/// report it already deleted, which is right for a rerun but not for a mistyped id).
+fn require_client(settings: &Settings, id: i64) -> anyhow::Result<()> {
+    let main = open_main(settings)?;
+    if registry::find(&*main.get().map_err(describe)?, id)?.is_none() {
+        return Err(describe(AppError::not_found("client_not_found", "no such client")));
+    }
+    Ok(())
 }
 
 /// Turns an AppError into a one-line CLI error, naming bad fields.
@@ -493,8 +614,7 @@ fn run_task_reporting(
         drop(main);
         return task.execute_with_progress(&state, progress).map_err(describe);
     }
-    let payload = serde_json::to_string(&task)?;
-    let job_id = queue::enqueue(&*state.main.get().map_err(describe)?, task.kind(), &payload)?;
+    let job_id = crate::jobs::enqueue(&*state.main.get().map_err(describe)?, &task).map_err(describe)?;
     let started = Instant::now();
     let mut looked = Instant::now();
     loop {
@@ -526,7 +646,7 @@ fn run_task_reporting(
                     if job.status == "pending" {
                         "it stays queued for the next start"
                     } else {
-                        "the next start marks it failed"
+                        "the next start runs it again"
                     }
                 );
             }

@@ -129,6 +129,34 @@ pub struct SettingsArgs {
     /// a migration without rebuilding. A shop migrated with them is refused by a binary without them.
     #[arg(long, env = "VERGEFLOW_EXTRA_CLIENT_MIGRATIONS", global = true)]
     pub extra_client_migrations: Option<PathBuf>,
+    /// Threads that run background jobs (one more runs only mail and webhook deliveries).
+    #[arg(long, env = "VERGEFLOW_JOB_WORKERS", default_value_t = 2, global = true)]
+    pub job_workers: usize,
+    /// First retry delay of a failed job, in milliseconds; doubles per attempt (capped at an hour).
+    #[arg(long, env = "VERGEFLOW_JOB_RETRY_BASE_MS", default_value_t = 10_000, global = true)]
+    pub job_retry_base_ms: u64,
+    /// Seconds running jobs get to finish at shutdown (SIGTERM) before they are put back on the queue.
+    #[arg(long, env = "VERGEFLOW_SHUTDOWN_GRACE_SECS", default_value_t = 25, global = true)]
+    pub shutdown_grace_secs: u64,
+    /// SMTP server for outgoing mail (smtp://user:pass@host:587, smtps://…:465); unset: mail is
+    /// written as .eml files under <data-dir>/mail/.
+    #[arg(long, env = "VERGEFLOW_SMTP_URL", global = true, hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender address of outgoing mail (the shop's name is the sender name).
+    #[arg(long, env = "VERGEFLOW_MAIL_FROM", default_value = "noreply@localhost", global = true)]
+    pub mail_from: String,
+    /// Let webhooks reach loopback, private and link-local addresses (development and tests only).
+    #[arg(
+        long,
+        env = "VERGEFLOW_WEBHOOK_ALLOW_PRIVATE",
+        global = true,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_value = "false",
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub webhook_allow_private: bool,
 }
 
 /// Validated settings used by the server, the CLI, the job worker and tests.
@@ -171,6 +199,12 @@ pub struct Settings {
     pub extra_client_migrations: Option<PathBuf>,
     /// How many shop connections may be open at once, and why that many.
     pub shop_budget: ShopBudget,
+    pub job_workers: usize,
+    pub job_retry_base: Duration,
+    pub shutdown_grace: Duration,
+    pub smtp_url: Option<String>,
+    pub mail_from: lettre::message::Mailbox,
+    pub webhook_allow_private: bool,
 }
 
 /// The bounds on open shop connections: descriptors and memory. The LRU of pools is sized from
@@ -278,6 +312,22 @@ impl SettingsArgs {
             slow_query: (self.slow_query_ms > 0).then(|| Duration::from_millis(self.slow_query_ms)),
             extra_client_migrations: self.extra_client_migrations,
             shop_budget,
+            job_workers: self.job_workers.clamp(1, 64),
+            job_retry_base: Duration::from_millis(self.job_retry_base_ms.clamp(10, 3_600_000)),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace_secs.min(3600)),
+            smtp_url: match self.smtp_url.map(|u| u.trim().to_string()).filter(|u| !u.is_empty()) {
+                Some(url) => {
+                    crate::mail::transport::check_url(&url).map_err(|e| anyhow::anyhow!("VERGEFLOW_SMTP_URL: {e}"))?;
+                    Some(url)
+                }
+                None => None,
+            },
+            mail_from: self
+                .mail_from
+                .trim()
+                .parse()
+                .map_err(|e| anyhow::anyhow!("VERGEFLOW_MAIL_FROM is not an e-mail address: {e}"))?,
+            webhook_allow_private: self.webhook_allow_private,
         })
     }
 }
@@ -319,6 +369,12 @@ impl Settings {
             extra_client_migrations: None,
             shop_connections: None,
             shop_cache_mb: None,
+            job_workers: 2,
+            job_retry_base_ms: 10_000,
+            shutdown_grace_secs: 25,
+            smtp_url: None,
+            mail_from: "noreply@localhost".into(),
+            webhook_allow_private: false,
         };
         args.data_dir = data_dir.into();
         args.validate().expect("defaults are valid")

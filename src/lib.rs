@@ -16,6 +16,7 @@ pub mod docs;
 pub mod error;
 pub mod fleet;
 pub mod jobs;
+pub mod mail;
 pub mod observability;
 pub mod openapi;
 pub mod orders;

@@ -49,9 +49,9 @@ impl Application {
             if !report.is_clean() {
                 tracing::warn!(?report, "start-up reconciliation repaired the data folder");
             }
-            let interrupted = queue::fail_interrupted(&main)?;
+            let interrupted = queue::requeue_interrupted(&main)?;
             if interrupted > 0 {
-                tracing::warn!(interrupted, "jobs interrupted by the last stop were marked failed");
+                tracing::warn!(interrupted, "jobs interrupted by the last stop were put back on the queue");
             }
             crate::bootstrap::ensure_super_admin(&main, &state.settings)?;
             for (id, subdomain) in crate::tenancy::registry::numeric_subdomains(&main)? {
@@ -112,7 +112,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let Application { server, background, _lock, state, .. } = self;
         let result = server.await;
-        drop(background);
+        background.shutdown(state.settings.shutdown_grace);
         drop(state);
         drop(_lock);
         result

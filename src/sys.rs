@@ -108,10 +108,16 @@ pub fn make_data_folder_private(dir: &std::path::Path) -> std::io::Result<()> {
 /// run, so that request handling on the same cores comes first. Linux applies `setpriority` on a
 /// thread id to that thread only. Best effort: a failure leaves the priority as it was.
 pub fn lower_thread_priority() {
+    set_thread_niceness(19);
+}
+
+/// Sets the calling thread's niceness (0 normal … 19 lowest). Best effort, like
+/// [`lower_thread_priority`].
+pub fn set_thread_niceness(nice: i32) {
     // SAFETY: gettid has no preconditions; setpriority only reads its arguments.
     unsafe {
         let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice);
     }
 }
 

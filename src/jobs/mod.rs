@@ -1,5 +1,27 @@
-//! The job queue on main.db and the server's background worker. The CLI hands work that touches
-//! shop files to a running server through it; the API answers 202 with the job for long work.
+//! The job queue on main.db and the server's background workers. The CLI hands work that touches
+//! shop files to a running server through it; the API answers 202 with the job for long work; mail
+//! and webhook deliveries go out through it with retries.
+//!
+//! A job for one shop carries its `client_id` and opens that shop's file only. A job left running
+//! by a crash runs again at the next start, so every kind is safe to repeat:
+//! - `create_client`: reconciliation finishes the interrupted provisioning; a rerun that finds the
+//!   shop it made (same subdomain, an admin with the very password hash of its payload) returns it.
+//! - `delete_client`: reconciliation finishes a deletion in `deleting`; a rerun that finds the shop
+//!   gone reports it deleted.
+//! - `migrate_clients`, `scheduled_backups`, `backup_all`: driven by the ledger and file
+//!   fingerprints, so shops already done are skipped.
+//! - `backup_client`: a rerun makes a fresh backup (the unfinished copy is removed at start-up).
+//! - `restore_client`: a rerun restores the same backup again; the shop ends with the same data.
+//! - `repair_client`: does nothing when the file is whole.
+//! - `export_client`: writes the export again (to a temporary name, renamed at the end).
+//! - `import_client`: reconciliation finishes or rolls back the import; a rerun after a finished
+//!   one fails with 409 `subdomain_taken`: the shop exists once, never twice.
+//! - `send_mail`: the outbox row says whether it went; a message a crash interrupted mid-SMTP may
+//!   arrive twice (SMTP has no idempotence key), never zero times.
+//! - `deliver_webhook`: the delivery row says whether it was acknowledged; receivers deduplicate by
+//!   the event `id`, which stays the same on every attempt.
+//! - `prune`, `auto_cancel_orders`: deleting what is expired and cancelling what is overdue find
+//!   nothing the second time.
 
 pub mod queue;
 pub mod routes;
@@ -13,6 +35,27 @@ use crate::backups::{self, BackupKind};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::tenancy::lifecycle::{self, NewClient};
+
+/// Queues `task` (with its shop and attempt budget) and wakes a worker.
+pub fn enqueue(conn: &rusqlite::Connection, task: &Task) -> Result<i64, AppError> {
+    enqueue_in_batch(conn, task, None)
+}
+
+pub fn enqueue_in_batch(conn: &rusqlite::Connection, task: &Task, batch_id: Option<i64>) -> Result<i64, AppError> {
+    let payload = serde_json::to_string(task).map_err(anyhow::Error::from)?;
+    let id = queue::push(
+        conn,
+        &queue::NewJob {
+            kind: task.kind(),
+            payload: &payload,
+            client_id: task.client_id(),
+            max_attempts: task.max_attempts(),
+            batch_id,
+        },
+    )?;
+    worker::wake();
+    Ok(id)
+}
 
 /// Work the queue can carry.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,6 +107,36 @@ pub enum Task {
 }
 
 impl Task {
+    /// The shop this job works on (it opens that shop's file and no other), if any.
+    pub fn client_id(&self) -> Option<i64> {
+        match self {
+            Task::DeleteClient { client_id, .. }
+            | Task::BackupClient { client_id }
+            | Task::RestoreClient { client_id, .. }
+            | Task::RepairClient { client_id }
+            | Task::ExportClient { client_id, .. } => Some(*client_id),
+            Task::MigrateClients { client_id, .. } => *client_id,
+            _ => None,
+        }
+    }
+
+    /// Attempts before the job is failed for good; retries wait with exponential backoff and are
+    /// made only for transient errors (5xx-kind), never for a refusal such as a 404 or 409.
+    pub fn max_attempts(&self) -> i64 {
+        match self {
+            Task::BackupClient { .. } => 3,
+            _ => 1,
+        }
+    }
+
+    /// Long jobs whose units of work are counted in a batch (`GET /api/super-admin/batches/{id}`).
+    pub fn is_batch(&self) -> bool {
+        matches!(self, Task::BackupAll { .. } | Task::ScheduledBackups | Task::MigrateClients { client_id: None, .. })
+    }
+
+    /// Called once when the job failed for good (no attempt left, or a final error).
+    pub fn gave_up(&self, _state: &AppState, _err: &AppError) {}
+
     pub fn kind(&self) -> &'static str {
         match self {
             Task::CreateClient(_) => "create_client",
@@ -95,10 +168,16 @@ impl Task {
         let mut main = state.main.get()?;
         match self {
             Task::CreateClient(new) => {
+                if let Some(client) = lifecycle::made_by(&main, new)? {
+                    return json(serde_json::to_value(client));
+                }
                 let client = lifecycle::provision_client(&state.tenancy, &mut main, new)?;
                 json(serde_json::to_value(client))
             }
             Task::DeleteClient { client_id, final_backup } => {
+                if crate::tenancy::registry::find(&main, *client_id)?.is_none() {
+                    return Ok(serde_json::json!({ "deleted": client_id, "already_gone": true }));
+                }
                 let kept = lifecycle::delete_client(&state.tenancy, &mut main, *client_id, *final_backup)?;
                 Ok(serde_json::json!({ "deleted": client_id, "final_backup": kept }))
             }

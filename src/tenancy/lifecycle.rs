@@ -63,6 +63,22 @@ impl NewClient {
     }
 }
 
+/// The shop `new` already made, if one exists: its subdomain with an admin holding the very
+/// password hash of `new` (a salted hash: no other request can have it). Lets a create job that a
+/// crash interrupted run again without a 409.
+pub fn made_by(main: &Connection, new: &NewClient) -> Result<Option<Client>, AppError> {
+    let id: Option<i64> = rusqlite::OptionalExtension::optional(main.query_row(
+        "SELECT c.id FROM clients c JOIN users u ON u.client_id = c.id
+         WHERE c.subdomain = ?1 AND u.email = ?2 AND u.password_hash = ?3 AND c.status IN ('active', 'suspended')",
+        rusqlite::params![new.subdomain, new.admin_email, new.admin_password_hash],
+        |r| r.get(0),
+    ))?;
+    match id {
+        Some(id) => Ok(registry::find(main, id)?),
+        None => Ok(None),
+    }
+}
+
 /// Refuses a new shop whose subdomain, custom domain or admin e-mail is already taken, with the
 /// same 409s provisioning gives: lets the CLI say so before it prints a password for an admin it
 /// will never create. Provisioning still enforces all three (this is only a look before).

@@ -192,8 +192,14 @@ pub fn update(conn: &Connection, id: i64, changes: &ClientChanges) -> rusqlite::
 }
 
 /// Removes the row; the shop's admins and every token tied to the shop go with it (ON DELETE CASCADE).
+/// Removes a shop's row (its admins, tokens, outbox and schedules go with it by cascade) and
+/// cancels its pending jobs.
 pub fn delete_row(conn: &Connection, id: i64) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM clients WHERE id = ?1", [id])?;
+    let cancelled = crate::jobs::queue::cancel_for_client(conn, id)?;
+    if cancelled > 0 {
+        tracing::info!(client_id = id, cancelled, "cancelled the deleted shop's pending jobs");
+    }
     Ok(())
 }
 

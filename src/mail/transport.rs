@@ -1,0 +1,74 @@
+//! Where mail goes: an SMTP server (lettre, blocking, from job threads) or `.eml` files.
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart, header::ContentType};
+use lettre::{Message, SmtpTransport, Transport};
+
+use super::Stored;
+use crate::config::Settings;
+
+/// How long one SMTP conversation may take before the attempt counts as failed.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Checks an SMTP URL at start-up, so a typo fails there and not at the first mail.
+pub fn check_url(url: &str) -> Result<(), String> {
+    SmtpTransport::from_url(url).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Builds the RFC 5322 message: plain text and HTML alternatives, the sender name given.
+pub fn build(settings: &Settings, mail: &Stored) -> Result<Message, String> {
+    let from = Mailbox::new(Some(mail.from_name.clone()), settings.mail_from.email.clone());
+    let to: Mailbox = mail.to.parse().map_err(|e| format!("bad recipient {:?}: {e}", mail.to))?;
+    Message::builder()
+        .from(from)
+        .to(to)
+        .subject(mail.subject.clone())
+        .multipart(MultiPart::alternative_plain_html(mail.text.clone(), mail.html.clone()))
+        .map_err(|e| format!("building the message: {e}"))
+}
+
+/// Sends (or writes) one message; says which way it went.
+pub fn deliver(settings: &Settings, mail: &Stored) -> Result<&'static str, String> {
+    let message = build(settings, mail)?;
+    match &settings.smtp_url {
+        Some(url) => {
+            let transport =
+                SmtpTransport::from_url(url).map_err(|e| format!("SMTP URL: {e}"))?.timeout(Some(SMTP_TIMEOUT)).build();
+            transport.send(&message).map_err(|e| format!("SMTP: {e}"))?;
+            Ok("smtp")
+        }
+        None => {
+            write_eml(&settings.data_dir.join("mail"), mail, &message.formatted())
+                .map_err(|e| format!("writing the .eml file: {e}"))?;
+            Ok("file")
+        }
+    }
+}
+
+/// `<dir>/<id>-<template>.eml`, written to a temporary name and renamed, so a reader never sees
+/// half a message.
+fn write_eml(dir: &std::path::Path, mail: &Stored, bytes: &[u8]) -> std::io::Result<()> {
+    crate::sys::create_private_folder(dir)?;
+    let name = format!("{:08}-{}.eml", mail.id, mail.template);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(name))
+}
+
+/// Whether mail goes to SMTP or to files, for the start-up log.
+pub fn describe(settings: &Settings) -> String {
+    match &settings.smtp_url {
+        Some(url) => {
+            // scheme://[user:pass@]host[:port][/…?…]: the host and port only, never the password.
+            let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+            let authority = rest.split(['/', '?']).next().unwrap_or_default();
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            format!("SMTP via {host}")
+        }
+        None => format!("files under {}", settings.data_dir.join("mail").display()),
+    }
+}
