@@ -3,6 +3,7 @@
 pub mod caller;
 pub mod hash_pool;
 pub mod password;
+pub mod reset;
 pub mod routes;
 pub mod throttle;
 pub mod tokens;

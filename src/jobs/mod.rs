@@ -104,6 +104,17 @@ pub enum Task {
         path: PathBuf,
         subdomain: Option<String>,
     },
+    /// Sends one message of the mail outbox.
+    SendMail {
+        mail_id: i64,
+        #[serde(default)]
+        client_id: Option<i64>,
+    },
+    /// A "forgot password" request: mails a reset token if the account exists.
+    PasswordReset {
+        client_id: Option<i64>,
+        email: String,
+    },
 }
 
 impl Task {
@@ -115,7 +126,9 @@ impl Task {
             | Task::RestoreClient { client_id, .. }
             | Task::RepairClient { client_id }
             | Task::ExportClient { client_id, .. } => Some(*client_id),
-            Task::MigrateClients { client_id, .. } => *client_id,
+            Task::MigrateClients { client_id, .. }
+            | Task::SendMail { client_id, .. }
+            | Task::PasswordReset { client_id, .. } => *client_id,
             _ => None,
         }
     }
@@ -124,7 +137,8 @@ impl Task {
     /// made only for transient errors (5xx-kind), never for a refusal such as a 404 or 409.
     pub fn max_attempts(&self) -> i64 {
         match self {
-            Task::BackupClient { .. } => 3,
+            Task::BackupClient { .. } | Task::PasswordReset { .. } => 3,
+            Task::SendMail { .. } => crate::mail::MAX_ATTEMPTS,
             _ => 1,
         }
     }
@@ -135,7 +149,14 @@ impl Task {
     }
 
     /// Called once when the job failed for good (no attempt left, or a final error).
-    pub fn gave_up(&self, _state: &AppState, _err: &AppError) {}
+    pub fn gave_up(&self, state: &AppState, err: &AppError) {
+        if let Task::SendMail { mail_id, .. } = self
+            && let Ok(conn) = state.main.get()
+        {
+            let _ = crate::mail::mark_failed(&conn, *mail_id, &err.to_string());
+            tracing::error!(mail_id, error = %err, "mail given up after its last attempt");
+        }
+    }
 
     pub fn kind(&self) -> &'static str {
         match self {
@@ -149,6 +170,8 @@ impl Task {
             Task::RepairClient { .. } => "repair_client",
             Task::ExportClient { .. } => "export_client",
             Task::ImportClient { .. } => "import_client",
+            Task::SendMail { .. } => "send_mail",
+            Task::PasswordReset { .. } => "password_reset",
         }
     }
 
@@ -228,6 +251,14 @@ impl Task {
                     settings.import_max_bytes,
                 )?;
                 json(serde_json::to_value(client))
+            }
+            Task::SendMail { mail_id, .. } => {
+                drop(main);
+                crate::mail::send(state, *mail_id)
+            }
+            Task::PasswordReset { client_id, email } => {
+                drop(main);
+                crate::auth::reset::request(state, *client_id, email)
             }
         }
     }

@@ -19,7 +19,7 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 /// Kinds the message lane runs.
-pub const MESSAGE_KINDS: &[&str] = &["send_mail", "deliver_webhook"];
+pub const MESSAGE_KINDS: &[&str] = &["send_mail", "password_reset", "deliver_webhook"];
 
 /// How often an idle worker looks for jobs another process enqueued.
 const POLL: Duration = Duration::from_millis(250);

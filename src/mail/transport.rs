@@ -3,7 +3,7 @@
 use std::io::Write as _;
 use std::time::Duration;
 
-use lettre::message::{Mailbox, MultiPart, header::ContentType};
+use lettre::message::{Mailbox, MultiPart};
 use lettre::{Message, SmtpTransport, Transport};
 
 use super::Stored;
@@ -51,7 +51,11 @@ pub fn deliver(settings: &Settings, mail: &Stored) -> Result<&'static str, Strin
 /// half a message.
 fn write_eml(dir: &std::path::Path, mail: &Stored, bytes: &[u8]) -> std::io::Result<()> {
     crate::sys::create_private_folder(dir)?;
-    let name = format!("{:08}-{}.eml", mail.id, mail.template);
+    // Milliseconds first, so names sort by time; the outbox id (0 for a reset mail, which is not
+    // kept in the outbox) and a random part keep them apart.
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let tag: u32 = rand::RngExt::random(&mut rand::rng());
+    let name = format!("{ms}-{:08}-{}-{tag:08x}.eml", mail.id, mail.template);
     let tmp = dir.join(format!(".{name}.tmp"));
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(bytes)?;
