@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicU64;
 use anyhow::Context as _;
 
 use crate::auth::hash_pool::HashPool;
-use crate::auth::throttle::{LoginThrottle, PasswordRates};
+use crate::auth::throttle::{LoginThrottle, PasswordRates, ResetRates};
 use crate::config::Settings;
 use crate::db::{self, MainDb};
 use crate::tenancy::Tenancy;
@@ -17,6 +17,7 @@ pub struct AppState {
     pub tenancy: Arc<Tenancy>,
     pub throttle: LoginThrottle,
     pub password_rates: PasswordRates,
+    pub reset_rates: ResetRates,
     pub hashing: HashPool,
     pub requests_total: AtomicU64,
     pub responses_5xx: AtomicU64,
@@ -39,6 +40,7 @@ impl AppState {
             tenancy,
             throttle: LoginThrottle::default(),
             password_rates,
+            reset_rates: ResetRates::default(),
             hashing,
             requests_total: AtomicU64::new(0),
             responses_5xx: AtomicU64::new(0),

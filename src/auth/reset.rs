@@ -107,3 +107,104 @@ pub fn request(state: &AppState, client_id: Option<i64>, email: &str) -> Result<
     tracing::info!(client_id, via, "password reset mail sent");
     Ok(serde_json::json!({ "outcome": "sent", "via": via }))
 }
+
+/// The body of both `forgot` endpoints.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"email": "ada@example.com"}))]
+pub struct ForgotBody {
+    pub email: String,
+}
+
+/// The body of both `reset` endpoints.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"email": "ada@example.com", "token": "vf_3f…", "password": "a new long password"}))]
+pub struct ResetBody {
+    pub email: String,
+    pub token: String,
+    #[schemars(length(min = 8, max = 1024))]
+    pub password: String,
+}
+
+/// The 202 both `forgot` endpoints answer, whatever the address.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct ForgotAccepted {
+    pub message: &'static str,
+}
+
+/// Throttles and queues a `password_reset` job; the answer is the same for every address.
+pub async fn forgot(
+    state: &AppState,
+    address: &str,
+    client_id: Option<i64>,
+    email: &str,
+) -> Result<actix_web::HttpResponse, AppError> {
+    let email = email.trim();
+    if email.is_empty() || email.len() > 254 {
+        return Err(AppError::invalid_field("email", "must be 1 to 254 characters"));
+    }
+    let taken = state
+        .reset_rates
+        .per_address
+        .take(address)
+        .map_err(|secs| AppError::TooManyRequests { code: "rate_limited", retry_after_secs: secs });
+    super::throttle::paused(taken).await?;
+    let account = format!("{}:{}", client_id.unwrap_or(0), Email::normalise(email));
+    if state.reset_rates.per_account.take(&account).is_ok() {
+        let task = crate::jobs::Task::PasswordReset { client_id, email: email.to_string() };
+        state.main.run(move |c| crate::jobs::enqueue(c, &task)).await?;
+    } else {
+        tracing::info!(client_id, "password reset asked again too soon for one account; not mailed");
+    }
+    Ok(actix_web::HttpResponse::Accepted().json(ForgotAccepted {
+        message: "if an account with that e-mail exists, a reset token is on its way",
+    }))
+}
+
+fn invalid_token() -> AppError {
+    AppError::unprocessable("invalid_token", "the reset token is wrong, used or expired; ask for a new one")
+}
+
+/// Checks a reset body before any password work: the new password's rules, the token's shape and
+/// whether it is (still) valid.
+pub async fn check(state: &AppState, client_id: Option<i64>, body: &ResetBody) -> Result<(), AppError> {
+    super::password::validate(&body.password).map_err(|e| AppError::invalid_field("password", e))?;
+    if !tokens::looks_valid(body.token.trim()) {
+        return Err(invalid_token());
+    }
+    let (email, token) = (body.email.clone(), body.token.trim().to_string());
+    if !state.main.run(move |c| Ok(is_valid(c, client_id, &email, &token)?)).await? {
+        return Err(invalid_token());
+    }
+    Ok(())
+}
+
+/// Resets a main user's password: consumes the token, sets the hash and revokes every token of
+/// the user, in one transaction.
+pub fn reset_main_user(conn: &mut Connection, email: &str, token: &str, hash: &str) -> Result<(), AppError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if !consume(&tx, None, email, token)? {
+        return Err(invalid_token());
+    }
+    let Some((user, _)) = super::users::find_for_login(&tx, email)? else { return Err(invalid_token()) };
+    tx.execute(
+        "UPDATE users SET password_hash = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?1",
+        params![user.id, hash],
+    )?;
+    tx.execute("DELETE FROM personal_access_tokens WHERE user_id = ?1", [user.id])?;
+    tx.commit()?;
+    tracing::info!(user_id = user.id, "password reset; every token of the user revoked");
+    Ok(())
+}
+
+/// Consumes a customer's token (main.db); the caller then sets the password in the shop file
+/// and revokes the customer's tokens with [`revoke_customer_tokens`].
+pub fn consume_for_customer(conn: &Connection, client_id: i64, email: &str, token: &str) -> Result<(), AppError> {
+    if consume(conn, Some(client_id), email, token)? { Ok(()) } else { Err(invalid_token()) }
+}
+
+pub fn revoke_customer_tokens(conn: &Connection, client_id: i64, customer_id: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM personal_access_tokens WHERE client_id = ?1 AND customer_id = ?2",
+        params![client_id, customer_id],
+    )
+}

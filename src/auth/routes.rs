@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::throttle::{self, AttemptKeys};
 use super::users::{self, MainUser};
-use super::{Caller, tokens};
+use super::{Caller, reset, tokens};
 use crate::body::Body;
 use crate::error::AppError;
 use crate::openapi::{Access, Answer, Api, Spec, schema};
@@ -23,7 +23,51 @@ pub fn routes(api: &mut Api) {
         "/api/auth/me",
         Spec::new("The signed-in main user", Access::MainUser, Answer::Json(200, schema::<MainUser>)),
         me,
+    )
+    .post(
+        "/api/auth/password/forgot",
+        Spec::new(
+            "Mail a password reset token to a super admin or shop admin (202 whether or not the account exists)",
+            Access::Public,
+            Answer::Json(202, schema::<reset::ForgotAccepted>),
+        )
+        .body_as(schema::<reset::ForgotBody>, "AdminPasswordForgot", &["email"]),
+        forgot,
+    )
+    .post(
+        "/api/auth/password/reset",
+        Spec::new(
+            "Set a new password with a reset token; every session of the account is signed out",
+            Access::Public,
+            Answer::NoContent,
+        )
+        .body_as(schema::<reset::ResetBody>, "AdminPasswordReset", &["email", "token", "password"]),
+        reset_password,
     );
+}
+
+async fn forgot(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Body<reset::ForgotBody>,
+) -> Result<HttpResponse, AppError> {
+    let ip = crate::proxy::remote_address(&req, &state.settings);
+    reset::forgot(&state, &ip, None, &body.email).await
+}
+
+async fn reset_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: Body<reset::ResetBody>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.into_inner();
+    reset::check(&state, None, &body).await?;
+    let ip = crate::proxy::remote_address(&req, &state.settings);
+    state.password_rates.admit(Some("main"), &ip).await?;
+    let hash = state.hashing.hash(body.password).await?;
+    let (email, token) = (body.email, body.token.trim().to_string());
+    state.main.run(move |c| reset::reset_main_user(c, &email, &token, &hash)).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]

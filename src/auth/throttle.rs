@@ -235,6 +235,19 @@ impl PasswordRates {
     }
 }
 
+/// How often "forgot password" may be asked: per address (429 beyond) and per account (quietly
+/// not mailed beyond, so the answer never tells whether the account exists).
+pub struct ResetRates {
+    pub per_address: RateLimiter,
+    pub per_account: RateLimiter,
+}
+
+impl Default for ResetRates {
+    fn default() -> Self {
+        Self { per_address: RateLimiter::per_minute(10), per_account: RateLimiter::per_minute(2) }
+    }
+}
+
 /// Everything a sign-in passes before it may hash: the failure throttle for its (account,
 /// address), then the rate limits of its scope and address.
 pub async fn admit_sign_in(state: &AppState, scope: &str, keys: &AttemptKeys) -> Result<(), AppError> {

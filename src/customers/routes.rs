@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::store::{self, Customer, ShopUser};
 use crate::auth::throttle::{self, AttemptKeys};
-use crate::auth::{Email, password, tokens};
+use crate::auth::{Email, password, reset, tokens};
 use crate::body::Body;
 use crate::error::{AppError, FieldErrors};
 use crate::openapi::{Access, Answer, Api, PAGE, Spec, schema};
@@ -29,6 +29,26 @@ pub fn routes(api: &mut Api) {
             &["email", "password"],
         ),
         login,
+    )
+    .post(
+        "/api/shop/auth/password/forgot",
+        Spec::new(
+            "Mail a password reset token to a customer of this shop (202 whether or not the account exists)",
+            Access::Shop,
+            Answer::Json(202, schema::<reset::ForgotAccepted>),
+        )
+        .body_as(schema::<reset::ForgotBody>, "CustomerPasswordForgot", &["email"]),
+        forgot,
+    )
+    .post(
+        "/api/shop/auth/password/reset",
+        Spec::new(
+            "Set a new customer password with a reset token; every session of the account is signed out",
+            Access::Shop,
+            Answer::NoContent,
+        )
+        .body_as(schema::<reset::ResetBody>, "CustomerPasswordReset", &["email", "token", "password"]),
+        reset_password,
     )
     .post("/api/shop/auth/logout", Spec::new("Revoke this customer token", Access::Customer, Answer::NoContent), logout)
     .get(
@@ -92,7 +112,47 @@ async fn register(
     let hash = state.hashing.hash(body.into_inner().password).await?;
     let user = shop.db.write(move |tx| store::register(tx, &name, &email, &hash)).await?;
     tracing::info!(customer_id = user.id, "customer registered");
+    crate::orders::events::after_commit(
+        "customer registered",
+        crate::orders::events::customer_registered(&state, &shop.client, &user),
+    )
+    .await;
     Ok(HttpResponse::Created().json(issue_token(&state, shop.client.id, user).await?))
+}
+
+async fn forgot(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    shop: Shop,
+    body: Body<reset::ForgotBody>,
+) -> Result<HttpResponse, AppError> {
+    let ip = crate::proxy::remote_address(&req, &state.settings);
+    reset::forgot(&state, &ip, Some(shop.client.id), &body.email).await
+}
+
+async fn reset_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    shop: Shop,
+    body: Body<reset::ResetBody>,
+) -> Result<HttpResponse, AppError> {
+    let body = body.into_inner();
+    let client_id = shop.client.id;
+    reset::check(&state, Some(client_id), &body).await?;
+    let ip = crate::proxy::remote_address(&req, &state.settings);
+    state.password_rates.admit(Some(&format!("shop:{client_id}")), &ip).await?;
+    let hash = state.hashing.hash(body.password).await?;
+    let (email, token) = (body.email, body.token.trim().to_string());
+    let lookup = email.clone();
+    state.main.run(move |c| reset::consume_for_customer(c, client_id, &email, &token)).await?;
+    let customer_id = shop
+        .db
+        .write(move |tx| store::set_password(tx, &lookup, &hash))
+        .await?
+        .ok_or_else(|| AppError::unprocessable("invalid_token", "the reset token is wrong, used or expired; ask for a new one"))?;
+    state.main.run(move |c| Ok(reset::revoke_customer_tokens(c, client_id, customer_id)?)).await?;
+    tracing::info!(client_id, customer_id, "customer password reset; every token of the customer revoked");
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]

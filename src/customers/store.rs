@@ -56,6 +56,13 @@ pub fn find_for_login(conn: &Connection, email: &str) -> rusqlite::Result<Option
     .optional()
 }
 
+/// Sets the password of the customer with this address (as typed); returns their id, or None.
+pub fn set_password(conn: &Connection, email: &str, password_hash: &str) -> Result<Option<i64>, AppError> {
+    let Some((user, _)) = find_for_login(conn, email)? else { return Ok(None) };
+    conn.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![user.id, password_hash])?;
+    Ok(Some(user.id))
+}
+
 /// Adds one order's total to the customer's record, creating it if needed; returns its id.
 pub fn record_order(conn: &Connection, user_id: i64, total_cents: i64) -> rusqlite::Result<i64> {
     conn.query_row(

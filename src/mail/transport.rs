@@ -14,7 +14,35 @@ const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Checks an SMTP URL at start-up, so a typo fails there and not at the first mail.
 pub fn check_url(url: &str) -> Result<(), String> {
-    SmtpTransport::from_url(url).map(|_| ()).map_err(|e| e.to_string())
+    SmtpTransport::from_url(&effective_url(url)).map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// The URL lettre is given. lettre reads a bare `smtp://` as plain text, which would send a
+/// password in the clear: VergeFlow requires STARTTLS there (`tls=required`) unless the server is
+/// on this machine (loopback) or the URL says `tls=none`; `tls=opportunistic` and `smtps://`
+/// (TLS from the first byte) are passed as they are.
+pub fn effective_url(url: &str) -> String {
+    let Some(rest) = url.strip_prefix("smtp://") else { return url.to_string() };
+    let (before, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut params: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+    let tls = params.iter().find_map(|p| p.strip_prefix("tls="));
+    match tls {
+        Some("none") => params.retain(|p| !p.starts_with("tls=")),
+        Some(_) => {}
+        None => {
+            let authority = before.split('/').next().unwrap_or_default();
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            let host = host.strip_prefix('[').map_or_else(
+                || host.rsplit_once(':').map_or(host, |(h, _)| h),
+                |v6| v6.split(']').next().unwrap_or_default(),
+            );
+            let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            if !loopback {
+                params.push("tls=required");
+            }
+        }
+    }
+    if params.is_empty() { format!("smtp://{before}") } else { format!("smtp://{before}?{}", params.join("&")) }
 }
 
 /// Builds the RFC 5322 message: plain text and HTML alternatives, the sender name given.
@@ -35,7 +63,10 @@ pub fn deliver(settings: &Settings, mail: &Stored) -> Result<&'static str, Strin
     match &settings.smtp_url {
         Some(url) => {
             let transport =
-                SmtpTransport::from_url(url).map_err(|e| format!("SMTP URL: {e}"))?.timeout(Some(SMTP_TIMEOUT)).build();
+                SmtpTransport::from_url(&effective_url(url))
+                    .map_err(|e| format!("SMTP URL: {e}"))?
+                    .timeout(Some(SMTP_TIMEOUT))
+                    .build();
             transport.send(&message).map_err(|e| format!("SMTP: {e}"))?;
             Ok("smtp")
         }
@@ -74,5 +105,20 @@ pub fn describe(settings: &Settings) -> String {
             format!("SMTP via {host}")
         }
         None => format!("files under {}", settings.data_dir.join("mail").display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::effective_url;
+
+    #[test]
+    fn plain_smtp_needs_loopback_or_an_explicit_none() {
+        assert_eq!(effective_url("smtp://u:p@mail.example.com:587"), "smtp://u:p@mail.example.com:587?tls=required");
+        assert_eq!(effective_url("smtp://127.0.0.1:2525"), "smtp://127.0.0.1:2525");
+        assert_eq!(effective_url("smtp://[::1]:25"), "smtp://[::1]:25");
+        assert_eq!(effective_url("smtp://relay.lan:25?tls=none"), "smtp://relay.lan:25");
+        assert_eq!(effective_url("smtp://h:25?tls=opportunistic"), "smtp://h:25?tls=opportunistic");
+        assert_eq!(effective_url("smtps://u:p@h:465"), "smtps://u:p@h:465");
     }
 }

@@ -2,5 +2,6 @@
 //! order list and status changes.
 
 pub mod checkout;
+pub mod events;
 pub mod routes;
 pub mod store;

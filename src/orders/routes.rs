@@ -3,12 +3,13 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use super::checkout;
+use super::{checkout, events};
 use super::store::{self, Order};
 use crate::body::Body;
 use crate::error::AppError;
 use crate::openapi::{Access, Answer, Api, Spec, schema};
 use crate::pagination::{Page, Paginated};
+use crate::state::AppState;
 use crate::tenancy::resolve::{ShopAdmin, ShopCustomer};
 use crate::validate;
 
@@ -60,19 +61,29 @@ struct CheckoutBody {
     coupon_code: Option<String>,
 }
 
-async fn place(customer: ShopCustomer, body: Body<CheckoutBody>) -> Result<HttpResponse, AppError> {
+async fn place(
+    state: web::Data<AppState>,
+    customer: ShopCustomer,
+    body: Body<CheckoutBody>,
+) -> Result<HttpResponse, AppError> {
     let address_id = body.address_id.ok_or_else(|| AppError::invalid_field("address_id", "is required"))?;
     let coupon_code = match body.coupon_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         None => None,
         Some(c) => Some(validate::coupon_code(c).map_err(|e| AppError::invalid_field("coupon_code", e))?),
     };
     let user_id = customer.customer_id;
-    let order = customer
+    let (order, buyer) = customer
         .shop
         .db
-        .write(move |tx| checkout::place_order(tx, user_id, address_id, coupon_code.as_deref()))
+        .write(move |tx| {
+            let order = checkout::place_order(tx, user_id, address_id, coupon_code.as_deref())?;
+            Ok((order, crate::customers::store::find_user(tx, user_id)?))
+        })
         .await?;
     tracing::info!(order_id = order.id, total_cents = order.total_cents, "order placed");
+    if let Some(buyer) = buyer {
+        events::after_commit("order placed", events::placed(&state, &customer.shop.client, &order, &buyer)).await;
+    }
     Ok(HttpResponse::Created().json(order))
 }
 
@@ -136,6 +147,7 @@ struct StatusBody {
 }
 
 async fn admin_update(
+    state: web::Data<AppState>,
     admin: ShopAdmin,
     id: web::Path<i64>,
     body: Body<StatusBody>,
@@ -145,7 +157,26 @@ async fn admin_update(
         return Err(AppError::invalid_field("status", format!("must be one of {}", store::STATUSES.join(", "))));
     }
     let id = id.into_inner();
-    let order = admin.0.db.write(move |tx| store::change_status(tx, id, &to)).await?;
+    let (order, from, buyer) = admin
+        .0
+        .db
+        .write(move |tx| {
+            let from = store::find(tx, id, None)?.map(|o| o.status);
+            let order = store::change_status(tx, id, &to)?;
+            let buyer = match order.user_id {
+                Some(user_id) => crate::customers::store::find_user(tx, user_id)?,
+                None => None,
+            };
+            Ok((order, from.unwrap_or_default(), buyer))
+        })
+        .await?;
     tracing::info!(order_id = order.id, status = %order.status, "order status changed");
+    if let Some(buyer) = buyer.filter(|_| from != order.status) {
+        events::after_commit(
+            "order status changed",
+            events::status_changed(&state, &admin.0.client, &order, &buyer, &from),
+        )
+        .await;
+    }
     Ok(web::Json(order))
 }

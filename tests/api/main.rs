@@ -20,6 +20,7 @@ mod hardening;
 mod helpers;
 mod isolation;
 mod litestream;
+mod mail;
 mod observability;
 mod reconcile;
 mod resolution;

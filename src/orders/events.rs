@@ -1,0 +1,90 @@
+//! What an order causes besides itself: mail to the customer and the shop's admins, and (see
+//! `webhooks`) deliveries to the shop's endpoints. Runs after the order's transaction committed;
+//! writes only the outbox and queue rows in main.db, so a mail server that is down never slows or
+//! fails the checkout.
+
+use crate::customers::store::ShopUser;
+use crate::error::AppError;
+use crate::mail::templates::{self, Addressing, Line, OrderSummary};
+use crate::state::AppState;
+use crate::tenancy::registry::Client;
+
+use super::store::Order;
+
+fn summary<'a>(order: &'a Order, customer: &'a ShopUser) -> OrderSummary<'a> {
+    OrderSummary {
+        number: &order.number,
+        status: &order.status,
+        total_cents: order.total_cents,
+        lines: order
+            .items
+            .iter()
+            .map(|i| Line { name: &i.name, quantity: i.quantity, line_cents: i.line_total_cents })
+            .collect(),
+        customer_name: &customer.name,
+        customer_email: &customer.email,
+    }
+}
+
+/// An order was placed: mail the customer and every admin of the shop.
+pub async fn placed(state: &AppState, client: &Client, order: &Order, customer: &ShopUser) -> Result<(), AppError> {
+    let s = summary(order, customer);
+    let mut mails =
+        vec![templates::order_placed_customer(&Addressing { client_id: Some(client.id), sender: &client.name, to: &customer.email }, &s)];
+    let client_id = client.id;
+    let admins = state.main.run(move |c| Ok(crate::auth::users::admins_of(c, client_id)?)).await?;
+    for admin in &admins {
+        mails.push(templates::order_placed_admin(
+            &Addressing { client_id: Some(client.id), sender: &client.name, to: &admin.email },
+            &s,
+        ));
+    }
+    queue_all(state, mails).await
+}
+
+/// An order moved from `from` to its current status: mail the customer.
+pub async fn status_changed(
+    state: &AppState,
+    client: &Client,
+    order: &Order,
+    customer: &ShopUser,
+    from: &str,
+) -> Result<(), AppError> {
+    let mail = templates::order_status_changed(
+        &Addressing { client_id: Some(client.id), sender: &client.name, to: &customer.email },
+        &summary(order, customer),
+        from,
+    );
+    queue_all(state, vec![mail]).await
+}
+
+/// A customer registered: mail them a welcome.
+pub async fn customer_registered(state: &AppState, client: &Client, customer: &ShopUser) -> Result<(), AppError> {
+    let mail = templates::customer_welcome(
+        &Addressing { client_id: Some(client.id), sender: &client.name, to: &customer.email },
+        &customer.name,
+    );
+    queue_all(state, vec![mail]).await
+}
+
+async fn queue_all(state: &AppState, mails: Vec<crate::mail::Outgoing>) -> Result<(), AppError> {
+    state
+        .main
+        .run(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for m in &mails {
+                crate::mail::queue_in(&tx, m)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+}
+
+/// Runs a follow-up of a committed change: its failure is logged, never turned into an error
+/// for a request whose change already happened.
+pub async fn after_commit(what: &str, f: impl std::future::Future<Output = Result<(), AppError>>) {
+    if let Err(err) = f.await {
+        tracing::error!(error = %err, follow_up = what, "could not queue the follow-up of a committed change");
+    }
+}
