@@ -32,3 +32,4 @@ pub mod sys;
 pub mod telemetry;
 pub mod tenancy;
 pub mod validate;
+pub mod webhooks;

@@ -176,6 +176,7 @@ pub fn api(api: &mut Api) {
     crate::orders::routes::routes(api);
     crate::reviews::routes::routes(api);
     crate::recently_viewed::routes(api);
+    crate::webhooks::routes::routes(api);
 }
 
 /// The OpenAPI document, built once from [`api`].

@@ -115,6 +115,11 @@ pub enum Task {
         client_id: Option<i64>,
         email: String,
     },
+    /// One attempt at one webhook delivery.
+    DeliverWebhook {
+        client_id: i64,
+        delivery_id: i64,
+    },
 }
 
 impl Task {
@@ -125,7 +130,8 @@ impl Task {
             | Task::BackupClient { client_id }
             | Task::RestoreClient { client_id, .. }
             | Task::RepairClient { client_id }
-            | Task::ExportClient { client_id, .. } => Some(*client_id),
+            | Task::ExportClient { client_id, .. }
+            | Task::DeliverWebhook { client_id, .. } => Some(*client_id),
             Task::MigrateClients { client_id, .. }
             | Task::SendMail { client_id, .. }
             | Task::PasswordReset { client_id, .. } => *client_id,
@@ -139,6 +145,7 @@ impl Task {
         match self {
             Task::BackupClient { .. } | Task::PasswordReset { .. } => 3,
             Task::SendMail { .. } => crate::mail::MAX_ATTEMPTS,
+            Task::DeliverWebhook { .. } => crate::webhooks::MAX_ATTEMPTS,
             _ => 1,
         }
     }
@@ -150,11 +157,16 @@ impl Task {
 
     /// Called once when the job failed for good (no attempt left, or a final error).
     pub fn gave_up(&self, state: &AppState, err: &AppError) {
-        if let Task::SendMail { mail_id, .. } = self
-            && let Ok(conn) = state.main.get()
-        {
-            let _ = crate::mail::mark_failed(&conn, *mail_id, &err.to_string());
-            tracing::error!(mail_id, error = %err, "mail given up after its last attempt");
+        let Ok(conn) = state.main.get() else { return };
+        match self {
+            Task::SendMail { mail_id, .. } => {
+                let _ = crate::mail::mark_failed(&conn, *mail_id, &err.to_string());
+                tracing::error!(mail_id, error = %err, "mail given up after its last attempt");
+            }
+            Task::DeliverWebhook { delivery_id, .. } => {
+                let _ = crate::webhooks::store::mark_failed(&conn, *delivery_id, &err.to_string());
+            }
+            _ => {}
         }
     }
 
@@ -172,6 +184,7 @@ impl Task {
             Task::ImportClient { .. } => "import_client",
             Task::SendMail { .. } => "send_mail",
             Task::PasswordReset { .. } => "password_reset",
+            Task::DeliverWebhook { .. } => "deliver_webhook",
         }
     }
 
@@ -259,6 +272,10 @@ impl Task {
             Task::PasswordReset { client_id, email } => {
                 drop(main);
                 crate::auth::reset::request(state, *client_id, email)
+            }
+            Task::DeliverWebhook { client_id, delivery_id } => {
+                drop(main);
+                crate::webhooks::deliver(state, *client_id, *delivery_id)
             }
         }
     }

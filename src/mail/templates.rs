@@ -223,6 +223,22 @@ pub fn order_status_changed(a: &Addressing<'_>, o: &OrderSummary<'_>, from: &str
     outgoing(a, "order_status_changed", subject, text, html)
 }
 
+pub fn webhook_disabled(a: &Addressing<'_>, url: &str, reason: &str) -> Outgoing {
+    let subject = format!("A webhook of {} was disabled", a.sender);
+    let text = format!(
+        "The webhook endpoint {url} was disabled: {reason}.\n\nNo events are sent to it until you fix the receiver \
+         and set it active again (PATCH /api/admin/webhooks/{{id}} {{\"active\": true}}).\n"
+    );
+    let html = html_page(
+        &subject,
+        &[
+            format!("The webhook endpoint <code>{}</code> was disabled: {}.", escape(url), escape(reason)),
+            "No events are sent to it until you fix the receiver and set it active again.".to_string(),
+        ],
+    );
+    outgoing(a, "webhook_disabled", subject, text, html)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

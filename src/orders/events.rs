@@ -88,3 +88,27 @@ pub async fn after_commit(what: &str, f: impl std::future::Future<Output = Resul
         tracing::error!(error = %err, follow_up = what, "could not queue the follow-up of a committed change");
     }
 }
+
+/// Products of `order` whose stock this checkout took to [`crate::webhooks::LOW_STOCK_AT`] or
+/// below (they were above it before): the `product.low_stock` events' data. Runs inside the
+/// checkout's transaction.
+pub fn low_stock(conn: &rusqlite::Connection, order: &Order) -> Result<Vec<serde_json::Value>, AppError> {
+    let mut low = Vec::new();
+    let mut stmt = conn.prepare_cached("SELECT id, name, stock FROM products WHERE id = ?1")?;
+    for item in &order.items {
+        let Some(product_id) = item.product_id else { continue };
+        let row: Option<(i64, String, i64)> =
+            rusqlite::OptionalExtension::optional(stmt.query_row([product_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))?;
+        if let Some((id, name, stock)) = row
+            && stock <= crate::webhooks::LOW_STOCK_AT
+            && stock + item.quantity > crate::webhooks::LOW_STOCK_AT
+        {
+            low.push(serde_json::json!({
+                "product": { "id": id, "name": name, "stock": stock },
+                "threshold": crate::webhooks::LOW_STOCK_AT,
+                "order_id": order.id,
+            }));
+        }
+    }
+    Ok(low)
+}

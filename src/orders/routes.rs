@@ -72,17 +72,23 @@ async fn place(
         Some(c) => Some(validate::coupon_code(c).map_err(|e| AppError::invalid_field("coupon_code", e))?),
     };
     let user_id = customer.customer_id;
-    let (order, buyer) = customer
+    let (order, buyer, low) = customer
         .shop
         .db
         .write(move |tx| {
             let order = checkout::place_order(tx, user_id, address_id, coupon_code.as_deref())?;
-            Ok((order, crate::customers::store::find_user(tx, user_id)?))
+            let low = events::low_stock(tx, &order)?;
+            Ok((order, crate::customers::store::find_user(tx, user_id)?, low))
         })
         .await?;
     tracing::info!(order_id = order.id, total_cents = order.total_cents, "order placed");
     if let Some(buyer) = buyer {
         events::after_commit("order placed", events::placed(&state, &customer.shop.client, &order, &buyer)).await;
+    }
+    let client_id = customer.shop.client.id;
+    crate::webhooks::emit_after_commit(&state, client_id, "order.created", serde_json::json!({ "order": order })).await;
+    for product in low {
+        crate::webhooks::emit_after_commit(&state, client_id, "product.low_stock", product).await;
     }
     Ok(HttpResponse::Created().json(order))
 }
@@ -171,6 +177,10 @@ async fn admin_update(
         })
         .await?;
     tracing::info!(order_id = order.id, status = %order.status, "order status changed");
+    if from != order.status {
+        let data = serde_json::json!({ "order": order, "from": from });
+        crate::webhooks::emit_after_commit(&state, admin.0.client.id, "order.status_changed", data).await;
+    }
     if let Some(buyer) = buyer.filter(|_| from != order.status) {
         events::after_commit(
             "order status changed",

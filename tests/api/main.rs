@@ -26,3 +26,4 @@ mod reconcile;
 mod resolution;
 mod shop_journeys;
 mod validation;
+mod webhooks;
