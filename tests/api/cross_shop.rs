@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{JsonBody, TestApp, assert_error, spawn_app};
+use crate::helpers::{JsonBody, TestApp, assert_error, spawn_app_with};
 use crate::shop_journeys::address;
 
 /// A customer who has an address, a placed order, a review and a cart item.
@@ -47,6 +47,9 @@ async fn fill(app: &TestApp, subdomain: &str, count: usize) -> (String, Vec<i64>
             )
             .await;
         products.push(p["id"].as_i64().unwrap());
+        // Webhook ids are global (main.db); the big shop, filled first, holds 1..=count.
+        app.create(&t, "/api/admin/webhooks", json!({"url": "http://127.0.0.1:9/hook", "events": ["product.low_stock"]}))
+            .await;
     }
     let mut buyers = Vec::new();
     for i in 0..count.min(2) {
@@ -64,11 +67,13 @@ fn admin_cases(catalog_id: i64, b: &Buyer) -> Vec<(Method, String, Option<Value>
         ("products", catalog_id, json!({"price_cents": 1})),
         ("coupons", catalog_id, json!({"value": 5})),
         ("reviews", b.review, json!({"hidden": true})),
+        ("webhooks", catalog_id, json!({"active": false})),
     ] {
         cases.push((Method::GET, format!("/api/admin/{kind}/{id}"), None));
         cases.push((Method::PATCH, format!("/api/admin/{kind}/{id}"), Some(patch)));
         cases.push((Method::DELETE, format!("/api/admin/{kind}/{id}"), None));
     }
+    cases.push((Method::GET, format!("/api/admin/webhooks/{catalog_id}/deliveries"), None));
     cases.push((Method::GET, format!("/api/admin/orders/{}", b.order), None));
     cases.push((Method::PATCH, format!("/api/admin/orders/{}", b.order), Some(json!({"status": "paid"}))));
     cases
@@ -97,14 +102,15 @@ async fn expect_404(app: &TestApp, token: &str, cases: Vec<(Method, String, Opti
         }
         let res = req.send().await.unwrap();
         assert_eq!(res.status(), StatusCode::NOT_FOUND, "{method} {path}");
-        assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+        let code = if path.contains("/webhooks/") { "webhook_not_found" } else { "not_found" };
+        assert_error(res, StatusCode::NOT_FOUND, code).await;
     }
     n
 }
 
 #[tokio::test]
 async fn another_shops_ids_are_not_found_for_every_verb() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|s| s.webhook_allow_private = true).await;
     let (a_admin, a_products, a_buyers) = fill(&app, "bigshop", 3).await;
     let (b_admin, _b_products, b_buyers) = fill(&app, "smallshop", 1).await;
     let a_order_before = app.fetch(&a_admin, &format!("/api/admin/orders/{}", a_buyers[1].order)).await;
@@ -121,7 +127,7 @@ async fn another_shops_ids_are_not_found_for_every_verb() {
     let mut theirs = customer_cases(&a_buyers[1], a_products[0]);
     theirs.retain(|(_, path, _)| !path.contains("/products/"));
     cases += expect_404(&app, &own.token, theirs).await;
-    assert_eq!(cases, 29, "the matrix lost cases");
+    assert_eq!(cases, 33, "the matrix lost cases");
 
     // Nothing in the big shop changed.
     assert_eq!(app.fetch(&a_admin, &format!("/api/admin/orders/{}", a_buyers[1].order)).await, a_order_before);
@@ -164,13 +170,14 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
         ("patch", "/api/shop/cart/items/{id}") => json!({"quantity": 2}),
         ("patch", "/api/shop/addresses/{id}") => json!({"city": "Elsewhere"}),
         ("post", "/api/shop/products/{id}/reviews") => json!({"rating": 5}),
+        ("patch", "/api/admin/webhooks/{id}") => json!({"active": false}),
         _ => return None,
     })
 }
 
 #[tokio::test]
 async fn the_openapi_route_table_drives_a_complete_cross_shop_matrix() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|s| s.webhook_allow_private = true).await;
     let (a_admin, _a_products, _a_buyers) = fill(&app, "bigshop", 3).await;
     let (b_admin, _b_products, b_buyers) = fill(&app, "smallshop", 1).await;
     let doc: Value = app.get("/api/openapi.json").json_body().await;
@@ -183,7 +190,7 @@ async fn the_openapi_route_table_drives_a_complete_cross_shop_matrix() {
         }
         for (method, op) in ops.as_object().unwrap() {
             // Ids that exist in the big shop only: catalog ids 3, everything else 2.
-            let id = if ["categories", "products", "coupons"].iter().any(|k| path.contains(k)) { 3 } else { 2 };
+            let id = if ["categories", "products", "coupons", "webhooks"].iter().any(|k| path.contains(k)) { 3 } else { 2 };
             let url = path.replace("{id}", &id.to_string());
             let token = match op["x-access"].as_str().unwrap() {
                 "Customer" => b_buyers[0].token.clone(),
