@@ -1,6 +1,7 @@
 //! VergeFlow: a multi-tenant e-commerce backend with one SQLite file per shop.
 
 pub mod addresses;
+pub mod audit;
 pub mod auth;
 pub mod backups;
 pub mod body;

@@ -78,6 +78,7 @@ impl Application {
                         .cookie_same_site(SameSite::Lax)
                         .build(),
                 )
+                .wrap_fn(crate::audit::record_mutations)
                 .wrap_fn(crate::body::hold_unread_payload)
                 .wrap_fn(crate::telemetry::trace_request)
                 .app_data(data.clone())
@@ -177,6 +178,7 @@ pub fn api(api: &mut Api) {
     crate::reviews::routes::routes(api);
     crate::recently_viewed::routes(api);
     crate::webhooks::routes::routes(api);
+    crate::audit::routes::routes(api);
 }
 
 /// The OpenAPI document, built once from [`api`].

@@ -72,6 +72,12 @@ pub fn restore_client(
     tenancy.directory.invalidate(id);
     let _ = store::prune(&folder, keep);
     tracing::info!(client_id = id, backup = %name, pre_restore = %pre_restore.name, unavailable_ms, "shop restored");
+    crate::audit::lifecycle(
+        main,
+        id,
+        "shop.restored",
+        serde_json::json!({ "backup": name, "pre_restore": pre_restore.name, "unavailable_ms": unavailable_ms }),
+    );
     Ok(RestoreReport {
         client_id: id,
         restored: name.to_string(),
@@ -218,5 +224,11 @@ pub fn restore_damaged(tenancy: &Tenancy, main: &Connection, id: i64) -> Result<
     registry::set_schema_version(main, id, schema_version)?;
     tenancy.directory.invalidate(id);
     tracing::warn!(client_id = id, backup = %info.name, ?damaged_moved_to, "shop repaired from its newest verified backup");
+    crate::audit::lifecycle(
+        main,
+        id,
+        "shop.restored",
+        serde_json::json!({ "backup": info.name, "repair": true, "damaged_moved_to": damaged_moved_to }),
+    );
     Ok(RepairReport { client_id: id, restored: Some(info.name), schema_version, damaged_moved_to })
 }

@@ -309,6 +309,12 @@ pub fn import_client(
     tenancy.directory.invalidate(id);
     let client = registry::find(main, id)?.ok_or_else(|| AppError::not_found("client_not_found", "no such client"))?;
     tracing::info!(client_id = id, subdomain = %client.subdomain, from_version = checked.version, "shop imported");
+    crate::audit::lifecycle(
+        main,
+        id,
+        "shop.imported",
+        serde_json::json!({ "subdomain": client.subdomain, "from_version": checked.version }),
+    );
     Ok(client)
 }
 

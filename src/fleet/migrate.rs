@@ -73,6 +73,7 @@ pub fn migrate_one(tenancy: &Tenancy, main: &Connection, id: i64) -> Result<Migr
             ledger::record(main, id, to, None, (!applied.is_empty()).then_some(millis))?;
             if !applied.is_empty() {
                 tracing::info!(client_id = id, from, to, millis, "shop migrated");
+                crate::audit::lifecycle(main, id, "shop.migrated", serde_json::json!({ "from": from, "to": to, "ms": millis }));
             }
             Ok(Migrated { client_id: id, from, to, applied, millis })
         }
@@ -83,6 +84,12 @@ pub fn migrate_one(tenancy: &Tenancy, main: &Connection, id: i64) -> Result<Migr
             let recorded = (from <= target).then_some(reason.as_str());
             ledger::record(main, id, from, recorded, Some(millis))?;
             tracing::error!(client_id = id, version = from, target, error = %reason, "shop migration failed");
+            crate::audit::lifecycle(
+                main,
+                id,
+                "shop.migration_failed",
+                serde_json::json!({ "version": from, "target": target, "error": reason }),
+            );
             Err(failed(id, from, &reason))
         }
     };

@@ -239,6 +239,8 @@ async fn update(
                     to = updated.status.as_str(),
                     "client status changed"
                 );
+                let event = if updated.status == ClientStatus::Suspended { "shop.suspended" } else { "shop.resumed" };
+                crate::audit::lifecycle(conn, id, event, serde_json::json!({ "from": current.status.as_str() }));
             }
             Ok(updated)
         })

@@ -168,6 +168,12 @@ pub fn finish_provisioning(tenancy: &Tenancy, main: &mut Connection, id: i64) ->
     tenancy.directory.invalidate(id);
     let client = registry::find(main, id)?.ok_or_else(|| AppError::not_found("client_not_found", "no such client"))?;
     tracing::info!(client_id = id, subdomain = %client.subdomain, schema_version = version, "client created");
+    crate::audit::lifecycle(
+        main,
+        id,
+        "shop.created",
+        serde_json::json!({ "subdomain": client.subdomain, "schema_version": version }),
+    );
     Ok(client)
 }
 
@@ -236,6 +242,12 @@ pub fn delete_client(
     tx.commit()?;
     tenancy.directory.invalidate(id);
     tracing::info!(client_id = id, subdomain = %client.subdomain, "client deleted");
+    crate::audit::lifecycle(
+        main,
+        id,
+        "shop.deleted",
+        serde_json::json!({ "subdomain": client.subdomain, "final_backup": kept.as_ref().map(|p| p.display().to_string()) }),
+    );
     Ok(kept)
 }
 
