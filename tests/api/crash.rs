@@ -65,6 +65,20 @@ impl Server {
         Server { child, base: format!("http://127.0.0.1:{port}"), http }
     }
 
+    /// SIGTERM, then waits (up to `within`) for the process to exit; returns how long it took.
+    pub(crate) fn terminate(mut self, within: Duration) -> Duration {
+        let started = std::time::Instant::now();
+        // SAFETY: kill(2) with a pid of our own child and a valid signal number.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        loop {
+            if self.child.try_wait().unwrap().is_some() {
+                return started.elapsed();
+            }
+            assert!(started.elapsed() < within, "the server did not exit within {within:?} of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub(crate) fn kill(mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().unwrap();

@@ -18,6 +18,7 @@ mod doctor;
 mod faults;
 mod fleet;
 mod hardening;
+mod jobs;
 mod helpers;
 mod isolation;
 mod litestream;
