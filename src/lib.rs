@@ -25,6 +25,7 @@ pub mod pagination;
 pub mod proxy;
 pub mod recently_viewed;
 pub mod reviews;
+pub mod schedules;
 pub mod startup;
 pub mod state;
 pub mod storefront;

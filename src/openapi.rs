@@ -215,6 +215,14 @@ impl<'a> Api<'a> {
     {
         self.route(Method::PATCH, path, spec, handler)
     }
+    pub fn put<F, Args>(&mut self, path: &'static str, spec: Spec, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.route(Method::PUT, path, spec, handler)
+    }
     pub fn delete<F, Args>(&mut self, path: &'static str, spec: Spec, handler: F) -> &mut Self
     where
         F: Handler<Args>,

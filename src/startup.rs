@@ -179,6 +179,7 @@ pub fn api(api: &mut Api) {
     crate::recently_viewed::routes(api);
     crate::webhooks::routes::routes(api);
     crate::audit::routes::routes(api);
+    crate::schedules::routes::routes(api);
 }
 
 /// The OpenAPI document, built once from [`api`].

@@ -97,5 +97,8 @@ CREATE TABLE schedules (
     updated_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 );
 CREATE UNIQUE INDEX schedules_name ON schedules (name, ifnull(client_id, 0));
+-- backups: when the scheduler looks for shops whose backup interval (VERGEFLOW_BACKUP_EVERY, or the
+-- shop's backup_every) has passed; a shop's own row backs it up at its own times instead.
+INSERT INTO schedules (name, cron, setting) VALUES ('backups', '*/5 * * * *', NULL);
 INSERT INTO schedules (name, cron, setting) VALUES ('prune', '17 * * * *', NULL);
 INSERT INTO schedules (name, cron, setting) VALUES ('order_auto_cancel', '*/5 * * * *', 1440);

@@ -151,7 +151,9 @@ pub fn scheduled(state: &AppState, progress: &mut dyn FnMut(&serde_json::Value))
 pub fn due(main: &Connection, global: Option<Duration>) -> Result<Vec<i64>, AppError> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let mut stmt = main.prepare(
-        "SELECT id, backup_every, CAST(strftime('%s', backup_checked_at) AS INTEGER) FROM clients WHERE status = 'active'",
+        "SELECT id, backup_every, CAST(strftime('%s', backup_checked_at) AS INTEGER) FROM clients
+         WHERE status = 'active'
+           AND id NOT IN (SELECT client_id FROM schedules WHERE name = 'backups' AND client_id IS NOT NULL)",
     )?;
     let rows =
         stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<i64>>(2)?)))?;

@@ -120,6 +120,15 @@ pub enum Task {
         client_id: i64,
         delivery_id: i64,
     },
+    /// Drops what has expired (the `prune` schedule).
+    Prune,
+    /// Cancels unpaid orders past their waiting time: one shop's (its own schedule) or every
+    /// shop's following the global one. `since`: the schedule's previous run.
+    AutoCancelOrders {
+        client_id: Option<i64>,
+        #[serde(default)]
+        since: Option<String>,
+    },
 }
 
 impl Task {
@@ -134,7 +143,8 @@ impl Task {
             | Task::DeliverWebhook { client_id, .. } => Some(*client_id),
             Task::MigrateClients { client_id, .. }
             | Task::SendMail { client_id, .. }
-            | Task::PasswordReset { client_id, .. } => *client_id,
+            | Task::PasswordReset { client_id, .. }
+            | Task::AutoCancelOrders { client_id, .. } => *client_id,
             _ => None,
         }
     }
@@ -143,7 +153,7 @@ impl Task {
     /// made only for transient errors (5xx-kind), never for a refusal such as a 404 or 409.
     pub fn max_attempts(&self) -> i64 {
         match self {
-            Task::BackupClient { .. } | Task::PasswordReset { .. } => 3,
+            Task::BackupClient { .. } | Task::PasswordReset { .. } | Task::Prune | Task::AutoCancelOrders { .. } => 3,
             Task::SendMail { .. } => crate::mail::MAX_ATTEMPTS,
             Task::DeliverWebhook { .. } => crate::webhooks::MAX_ATTEMPTS,
             _ => 1,
@@ -152,7 +162,13 @@ impl Task {
 
     /// Long jobs whose units of work are counted in a batch (`GET /api/super-admin/batches/{id}`).
     pub fn is_batch(&self) -> bool {
-        matches!(self, Task::BackupAll { .. } | Task::ScheduledBackups | Task::MigrateClients { client_id: None, .. })
+        matches!(
+            self,
+            Task::BackupAll { .. }
+                | Task::ScheduledBackups
+                | Task::MigrateClients { client_id: None, .. }
+                | Task::AutoCancelOrders { client_id: None, .. }
+        )
     }
 
     /// Called once when the job failed for good (no attempt left, or a final error).
@@ -185,6 +201,8 @@ impl Task {
             Task::SendMail { .. } => "send_mail",
             Task::PasswordReset { .. } => "password_reset",
             Task::DeliverWebhook { .. } => "deliver_webhook",
+            Task::Prune => "prune",
+            Task::AutoCancelOrders { .. } => "auto_cancel_orders",
         }
     }
 
@@ -276,6 +294,14 @@ impl Task {
             Task::DeliverWebhook { client_id, delivery_id } => {
                 drop(main);
                 crate::webhooks::deliver(state, *client_id, *delivery_id)
+            }
+            Task::Prune => {
+                drop(main);
+                crate::schedules::prune(state)
+            }
+            Task::AutoCancelOrders { client_id, since } => {
+                drop(main);
+                crate::schedules::auto_cancel(state, *client_id, since.as_deref(), progress)
             }
         }
     }

@@ -350,6 +350,15 @@ pub fn forget_failed(conn: &mut Connection, failed_id: i64) -> rusqlite::Result<
     Ok(true)
 }
 
+/// Drops finished (done or cancelled) jobs older than `days`; failed ones stay until forgotten.
+pub fn prune_finished(conn: &Connection, days: u32) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM jobs WHERE status IN ('done', 'cancelled') AND batch_id IS NULL
+           AND finished_at < strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1)",
+        [format!("-{days} days")],
+    )
+}
+
 /// Records a running job's progress in its `result`.
 pub fn set_progress(conn: &Connection, id: i64, progress: &str) -> rusqlite::Result<()> {
     conn.execute("UPDATE jobs SET result = ?2 WHERE id = ?1 AND status = 'running'", params![id, progress])?;

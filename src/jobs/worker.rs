@@ -266,9 +266,10 @@ fn maintenance_loop(state: &AppState, stop: &AtomicBool) {
                 tracing::debug!(closed, "closed idle shop pools");
             }
             if let Ok(conn) = state.main.get() {
-                let _ = crate::auth::tokens::purge_expired(&conn);
-                if let Err(err) = schedule_backups(state, &conn) {
-                    tracing::error!(error = %err, "could not schedule backups");
+                match crate::schedules::tick(&conn, state.settings.backup_every) {
+                    Ok(0) => {}
+                    Ok(queued) => tracing::debug!(queued, "schedules queued their jobs"),
+                    Err(err) => tracing::error!(error = %err, "could not run the schedules"),
                 }
             }
             let purged =
@@ -279,14 +280,4 @@ fn maintenance_loop(state: &AppState, stop: &AtomicBool) {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-/// Queues a scheduled backup run when a shop is due and no run is queued or running.
-fn schedule_backups(state: &AppState, conn: &rusqlite::Connection) -> Result<(), AppError> {
-    let kind = Task::ScheduledBackups.kind();
-    if queue::has_open(conn, kind)? || crate::backups::batch::due(conn, state.settings.backup_every)?.is_empty() {
-        return Ok(());
-    }
-    super::enqueue(conn, &Task::ScheduledBackups)?;
-    Ok(())
 }

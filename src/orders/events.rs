@@ -42,6 +42,15 @@ pub async fn placed(state: &AppState, client: &Client, order: &Order, customer: 
     queue_all(state, mails).await
 }
 
+/// The mail telling a customer their order moved from `from` to its current status.
+pub fn status_changed_mail(client: &Client, order: &Order, customer: &ShopUser, from: &str) -> crate::mail::Outgoing {
+    templates::order_status_changed(
+        &Addressing { client_id: Some(client.id), sender: &client.name, to: &customer.email },
+        &summary(order, customer),
+        from,
+    )
+}
+
 /// An order moved from `from` to its current status: mail the customer.
 pub async fn status_changed(
     state: &AppState,
@@ -50,12 +59,7 @@ pub async fn status_changed(
     customer: &ShopUser,
     from: &str,
 ) -> Result<(), AppError> {
-    let mail = templates::order_status_changed(
-        &Addressing { client_id: Some(client.id), sender: &client.name, to: &customer.email },
-        &summary(order, customer),
-        from,
-    );
-    queue_all(state, vec![mail]).await
+    queue_all(state, vec![status_changed_mail(client, order, customer, from)]).await
 }
 
 /// A customer registered: mail them a welcome.

@@ -26,6 +26,7 @@ mod mail;
 mod observability;
 mod reconcile;
 mod resolution;
+mod schedules;
 mod shop_journeys;
 mod validation;
 mod webhooks;
