@@ -301,3 +301,37 @@ async fn backups_restores_exports_and_imports_from_the_command_line() {
     let names: i64 = conn.query_row("SELECT COUNT(*) FROM products WHERE name = 'Kettle'", [], |r| r.get(0)).unwrap();
     assert_eq!(names, 1);
 }
+
+#[test]
+fn jobs_commands_list_retry_and_forget_failed_jobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    assert!(run(vergeflow(&data, &["clients", "list"])).status.success());
+    {
+        let main = rusqlite::Connection::open(data.join("main.db")).unwrap();
+        main.execute_batch(
+            "INSERT INTO jobs (id, kind, payload, status, attempts) VALUES (7, 'prune', '{\"kind\":\"prune\"}', 'failed', 3);
+             INSERT INTO failed_jobs (id, job_id, kind, payload, exception) VALUES (2, 7, 'prune', '{}', 'disk on fire');
+             INSERT INTO jobs (id, kind, payload, status) VALUES (8, 'prune', '{}', 'failed');
+             INSERT INTO failed_jobs (id, job_id, kind, payload, exception) VALUES (3, 8, 'prune', '{}', 'older');",
+        )
+        .unwrap();
+    }
+    let out = run(vergeflow(&data, &["jobs", "failed"]));
+    let listed = text(&out.stdout);
+    assert!(out.status.success() && listed.contains("disk on fire") && listed.contains("2 of 2 failed job(s)"), "{listed}");
+    let out = run(vergeflow(&data, &["jobs", "retry", "2"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("queued again as job 7; it runs when the server starts"), "{}", text(&out.stdout));
+    let out = run(vergeflow(&data, &["jobs", "list", "--status", "pending", "--json"]));
+    let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((jobs[0]["id"].as_i64(), jobs[0]["attempts"].as_i64()), (Some(7), Some(0)));
+    // A job whose payload was forgotten cannot run again; forgetting it removes it from the list.
+    let out = run(vergeflow(&data, &["jobs", "retry", "3"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("can no longer run"), "{}", text(&out.stderr));
+    assert!(run(vergeflow(&data, &["jobs", "forget", "3"])).status.success());
+    let out = run(vergeflow(&data, &["jobs", "forget", "3"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).is_empty() && text(&out.stderr).contains("no failed job 3"));
+}
