@@ -5,6 +5,7 @@
 //!  [--duration SECS] [--json PATH]`
 
 mod floor;
+mod jobs;
 mod load;
 mod scale;
 mod setup;
@@ -234,8 +235,8 @@ fn main() -> anyhow::Result<()> {
 
     eprintln!("W4: checkout over {} shops", opt.checkout_shops);
     let b = Arc::new(buyers);
-    let bb = Arc::clone(&b);
-    let o = measure(
+    let w4_script = |b: &Arc<Vec<setup::Buyer>>| -> Arc<load::ScriptFn> {
+        let bb = Arc::clone(b);
         Arc::new(move |conn, it, _| {
             let buyer = &bb[(conn * per_conn + (it as usize % per_conn.max(1))) % bb.len()];
             vec![
@@ -260,10 +261,9 @@ fn main() -> anyhow::Result<()> {
                     tag: 0,
                 },
             ]
-        }),
-        sa,
-        c,
-    );
+        })
+    };
+    let o = measure(w4_script(&b), sa, c);
     check_errors("W4", &o);
     let w4 = o.per_second(o.scripts as f64);
     let mut r = row(&format!("W4 checkout, {} shops", opt.checkout_shops), &o, w4, "checkouts/s");
@@ -504,6 +504,101 @@ fn main() -> anyhow::Result<()> {
     );
     drop(srv);
 
+    // J: the queue alone (in this process, the library's workers); then W4 without and with what a
+    // checkout causes (mail to the customer and the admin, written as .eml files; a webhook per
+    // order to a receiver in this process), back to back on the same data; then how long an
+    // order's webhook takes to arrive after its checkout answered, once the queue has drained.
+    let queue_jobs = if opt.quick { 5_000 } else { 20_000 };
+    eprintln!("J: {queue_jobs} trivial jobs through the queue");
+    let q = jobs::queue_throughput(std::path::Path::new(&opt.data_base), queue_jobs)?;
+    let receiver = jobs::Receiver::start()?;
+    jobs::register_webhooks(&data_dir, opt.checkout_shops, &receiver.url())?;
+    let j_env = |events: bool| {
+        let mut env = vec![
+            ("VERGEFLOW_PASSWORD_RATE_PER_IP", "1000000"),
+            ("VERGEFLOW_PASSWORD_RATE_PER_SHOP", "1000000"),
+            ("VERGEFLOW_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ];
+        if !events {
+            env.push(("VERGEFLOW_BENCH_NO_ORDER_EVENTS", "1"));
+        }
+        env
+    };
+    eprintln!("J: W4 without order mail and webhooks, then with them");
+    let off_srv = setup::start_server_with(&data_dir, opt.capacity, setup::Hashing::Cheap, &j_env(false))?;
+    let w4_off = measure(w4_script(&b), off_srv.addr, c);
+    check_errors("W4 without events", &w4_off);
+    drop(off_srv);
+    let on_srv = setup::start_server_with(&data_dir, opt.capacity, setup::Hashing::Cheap, &j_env(true))?;
+    let w4_on = measure(w4_script(&b), on_srv.addr, c);
+    check_errors("W4 with events", &w4_on);
+    let (w4_off_rate, w4_on_rate) = (w4_off.per_second(w4_off.scripts as f64), w4_on.per_second(w4_on.scripts as f64));
+    let backlog = receiver.received.load(std::sync::atomic::Ordering::Relaxed);
+    let drain_secs = jobs::drain(&data_dir, Duration::from_secs(900))?;
+    let delivered_during = receiver.received.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("J: webhook delay after checkout, one checkout at a time");
+    let samples = if opt.quick { 100 } else { 300 };
+    let delays = runtime.block_on(async {
+        let mut conn = Conn::open(on_srv.addr).await.expect("connect");
+        let mut delays = Vec::new();
+        for i in 0..samples {
+            let buyer = &b[i % b.len()];
+            let cart = request("POST", "/api/shop/cart/items", "localhost", Some(&buyer.token), Some(r#"{"product_id":1,"quantity":1}"#));
+            conn.send(&cart).await.expect("cart");
+            let body = format!(r#"{{"address_id":{}}}"#, buyer.address_id);
+            let res = conn
+                .send(&request("POST", "/api/shop/checkout", "localhost", Some(&buyer.token), Some(&body)))
+                .await
+                .expect("checkout");
+            let answered = Instant::now();
+            let order: Value = serde_json::from_slice(&res.body).unwrap_or_default();
+            let Some(id) = order["id"].as_i64() else { continue };
+            // Order ids are per shop: the receiver keys by id, so wait for this one before the next.
+            let deadline = answered + Duration::from_secs(10);
+            loop {
+                if let Some(at) = receiver.arrival(id).filter(|at| *at >= answered) {
+                    delays.push(at.duration_since(answered).as_micros() as u32);
+                    break;
+                }
+                if Instant::now() > deadline {
+                    delays.push(10_000_000);
+                    break;
+                }
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+        }
+        delays
+    });
+    drop(on_srv);
+    let mut delays = delays;
+    delays.sort_unstable();
+    let (hook_p50, hook_p99) = (percentile_ms(&delays, 50.0), percentile_ms(&delays, 99.0));
+    let mut r = row("J W4 with order mail + webhooks", &w4_on, w4_on_rate, "checkouts/s");
+    r.ratio = Some((w4_on_rate / w4_off_rate, "W4 without"));
+    r.target = "≥ 0.80 × W4 without".into();
+    r.met = Some(w4_on_rate >= 0.8 * w4_off_rate);
+    rows.push(row("J W4 without order mail + webhooks", &w4_off, w4_off_rate, "checkouts/s"));
+    rows.push(r);
+    summaries.push(format!(
+        "J queue: {} trivial jobs at {:.0} jobs/s (≥ 2000: {}), wait from enqueue to start p50 {:.1} ms (≤ 50: {}), p99 {:.1} ms; \
+         webhook after checkout p50 {hook_p50:.1} ms (≤ 1000: {}), p99 {hook_p99:.1} ms over {samples}; W4 with events: \
+         {backlog} webhooks arrived during the run, the rest of the queue drained in {drain_secs:.1} s ({delivered_during} by then)",
+        q.jobs,
+        q.jobs_per_s,
+        yes(q.jobs_per_s >= 2000.0),
+        q.wait_p50_ms,
+        yes(q.wait_p50_ms <= 50.0),
+        q.wait_p99_ms,
+        yes(hook_p50 <= 1000.0),
+    ));
+    extra.insert(
+        "jobs".into(),
+        json!({"queue_jobs": q.jobs, "jobs_per_s": q.jobs_per_s, "wait_p50_ms": q.wait_p50_ms, "wait_p99_ms": q.wait_p99_ms,
+               "w4_without_events": w4_off_rate, "w4_with_events": w4_on_rate, "ratio": w4_on_rate / w4_off_rate,
+               "webhooks_during_run": backlog, "drain_seconds": drain_secs, "webhook_delay_p50_ms": hook_p50,
+               "webhook_delay_p99_ms": hook_p99, "webhook_samples": samples}),
+    );
+
     // Report.
     println!();
     println!(
@@ -587,6 +682,7 @@ fn main() -> anyhow::Result<()> {
         "w6": extra["w6"],
         "w7": extra["w7"],
         "metrics_cost": extra["metrics_cost"],
+        "jobs": extra["jobs"],
         "w5": {"shops": opt.provision_shops, "create_per_s": create_rate, "create_median_ms": create_med,
                "delete_per_s": delete_rate, "delete_median_ms": delete_med, "cheap_hash": cfg!(feature = "bench-hooks")},
     });

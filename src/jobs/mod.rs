@@ -122,6 +122,12 @@ pub enum Task {
     },
     /// Drops what has expired (the `prune` schedule).
     Prune,
+    /// Does nothing but report how long it waited: the benchmark's trivial job.
+    #[cfg(feature = "bench-hooks")]
+    Noop {
+        /// When it was queued, µs since the Unix epoch.
+        queued_us: u64,
+    },
     /// Cancels unpaid orders past their waiting time: one shop's (its own schedule) or every
     /// shop's following the global one. `since`: the schedule's previous run.
     AutoCancelOrders {
@@ -202,6 +208,8 @@ impl Task {
             Task::PasswordReset { .. } => "password_reset",
             Task::DeliverWebhook { .. } => "deliver_webhook",
             Task::Prune => "prune",
+            #[cfg(feature = "bench-hooks")]
+            Task::Noop { .. } => "noop",
             Task::AutoCancelOrders { .. } => "auto_cancel_orders",
         }
     }
@@ -298,6 +306,11 @@ impl Task {
             Task::Prune => {
                 drop(main);
                 crate::schedules::prune(state)
+            }
+            #[cfg(feature = "bench-hooks")]
+            Task::Noop { queued_us } => {
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                Ok(serde_json::json!({ "waited_us": (now.as_micros() as u64).saturating_sub(*queued_us) }))
             }
             Task::AutoCancelOrders { client_id, since } => {
                 drop(main);

@@ -88,9 +88,9 @@ fn write_eml(dir: &std::path::Path, mail: &Stored, bytes: &[u8]) -> std::io::Res
     let tag: u32 = rand::RngExt::random(&mut rand::rng());
     let name = format!("{ms}-{:08}-{}-{tag:08x}.eml", mail.id, mail.template);
     let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
+    // Not fsynced: these are development copies, and a message a crash loses is sent again (its
+    // outbox row is not marked sent before the file is renamed into place).
+    std::fs::File::create(&tmp)?.write_all(bytes)?;
     std::fs::rename(&tmp, dir.join(name))
 }
 

@@ -85,9 +85,25 @@ async fn queue_all(state: &AppState, mails: Vec<crate::mail::Outgoing>) -> Resul
         .await
 }
 
+/// Whether checkouts and sign-ups queue their mail and webhooks: always, except in benchmark
+/// builds started with `VERGEFLOW_BENCH_NO_ORDER_EVENTS=1`, which the benchmark uses to price them.
+#[cfg(not(feature = "bench-hooks"))]
+pub fn enabled() -> bool {
+    true
+}
+
+#[cfg(feature = "bench-hooks")]
+pub fn enabled() -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    !*OFF.get_or_init(|| std::env::var("VERGEFLOW_BENCH_NO_ORDER_EVENTS").is_ok_and(|v| v == "1"))
+}
+
 /// Runs a follow-up of a committed change: its failure is logged, never turned into an error
 /// for a request whose change already happened.
 pub async fn after_commit(what: &str, f: impl std::future::Future<Output = Result<(), AppError>>) {
+    if !enabled() {
+        return;
+    }
     if let Err(err) = f.await {
         tracing::error!(error = %err, follow_up = what, "could not queue the follow-up of a committed change");
     }

@@ -158,6 +158,9 @@ pub fn emit(conn: &mut rusqlite::Connection, client_id: i64, event: &str, data: 
 
 /// [`emit`] from a request, after its change committed: failures are logged, not returned.
 pub async fn emit_after_commit(state: &AppState, client_id: i64, event: &'static str, data: serde_json::Value) {
+    if !crate::orders::events::enabled() {
+        return;
+    }
     let result = state.main.run(move |c| emit(c, client_id, event, &data)).await;
     if let Err(err) = result {
         tracing::error!(client_id, event, error = %err, "could not queue webhook deliveries");
