@@ -353,7 +353,10 @@ fn jobs_command(settings: &Settings, cmd: JobsCommand) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&jobs)?);
                 return Ok(());
             }
-            println!("{:>8}  {:<18} {:>6}  {:<10} {:>8}  {:<20} LAST ERROR", "ID", "KIND", "SHOP", "STATUS", "ATTEMPTS", "CREATED");
+            println!(
+                "{:>8}  {:<18} {:>6}  {:<10} {:>8}  {:<20} LAST ERROR",
+                "ID", "KIND", "SHOP", "STATUS", "ATTEMPTS", "CREATED"
+            );
             for j in &jobs {
                 println!(
                     "{:>8}  {:<18} {:>6}  {:<10} {:>8}  {:<20} {}",
@@ -398,7 +401,9 @@ fn jobs_command(settings: &Settings, cmd: JobsCommand) -> anyhow::Result<()> {
                 );
             }
             queue::Retry::NotFound => bail!("no failed job {id} (see `vergeflow jobs failed`)"),
-            queue::Retry::Gone => bail!("failed job {id} can no longer run: its payload was forgotten or its shop deleted"),
+            queue::Retry::Gone => {
+                bail!("failed job {id} can no longer run: its payload was forgotten or its shop deleted")
+            }
         },
         JobsCommand::Forget { id } => {
             if !queue::forget_failed(&mut conn, id)? {

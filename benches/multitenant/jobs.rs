@@ -7,24 +7,39 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+#[cfg(feature = "bench-hooks")]
+use std::time::{SystemTime, UNIX_EPOCH};
 
+#[cfg(feature = "bench-hooks")]
 use vergeflow::jobs::{self, Task};
 
-/// Trivial jobs queued as fast as one thread can and run by the workers.
+/// Trivial jobs queued as fast as one thread can and run by the workers (the rate); then jobs
+/// queued one at a time, 5 ms apart, on an idle queue (the wait from enqueue to start).
 pub struct QueueFigures {
     pub jobs: usize,
     pub jobs_per_s: f64,
+    /// Over the burst, where a job waits behind the ones queued before it.
+    pub burst_wait_p50_ms: f64,
+    pub paced: usize,
     pub wait_p50_ms: f64,
     pub wait_p99_ms: f64,
 }
 
+#[cfg(feature = "bench-hooks")]
 fn now_us() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros() as u64
 }
 
+/// The no-op job exists only in `--features bench-hooks` builds.
+#[cfg(not(feature = "bench-hooks"))]
+pub fn queue_throughput(_: &Path, _: usize) -> anyhow::Result<QueueFigures> {
+    anyhow::bail!("the queue figures need --features bench-hooks (the no-op job)")
+}
+
 /// Queues `n` no-op jobs from one thread while the server's workers run them; the rate is jobs
 /// finished over the time from the first enqueue to the last finish.
+#[cfg(feature = "bench-hooks")]
 pub fn queue_throughput(base: &Path, n: usize) -> anyhow::Result<QueueFigures> {
     let tmp = tempfile::tempdir_in(base)?;
     let mut settings = vergeflow::config::Settings::for_data_dir(tmp.path().join("data"));
@@ -53,21 +68,42 @@ pub fn queue_throughput(base: &Path, n: usize) -> anyhow::Result<QueueFigures> {
         std::thread::sleep(Duration::from_millis(2));
     }
     let secs = started.elapsed().as_secs_f64();
+    let waits = |from_id: i64| -> anyhow::Result<Vec<u32>> {
+        let mut w: Vec<u32> = state
+            .main
+            .get()?
+            .prepare("SELECT json_extract(result, '$.waited_us') FROM jobs WHERE kind = 'noop' AND status = 'done' AND id > ?1")?
+            .query_map([from_id], |r| r.get::<_, i64>(0))?
+            .map(|w| w.map(|w| w as u32))
+            .collect::<Result<_, _>>()?;
+        w.sort_unstable();
+        Ok(w)
+    };
+    let burst = waits(0)?;
+    anyhow::ensure!(burst.len() == n, "{} of {n} no-op jobs done", burst.len());
+    let last: i64 = state.main.get()?.query_row("SELECT max(id) FROM jobs", [], |r| r.get(0))?;
+    let paced = 400;
+    for _ in 0..paced {
+        jobs::enqueue(&*state.main.get()?, &Task::Noop { queued_us: now_us() })?;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let paced_waits = loop {
+        let w = waits(last)?;
+        if w.len() == paced {
+            break w;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{} of {paced} paced jobs done", w.len());
+        std::thread::sleep(Duration::from_millis(5));
+    };
     background.shutdown(Duration::from_secs(5));
-    let mut waits: Vec<u32> = state
-        .main
-        .get()?
-        .prepare("SELECT json_extract(result, '$.waited_us') FROM jobs WHERE kind = 'noop' AND status = 'done'")?
-        .query_map([], |r| r.get::<_, i64>(0))?
-        .map(|w| w.map(|w| w as u32))
-        .collect::<Result<_, _>>()?;
-    anyhow::ensure!(waits.len() == n, "{} of {n} no-op jobs done", waits.len());
-    waits.sort_unstable();
     Ok(QueueFigures {
         jobs: n,
         jobs_per_s: n as f64 / secs,
-        wait_p50_ms: crate::load::percentile_ms(&waits, 50.0),
-        wait_p99_ms: crate::load::percentile_ms(&waits, 99.0),
+        burst_wait_p50_ms: crate::load::percentile_ms(&burst, 50.0),
+        paced,
+        wait_p50_ms: crate::load::percentile_ms(&paced_waits, 50.0),
+        wait_p99_ms: crate::load::percentile_ms(&paced_waits, 99.0),
     })
 }
 
@@ -100,6 +136,11 @@ impl Receiver {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    /// Forgets what arrived (order ids repeat across shops).
+    pub fn forget(&self) {
+        self.arrived.lock().unwrap().clear();
     }
 
     pub fn arrival(&self, order_id: i64) -> Option<Instant> {
@@ -159,7 +200,8 @@ pub fn register_webhooks(data_dir: &Path, shops: usize, url: &str) -> anyhow::Re
 
 /// Waits until the server's queue holds no open jobs (what checkouts queued has gone out).
 pub fn drain(data_dir: &Path, within: Duration) -> anyhow::Result<f64> {
-    let main = rusqlite::Connection::open_with_flags(data_dir.join("main.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let main =
+        rusqlite::Connection::open_with_flags(data_dir.join("main.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     main.busy_timeout(Duration::from_secs(5))?;
     let started = Instant::now();
     loop {

@@ -139,6 +139,9 @@ fn main() -> anyhow::Result<()> {
     if let Some(n) = args.iter().position(|a| a == "--fleet-scale").and_then(|i| args.get(i + 1)) {
         return scale::run(n.parse().context("--fleet-scale N")?, &opt.data_base);
     }
+    if args.iter().any(|a| a == "--jobs-only") {
+        return jobs_only(&opt);
+    }
     if !cfg!(feature = "bench-hooks") {
         eprintln!(
             "note: built without --features bench-hooks, so W5's create latency includes the admin's Argon2 hash"
@@ -235,35 +238,7 @@ fn main() -> anyhow::Result<()> {
 
     eprintln!("W4: checkout over {} shops", opt.checkout_shops);
     let b = Arc::new(buyers);
-    let w4_script = |b: &Arc<Vec<setup::Buyer>>| -> Arc<load::ScriptFn> {
-        let bb = Arc::clone(b);
-        Arc::new(move |conn, it, _| {
-            let buyer = &bb[(conn * per_conn + (it as usize % per_conn.max(1))) % bb.len()];
-            vec![
-                Step {
-                    bytes: request(
-                        "POST",
-                        "/api/shop/cart/items",
-                        "localhost",
-                        Some(&buyer.token),
-                        Some(r#"{"product_id":1,"quantity":1}"#),
-                    ),
-                    tag: 0,
-                },
-                Step {
-                    bytes: request(
-                        "POST",
-                        "/api/shop/checkout",
-                        "localhost",
-                        Some(&buyer.token),
-                        Some(&format!(r#"{{"address_id":{}}}"#, buyer.address_id)),
-                    ),
-                    tag: 0,
-                },
-            ]
-        })
-    };
-    let o = measure(w4_script(&b), sa, c);
+    let o = measure(w4_script(&b, per_conn), sa, c);
     check_errors("W4", &o);
     let w4 = o.per_second(o.scripts as f64);
     let mut r = row(&format!("W4 checkout, {} shops", opt.checkout_shops), &o, w4, "checkouts/s");
@@ -504,100 +479,13 @@ fn main() -> anyhow::Result<()> {
     );
     drop(srv);
 
-    // J: the queue alone (in this process, the library's workers); then W4 without and with what a
-    // checkout causes (mail to the customer and the admin, written as .eml files; a webhook per
-    // order to a receiver in this process), back to back on the same data; then how long an
-    // order's webhook takes to arrive after its checkout answered, once the queue has drained.
-    let queue_jobs = if opt.quick { 5_000 } else { 20_000 };
-    eprintln!("J: {queue_jobs} trivial jobs through the queue");
-    let q = jobs::queue_throughput(std::path::Path::new(&opt.data_base), queue_jobs)?;
-    let receiver = jobs::Receiver::start()?;
-    jobs::register_webhooks(&data_dir, opt.checkout_shops, &receiver.url())?;
-    let j_env = |events: bool| {
-        let mut env = vec![
-            ("VERGEFLOW_PASSWORD_RATE_PER_IP", "1000000"),
-            ("VERGEFLOW_PASSWORD_RATE_PER_SHOP", "1000000"),
-            ("VERGEFLOW_WEBHOOK_ALLOW_PRIVATE", "true"),
-        ];
-        if !events {
-            env.push(("VERGEFLOW_BENCH_NO_ORDER_EVENTS", "1"));
-        }
-        env
-    };
-    eprintln!("J: W4 without order mail and webhooks, then with them");
-    let off_srv = setup::start_server_with(&data_dir, opt.capacity, setup::Hashing::Cheap, &j_env(false))?;
-    let w4_off = measure(w4_script(&b), off_srv.addr, c);
-    check_errors("W4 without events", &w4_off);
-    drop(off_srv);
-    let on_srv = setup::start_server_with(&data_dir, opt.capacity, setup::Hashing::Cheap, &j_env(true))?;
-    let w4_on = measure(w4_script(&b), on_srv.addr, c);
-    check_errors("W4 with events", &w4_on);
-    let (w4_off_rate, w4_on_rate) = (w4_off.per_second(w4_off.scripts as f64), w4_on.per_second(w4_on.scripts as f64));
-    let backlog = receiver.received.load(std::sync::atomic::Ordering::Relaxed);
-    let drain_secs = jobs::drain(&data_dir, Duration::from_secs(900))?;
-    let delivered_during = receiver.received.load(std::sync::atomic::Ordering::Relaxed);
-    eprintln!("J: webhook delay after checkout, one checkout at a time");
-    let samples = if opt.quick { 100 } else { 300 };
-    let delays = runtime.block_on(async {
-        let mut conn = Conn::open(on_srv.addr).await.expect("connect");
-        let mut delays = Vec::new();
-        for i in 0..samples {
-            let buyer = &b[i % b.len()];
-            let cart = request("POST", "/api/shop/cart/items", "localhost", Some(&buyer.token), Some(r#"{"product_id":1,"quantity":1}"#));
-            conn.send(&cart).await.expect("cart");
-            let body = format!(r#"{{"address_id":{}}}"#, buyer.address_id);
-            let res = conn
-                .send(&request("POST", "/api/shop/checkout", "localhost", Some(&buyer.token), Some(&body)))
-                .await
-                .expect("checkout");
-            let answered = Instant::now();
-            let order: Value = serde_json::from_slice(&res.body).unwrap_or_default();
-            let Some(id) = order["id"].as_i64() else { continue };
-            // Order ids are per shop: the receiver keys by id, so wait for this one before the next.
-            let deadline = answered + Duration::from_secs(10);
-            loop {
-                if let Some(at) = receiver.arrival(id).filter(|at| *at >= answered) {
-                    delays.push(at.duration_since(answered).as_micros() as u32);
-                    break;
-                }
-                if Instant::now() > deadline {
-                    delays.push(10_000_000);
-                    break;
-                }
-                tokio::time::sleep(Duration::from_micros(200)).await;
-            }
-        }
-        delays
-    });
-    drop(on_srv);
-    let mut delays = delays;
-    delays.sort_unstable();
-    let (hook_p50, hook_p99) = (percentile_ms(&delays, 50.0), percentile_ms(&delays, 99.0));
-    let mut r = row("J W4 with order mail + webhooks", &w4_on, w4_on_rate, "checkouts/s");
-    r.ratio = Some((w4_on_rate / w4_off_rate, "W4 without"));
-    r.target = "≥ 0.80 × W4 without".into();
-    r.met = Some(w4_on_rate >= 0.8 * w4_off_rate);
-    rows.push(row("J W4 without order mail + webhooks", &w4_off, w4_off_rate, "checkouts/s"));
-    rows.push(r);
-    summaries.push(format!(
-        "J queue: {} trivial jobs at {:.0} jobs/s (≥ 2000: {}), wait from enqueue to start p50 {:.1} ms (≤ 50: {}), p99 {:.1} ms; \
-         webhook after checkout p50 {hook_p50:.1} ms (≤ 1000: {}), p99 {hook_p99:.1} ms over {samples}; W4 with events: \
-         {backlog} webhooks arrived during the run, the rest of the queue drained in {drain_secs:.1} s ({delivered_during} by then)",
-        q.jobs,
-        q.jobs_per_s,
-        yes(q.jobs_per_s >= 2000.0),
-        q.wait_p50_ms,
-        yes(q.wait_p50_ms <= 50.0),
-        q.wait_p99_ms,
-        yes(hook_p50 <= 1000.0),
-    ));
-    extra.insert(
-        "jobs".into(),
-        json!({"queue_jobs": q.jobs, "jobs_per_s": q.jobs_per_s, "wait_p50_ms": q.wait_p50_ms, "wait_p99_ms": q.wait_p99_ms,
-               "w4_without_events": w4_off_rate, "w4_with_events": w4_on_rate, "ratio": w4_on_rate / w4_off_rate,
-               "webhooks_during_run": backlog, "drain_seconds": drain_secs, "webhook_delay_p50_ms": hook_p50,
-               "webhook_delay_p99_ms": hook_p99, "webhook_samples": samples}),
-    );
+    // J: the job queue and what checkouts cause (see `jobs_section`).
+    let v4_dir = v4.to_str().expect("utf-8 path").to_string();
+    let (j_rows, j_summary, j_figures) =
+        jobs_section(&runtime, &opt, &data_dir, &b, per_conn, &[("VERGEFLOW_EXTRA_CLIENT_MIGRATIONS", &v4_dir)])?;
+    rows.extend(j_rows);
+    summaries.push(j_summary);
+    extra.insert("jobs".into(), j_figures);
 
     // Report.
     println!();
@@ -1048,4 +936,190 @@ fn many_shop_pass(
         "server_open_files": fds, "w3_large": w3l, "w3_large_capacity": large, "w3_large_hit_rate": l_hits,
         "w3_large_rss_bytes": l_rss, "w3_large_open_files": l_fds});
     Ok(Pass { rows, summary, json })
+}
+/// W4's script: each connection's buyers add one item and check out.
+fn w4_script(b: &Arc<Vec<setup::Buyer>>, per_conn: usize) -> Arc<load::ScriptFn> {
+    let bb = Arc::clone(b);
+    Arc::new(move |conn, it, _| {
+        let buyer = &bb[(conn * per_conn + (it as usize % per_conn.max(1))) % bb.len()];
+        vec![
+            Step {
+                bytes: request(
+                    "POST",
+                    "/api/shop/cart/items",
+                    "localhost",
+                    Some(&buyer.token),
+                    Some(r#"{"product_id":1,"quantity":1}"#),
+                ),
+                tag: 0,
+            },
+            Step {
+                bytes: request(
+                    "POST",
+                    "/api/shop/checkout",
+                    "localhost",
+                    Some(&buyer.token),
+                    Some(&format!(r#"{{"address_id":{}}}"#, buyer.address_id)),
+                ),
+                tag: 0,
+            },
+        ]
+    })
+}
+
+/// J: the queue alone (in this process, the library's workers); then W4 without and with what a
+/// checkout causes; then the delay from a checkout to its webhook. `extra_env` goes to every
+/// server started (the extra migrations W7 left the shops at).
+#[allow(clippy::too_many_arguments)]
+fn jobs_section(
+    runtime: &tokio::runtime::Runtime,
+    opt: &Options,
+    data_dir: &std::path::Path,
+    b: &Arc<Vec<setup::Buyer>>,
+    per_conn: usize,
+    extra_env: &[(&str, &str)],
+) -> anyhow::Result<(Vec<Row>, String, Value)> {
+    let c = opt.concurrency;
+    let measure = |script: Arc<load::ScriptFn>, addr: SocketAddr, conns: usize| -> Outcome {
+        runtime.block_on(load::run(addr, conns, opt.warmup, opt.duration, script))
+    };
+    let w4_script = |b: &Arc<Vec<setup::Buyer>>| w4_script(b, per_conn);
+    // J: the queue alone (in this process, the library's workers); then W4 without and with what a
+    // checkout causes (mail to the customer and the admin, written as .eml files; a webhook per
+    // order to a receiver in this process), back to back on the same data; then how long an
+    // order's webhook takes to arrive after its checkout answered, once the queue has drained.
+    let queue_jobs = if opt.quick { 5_000 } else { 20_000 };
+    eprintln!("J: {queue_jobs} trivial jobs through the queue");
+    let q = jobs::queue_throughput(std::path::Path::new(&opt.data_base), queue_jobs)?;
+    let receiver = jobs::Receiver::start()?;
+    jobs::register_webhooks(data_dir, opt.checkout_shops, &receiver.url())?;
+    let j_env = |events: bool| {
+        let mut env: Vec<(&str, &str)> = extra_env.to_vec();
+        env.extend([
+            ("VERGEFLOW_PASSWORD_RATE_PER_IP", "1000000"),
+            ("VERGEFLOW_PASSWORD_RATE_PER_SHOP", "1000000"),
+            ("VERGEFLOW_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ]);
+        if !events {
+            env.push(("VERGEFLOW_BENCH_NO_ORDER_EVENTS", "1"));
+        }
+        env
+    };
+    eprintln!("J: W4 without order mail and webhooks, then with them");
+    let off_srv = setup::start_server_with(data_dir, opt.capacity, setup::Hashing::Cheap, &j_env(false))?;
+    let w4_off = measure(w4_script(b), off_srv.addr, c);
+    check_errors("W4 without events", &w4_off);
+    drop(off_srv);
+    let on_srv = setup::start_server_with(data_dir, opt.capacity, setup::Hashing::Cheap, &j_env(true))?;
+    let w4_on = measure(w4_script(b), on_srv.addr, c);
+    check_errors("W4 with events", &w4_on);
+    let (w4_off_rate, w4_on_rate) = (w4_off.per_second(w4_off.scripts as f64), w4_on.per_second(w4_on.scripts as f64));
+    eprintln!(
+        "  W4 {w4_off_rate:.0}/s without, {w4_on_rate:.0}/s with ({} and {} requests)",
+        w4_off.requests(),
+        w4_on.requests()
+    );
+    let backlog = receiver.received.load(std::sync::atomic::Ordering::Relaxed);
+    let drain_secs = jobs::drain(data_dir, Duration::from_secs(900))?;
+    let delivered_during = receiver.received.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("J: webhook delay after checkout, one checkout at a time");
+    let samples = if opt.quick { 100 } else { 300 };
+    let delays = runtime.block_on(async {
+        let mut conn = Conn::open(on_srv.addr).await.expect("connect");
+        let mut delays = Vec::new();
+        for i in 0..samples {
+            let buyer = &b[i % b.len()];
+            receiver.forget();
+            let sent = Instant::now();
+            let cart = request(
+                "POST",
+                "/api/shop/cart/items",
+                "localhost",
+                Some(&buyer.token),
+                Some(r#"{"product_id":1,"quantity":1}"#),
+            );
+            if conn.send(&cart).await.is_err() {
+                // The server closed an idle keep-alive connection: open another.
+                conn = Conn::open(on_srv.addr).await.expect("connect");
+                conn.send(&cart).await.expect("cart");
+            }
+            let body = format!(r#"{{"address_id":{}}}"#, buyer.address_id);
+            let res = conn
+                .send(&request("POST", "/api/shop/checkout", "localhost", Some(&buyer.token), Some(&body)))
+                .await
+                .expect("checkout");
+            let answered = Instant::now();
+            let order: Value = serde_json::from_slice(&res.body).unwrap_or_default();
+            let Some(id) = order["id"].as_i64() else { continue };
+            // Order ids are per shop: the receiver keys by id, so wait for this one before the next.
+            let deadline = answered + Duration::from_secs(10);
+            loop {
+                // It may arrive before the answer was read: that is a delay of 0.
+                if let Some(at) = receiver.arrival(id).filter(|at| *at >= sent) {
+                    delays.push(at.saturating_duration_since(answered).as_micros() as u32);
+                    break;
+                }
+                if Instant::now() > deadline {
+                    delays.push(10_000_000);
+                    break;
+                }
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+        }
+        delays
+    });
+    drop(on_srv);
+    let mut delays = delays;
+    delays.sort_unstable();
+    let (hook_p50, hook_p99) = (percentile_ms(&delays, 50.0), percentile_ms(&delays, 99.0));
+    let mut r = row("J W4 with order mail + webhooks", &w4_on, w4_on_rate, "checkouts/s");
+    r.ratio = Some((w4_on_rate / w4_off_rate, "W4 without"));
+    r.target = "≥ 0.80 × W4 without".into();
+    r.met = Some(w4_on_rate >= 0.8 * w4_off_rate);
+    let rows = vec![row("J W4 without order mail + webhooks", &w4_off, w4_off_rate, "checkouts/s"), r];
+    let summary = format!(
+        "J queue: {} trivial jobs at {:.0} jobs/s (≥ 2000: {}; a job of that burst waited {:.0} ms at p50); one at a time, 5 ms apart: \
+         wait from enqueue to start p50 {:.1} ms (≤ 50: {}), p99 {:.1} ms over {}; \
+         webhook after checkout p50 {hook_p50:.1} ms (≤ 1000: {}), p99 {hook_p99:.1} ms over {samples}; W4 with events: \
+         {backlog} webhooks arrived during the run, the rest of the queue drained in {drain_secs:.1} s ({delivered_during} by then)",
+        q.jobs,
+        q.jobs_per_s,
+        yes(q.jobs_per_s >= 2000.0),
+        q.burst_wait_p50_ms,
+        q.wait_p50_ms,
+        yes(q.wait_p50_ms <= 50.0),
+        q.wait_p99_ms,
+        q.paced,
+        yes(hook_p50 <= 1000.0),
+    );
+    let figures = json!({"queue_jobs": q.jobs, "jobs_per_s": q.jobs_per_s, "burst_wait_p50_ms": q.burst_wait_p50_ms,
+               "paced_jobs": q.paced, "wait_p50_ms": q.wait_p50_ms, "wait_p99_ms": q.wait_p99_ms,
+               "w4_without_events": w4_off_rate, "w4_with_events": w4_on_rate, "ratio": w4_on_rate / w4_off_rate,
+               "webhooks_during_run": backlog, "drain_seconds": drain_secs, "webhook_delay_p50_ms": hook_p50,
+               "webhook_delay_p99_ms": hook_p99, "webhook_samples": samples});
+    Ok((rows, summary, figures))
+}
+
+/// `--jobs-only`: the checkout shops and their buyers, then J alone (for working on the queue).
+fn jobs_only(opt: &Options) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::fs::create_dir_all(&opt.data_base)?;
+    let tmp = tempfile::tempdir_in(&opt.data_base)?;
+    let data_dir = tmp.path().join("data");
+    let c = opt.concurrency;
+    let buyers_per_shop = c.div_ceil(opt.checkout_shops).max(1) * 2;
+    let buyers = setup::provision(&data_dir, opt.checkout_shops, opt.checkout_shops, buyers_per_shop)?;
+    let per_conn = buyers.len() / c.max(1);
+    let (rows, summary, figures) =
+        jobs_section(&runtime, opt, &data_dir, &Arc::new(buyers), per_conn, &[("RUST_LOG", "warn")])?;
+    for r in &rows {
+        let ratio = r.ratio.map(|(x, of)| format!("{x:.2} × {of}")).unwrap_or_default();
+        println!(
+            "{:<36} {:>8.0} {:<11} p50 {:>6.2} ms p99 {:>6.2} ms  {ratio}  {}",
+            r.name, r.rate, r.unit, r.p50, r.p99, r.target
+        );
+    }
+    println!("{summary}");
+    std::fs::write(&opt.json_path, serde_json::to_string_pretty(&figures)?)?;
+    Ok(())
 }

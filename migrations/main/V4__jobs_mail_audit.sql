@@ -8,6 +8,8 @@ CREATE TABLE jobs_v4 (
     batch_id     INTEGER REFERENCES job_batches (id) ON DELETE SET NULL,
     client_id    INTEGER,
     kind         TEXT    NOT NULL,
+    -- 0: the general workers' jobs; 1: mail, reset mails and webhook deliveries (the message lane)
+    lane         INTEGER NOT NULL DEFAULT 0 CHECK (lane IN (0, 1)),
     payload      TEXT    NOT NULL DEFAULT '{}',
     status       TEXT    NOT NULL DEFAULT 'pending'
                          CHECK (status IN ('pending', 'running', 'done', 'failed', 'cancelled')),
@@ -25,7 +27,7 @@ INSERT INTO jobs_v4 (id, batch_id, kind, payload, status, attempts, result, crea
     SELECT id, batch_id, kind, payload, status, attempts, result, created_at, reserved_at, finished_at FROM jobs;
 DROP TABLE jobs;
 ALTER TABLE jobs_v4 RENAME TO jobs;
-CREATE INDEX jobs_ready ON jobs (status, available_at, id);
+CREATE INDEX jobs_ready ON jobs (status, lane, available_at, id);
 CREATE INDEX jobs_client ON jobs (client_id, status) WHERE client_id IS NOT NULL;
 CREATE INDEX jobs_kind ON jobs (kind, status);
 

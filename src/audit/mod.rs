@@ -140,7 +140,9 @@ where
             action,
             target,
             ip,
-            detail: Some(serde_json::json!({ "method": request.method().as_str(), "path": request.path(), "status": status })),
+            detail: Some(
+                serde_json::json!({ "method": request.method().as_str(), "path": request.path(), "status": status }),
+            ),
         };
         if let Err(err) = state.main.run(move |c| Ok(store::record(c, &entry)?)).await {
             tracing::error!(error = %err, "could not write the audit log");

@@ -19,7 +19,8 @@ pub fn routes(api: &mut Api) {
         ("page", "integer"),
         ("per_page", "integer"),
     ];
-    const SHOP: &[(&str, &str)] = &[("actor", "string"), ("action", "string"), ("page", "integer"), ("per_page", "integer")];
+    const SHOP: &[(&str, &str)] =
+        &[("actor", "string"), ("action", "string"), ("page", "integer"), ("per_page", "integer")];
     api.get(
         "/api/super-admin/audit",
         Spec::new(
@@ -32,8 +33,12 @@ pub fn routes(api: &mut Api) {
     )
     .get(
         "/api/admin/audit",
-        Spec::new("This shop's audit log, newest first", Access::ShopAdmin, Answer::Json(200, schema::<Paginated<AuditEntry>>))
-            .query(SHOP),
+        Spec::new(
+            "This shop's audit log, newest first",
+            Access::ShopAdmin,
+            Answer::Json(200, schema::<Paginated<AuditEntry>>),
+        )
+        .query(SHOP),
         list_shop,
     );
 }

@@ -105,7 +105,11 @@ pub fn list(conn: &Connection, f: &Filter, page: Page) -> rusqlite::Result<(Vec<
             Ok(AuditEntry {
                 id: r.get(0)?,
                 at: r.get(1)?,
-                actor: Actor { id: r.get(2)?, email: r.get(3)?, role: r.get::<_, Option<String>>(4)?.unwrap_or_default() },
+                actor: Actor {
+                    id: r.get(2)?,
+                    email: r.get(3)?,
+                    role: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                },
                 client_id: r.get(5)?,
                 action: r.get(6)?,
                 target: r.get(7)?,

@@ -155,9 +155,8 @@ pub async fn forgot(
     } else {
         tracing::info!(client_id, "password reset asked again too soon for one account; not mailed");
     }
-    Ok(actix_web::HttpResponse::Accepted().json(ForgotAccepted {
-        message: "if an account with that e-mail exists, a reset token is on its way",
-    }))
+    Ok(actix_web::HttpResponse::Accepted()
+        .json(ForgotAccepted { message: "if an account with that e-mail exists, a reset token is on its way" }))
 }
 
 fn invalid_token() -> AppError {

@@ -145,11 +145,9 @@ async fn reset_password(
     let (email, token) = (body.email, body.token.trim().to_string());
     let lookup = email.clone();
     state.main.run(move |c| reset::consume_for_customer(c, client_id, &email, &token)).await?;
-    let customer_id = shop
-        .db
-        .write(move |tx| store::set_password(tx, &lookup, &hash))
-        .await?
-        .ok_or_else(|| AppError::unprocessable("invalid_token", "the reset token is wrong, used or expired; ask for a new one"))?;
+    let customer_id = shop.db.write(move |tx| store::set_password(tx, &lookup, &hash)).await?.ok_or_else(|| {
+        AppError::unprocessable("invalid_token", "the reset token is wrong, used or expired; ask for a new one")
+    })?;
     state.main.run(move |c| Ok(reset::revoke_customer_tokens(c, client_id, customer_id)?)).await?;
     tracing::info!(client_id, customer_id, "customer password reset; every token of the customer revoked");
     Ok(HttpResponse::NoContent().finish())

@@ -228,6 +228,10 @@ pub type MainConnection = r2d2::PooledConnection<SqliteConnectionManager>;
 #[derive(Clone)]
 pub struct MainDb {
     pool: r2d2::Pool<SqliteConnectionManager>,
+    /// Taken around the frequent writes (a checkout's mail and webhooks, the job workers' claims
+    /// and settlements): writers of this process queue here, in order, instead of colliding in
+    /// SQLite's busy handler, which backs off by sleeping milliseconds at a time.
+    writes: Arc<parking_lot::Mutex<()>>,
 }
 
 impl MainDb {
@@ -254,7 +258,31 @@ impl MainDb {
             .thread_pool(threads)
             .build(manager)
             .map_err(|e| anyhow::anyhow!("opening the main.db pool: {e}"))?;
-        Ok(Self { pool })
+        Ok(Self { pool, writes: Arc::new(parking_lot::Mutex::new(())) })
+    }
+
+    /// Holds the in-process write turn (see `writes`); take it before `BEGIN IMMEDIATE`.
+    pub fn write_turn(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.writes.lock()
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on main.db, in this process's write turn, off
+    /// the async worker threads: committed if it returns `Ok`.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.clone();
+        actix_web::web::block(move || {
+            let _turn = db.write_turn();
+            let mut conn = db.pool.get().context("checking out a main.db connection")?;
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })
+        .await?
     }
 
     /// A connection for synchronous callers (CLI, job worker, tests).

@@ -73,7 +73,12 @@ pub fn migrate_one(tenancy: &Tenancy, main: &Connection, id: i64) -> Result<Migr
             ledger::record(main, id, to, None, (!applied.is_empty()).then_some(millis))?;
             if !applied.is_empty() {
                 tracing::info!(client_id = id, from, to, millis, "shop migrated");
-                crate::audit::lifecycle(main, id, "shop.migrated", serde_json::json!({ "from": from, "to": to, "ms": millis }));
+                crate::audit::lifecycle(
+                    main,
+                    id,
+                    "shop.migrated",
+                    serde_json::json!({ "from": from, "to": to, "ms": millis }),
+                );
             }
             Ok(Migrated { client_id: id, from, to, applied, millis })
         }

@@ -22,6 +22,8 @@
 //!   the event `id`, which stays the same on every attempt.
 //! - `prune`, `auto_cancel_orders`: deleting what is expired and cancelling what is overdue find
 //!   nothing the second time.
+//! - `notify`: expanded into mail and deliveries in the same transaction that marks it done, so
+//!   a rerun after a crash either expands it (it had not been) or never runs (it was).
 
 pub mod queue;
 pub mod routes;
@@ -53,7 +55,7 @@ pub fn enqueue_in_batch(conn: &rusqlite::Connection, task: &Task, batch_id: Opti
             batch_id,
         },
     )?;
-    worker::wake();
+    worker::wake_for(task.kind());
     Ok(id)
 }
 
@@ -120,6 +122,12 @@ pub enum Task {
         client_id: i64,
         delivery_id: i64,
     },
+    /// What a checkout, a status change or a sign-up causes (mail, webhooks), expanded by the
+    /// message lane.
+    Notify {
+        client_id: i64,
+        notice: crate::orders::events::Notice,
+    },
     /// Drops what has expired (the `prune` schedule).
     Prune,
     /// Does nothing but report how long it waited: the benchmark's trivial job.
@@ -146,7 +154,8 @@ impl Task {
             | Task::RestoreClient { client_id, .. }
             | Task::RepairClient { client_id }
             | Task::ExportClient { client_id, .. }
-            | Task::DeliverWebhook { client_id, .. } => Some(*client_id),
+            | Task::DeliverWebhook { client_id, .. }
+            | Task::Notify { client_id, .. } => Some(*client_id),
             Task::MigrateClients { client_id, .. }
             | Task::SendMail { client_id, .. }
             | Task::PasswordReset { client_id, .. }
@@ -159,7 +168,11 @@ impl Task {
     /// made only for transient errors (5xx-kind), never for a refusal such as a 404 or 409.
     pub fn max_attempts(&self) -> i64 {
         match self {
-            Task::BackupClient { .. } | Task::PasswordReset { .. } | Task::Prune | Task::AutoCancelOrders { .. } => 3,
+            Task::BackupClient { .. }
+            | Task::PasswordReset { .. }
+            | Task::Prune
+            | Task::AutoCancelOrders { .. }
+            | Task::Notify { .. } => 3,
             Task::SendMail { .. } => crate::mail::MAX_ATTEMPTS,
             Task::DeliverWebhook { .. } => crate::webhooks::MAX_ATTEMPTS,
             _ => 1,
@@ -175,6 +188,22 @@ impl Task {
                 | Task::MigrateClients { client_id: None, .. }
                 | Task::AutoCancelOrders { client_id: None, .. }
         )
+    }
+
+    /// Bookkeeping of a successful attempt, written in the same transaction that marks the job
+    /// done (so a mail is marked sent, a delivery delivered, exactly when its job is).
+    pub fn on_success(&self, tx: &rusqlite::Connection, result: &serde_json::Value) -> Result<(), AppError> {
+        match self {
+            Task::SendMail { mail_id, .. } if result["outcome"] == "sent" => crate::mail::mark_sent(tx, *mail_id)?,
+            Task::Notify { client_id, notice } => crate::orders::events::expand(tx, *client_id, notice)?,
+            Task::DeliverWebhook { delivery_id, .. } if result["outcome"] == "delivered" => {
+                let (webhook_id, status) =
+                    (result["webhook_id"].as_i64().unwrap_or(0), result["status"].as_u64().unwrap_or(0));
+                crate::webhooks::store::delivered(tx, *delivery_id, webhook_id, status as u16)?;
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     /// Called once when the job failed for good (no attempt left, or a final error).
@@ -208,6 +237,7 @@ impl Task {
             Task::PasswordReset { .. } => "password_reset",
             Task::DeliverWebhook { .. } => "deliver_webhook",
             Task::Prune => "prune",
+            Task::Notify { .. } => "notify",
             #[cfg(feature = "bench-hooks")]
             Task::Noop { .. } => "noop",
             Task::AutoCancelOrders { .. } => "auto_cancel_orders",
@@ -307,6 +337,8 @@ impl Task {
                 drop(main);
                 crate::schedules::prune(state)
             }
+            // Expanded in the transaction that marks this job done (`on_success`).
+            Task::Notify { .. } => Ok(serde_json::json!({ "outcome": "expanded" })),
             #[cfg(feature = "bench-hooks")]
             Task::Noop { queued_us } => {
                 let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();

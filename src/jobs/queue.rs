@@ -30,10 +30,11 @@ pub struct NewJob<'a> {
 }
 
 pub fn push(conn: &Connection, job: &NewJob<'_>) -> rusqlite::Result<i64> {
+    let lane = Lane::of(job.kind).number();
     conn.prepare_cached(
-        "INSERT INTO jobs (kind, payload, client_id, max_attempts, batch_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO jobs (kind, lane, payload, client_id, max_attempts, batch_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![job.kind, job.payload, job.client_id, job.max_attempts.clamp(1, 100), job.batch_id])?;
+    .execute(params![job.kind, lane, job.payload, job.client_id, job.max_attempts.clamp(1, 100), job.batch_id])?;
     Ok(conn.last_insert_rowid())
 }
 
@@ -55,26 +56,38 @@ pub fn find(conn: &Connection, id: i64) -> rusqlite::Result<Option<Status>> {
     .optional()
 }
 
-/// Takes the oldest due pending job, marking it running, in one immediate transaction. With
-/// `only`, just jobs of those kinds (the lane kept free for mail and webhooks).
-pub fn claim_next(conn: &mut Connection, only: Option<&[&str]>) -> rusqlite::Result<Option<Job>> {
-    let filter = match only {
-        Some(kinds) => format!(
-            "AND kind IN ({})",
-            kinds.iter().map(|k| format!("'{}'", k.replace('\'', "''"))).collect::<Vec<_>>().join(", ")
-        ),
-        None => String::new(),
-    };
+/// Which jobs a worker takes: the general lane (0) or the message lane (1), stored per job so a
+/// worker's look at the queue is an index seek however long the other lane's backlog is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    General,
+    /// Mail, reset mails and webhook deliveries ([`crate::jobs::worker::MESSAGE_KINDS`]).
+    Messages,
+}
+
+impl Lane {
+    pub fn of(kind: &str) -> Lane {
+        if crate::jobs::worker::MESSAGE_KINDS.contains(&kind) { Lane::Messages } else { Lane::General }
+    }
+    fn number(self) -> i64 {
+        i64::from(self == Lane::Messages)
+    }
+}
+
+/// Takes up to `limit` of the oldest due pending jobs of `lane`, marking them running, in one
+/// immediate transaction (the message lane takes several at once: one write for many short jobs).
+pub fn claim(conn: &mut Connection, lane: Lane, limit: usize) -> rusqlite::Result<Vec<Job>> {
+    let filter = lane_filter(lane);
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let job = tx
         .prepare_cached(&format!(
             "UPDATE jobs SET status = 'running', attempts = attempts + 1,
                     reserved_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
-             WHERE id = (SELECT id FROM jobs WHERE status = 'pending' AND available_at <= {NOW_MS} {filter}
-                         ORDER BY available_at, id LIMIT 1)
+             WHERE id IN (SELECT id FROM jobs WHERE status = 'pending' AND available_at <= {NOW_MS} {filter}
+                          ORDER BY available_at, id LIMIT ?1)
              RETURNING id, kind, payload, client_id, attempts, max_attempts, batch_id"
         ))?
-        .query_row([], |r| {
+        .query_map([limit as i64], |r| {
             Ok(Job {
                 id: r.get(0)?,
                 kind: r.get(1)?,
@@ -84,22 +97,35 @@ pub fn claim_next(conn: &mut Connection, only: Option<&[&str]>) -> rusqlite::Res
                 max_attempts: r.get(5)?,
                 batch_id: r.get(6)?,
             })
-        })
-        .optional()?;
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     tx.commit()?;
-    Ok(job)
+    let mut jobs = job;
+    jobs.sort_by_key(|j| j.id);
+    Ok(jobs)
 }
 
-/// Milliseconds until the next pending job is due (0 if one is due now), or None with none pending.
-pub fn next_due_in_ms(conn: &Connection) -> rusqlite::Result<Option<i64>> {
-    conn.query_row(
-        &format!(
-            "SELECT CAST(max(0, (julianday(min(available_at)) - julianday({NOW_MS})) * 86400000) AS INTEGER)
-             FROM jobs WHERE status = 'pending'"
-        ),
-        [],
-        |r| r.get(0),
-    )
+fn lane_filter(lane: Lane) -> String {
+    format!("AND lane = {}", lane.number())
+}
+
+/// Whether the lane has a job due now (a read: no write lock).
+pub fn any_due(conn: &Connection, lane: Lane) -> rusqlite::Result<bool> {
+    conn.prepare_cached(&format!(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE status = 'pending' AND available_at <= {NOW_MS} {})",
+        lane_filter(lane)
+    ))?
+    .query_row([], |r| r.get(0))
+}
+
+/// Milliseconds until the lane's next pending job is due (0 if one is due now), or None with none.
+pub fn next_due_in_ms(conn: &Connection, lane: Lane) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(&format!(
+        "SELECT CAST(max(0, (julianday(min(available_at)) - julianday({NOW_MS})) * 86400000) AS INTEGER)
+         FROM jobs WHERE status = 'pending' {}",
+        lane_filter(lane)
+    ))?
+    .query_row([], |r| r.get(0))
 }
 
 /// Marks a job done. The payload is cleared: it may carry a password hash we no longer need.
@@ -126,6 +152,12 @@ pub fn retry_later(conn: &Connection, id: i64, error: &str, delay_ms: u64) -> ru
 /// Marks a job failed for good and records it in `failed_jobs`, payload kept so it can be retried.
 pub fn fail(conn: &mut Connection, job: &Job, result: &str, exception: &str) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    fail_in(&tx, job, result, exception)?;
+    tx.commit()
+}
+
+/// [`fail`] inside the caller's transaction.
+pub fn fail_in(tx: &Connection, job: &Job, result: &str, exception: &str) -> rusqlite::Result<()> {
     let changed = tx.execute(
         "UPDATE jobs SET status = 'failed', result = ?2, last_error = ?3,
                 finished_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?1 AND status = 'running'",
@@ -139,7 +171,7 @@ pub fn fail(conn: &mut Connection, job: &Job, result: &str, exception: &str) -> 
         "INSERT INTO failed_jobs (job_id, client_id, kind, payload, exception) VALUES (?1, ?2, ?3, '{}', ?4)",
         params![job.id, job.client_id, job.kind, exception],
     )?;
-    tx.commit()
+    Ok(())
 }
 
 /// Jobs left `running` by a process that died go back on the queue (every kind is safe to run
@@ -246,10 +278,7 @@ pub fn list(conn: &Connection, filter: &Filter, page: Page) -> rusqlite::Result<
     let mut stmt =
         conn.prepare(&format!("SELECT {VIEW_COLUMNS} FROM jobs WHERE {cond} ORDER BY id DESC LIMIT ?4 OFFSET ?5"))?;
     let rows = stmt
-        .query_map(
-            params![filter.status, filter.client_id, filter.kind, page.per_page, page.offset()],
-            view_row,
-        )?
+        .query_map(params![filter.status, filter.client_id, filter.kind, page.per_page, page.offset()], view_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok((rows, total))
 }
@@ -280,22 +309,18 @@ fn failed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FailedJob> {
     })
 }
 
-pub fn list_failed(
-    conn: &Connection,
-    client_id: Option<i64>,
-    page: Page,
-) -> rusqlite::Result<(Vec<FailedJob>, i64)> {
-    let total = conn.query_row(
-        "SELECT count(*) FROM failed_jobs WHERE ?1 IS NULL OR client_id = ?1",
-        [client_id],
-        |r| r.get(0),
-    )?;
+pub fn list_failed(conn: &Connection, client_id: Option<i64>, page: Page) -> rusqlite::Result<(Vec<FailedJob>, i64)> {
+    let total =
+        conn.query_row("SELECT count(*) FROM failed_jobs WHERE ?1 IS NULL OR client_id = ?1", [client_id], |r| {
+            r.get(0)
+        })?;
     let mut stmt = conn.prepare(
         "SELECT id, job_id, client_id, kind, exception, failed_at FROM failed_jobs
          WHERE ?1 IS NULL OR client_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3",
     )?;
-    let rows =
-        stmt.query_map(params![client_id, page.per_page, page.offset()], failed_row)?.collect::<rusqlite::Result<_>>()?;
+    let rows = stmt
+        .query_map(params![client_id, page.per_page, page.offset()], failed_row)?
+        .collect::<rusqlite::Result<_>>()?;
     Ok((rows, total))
 }
 
@@ -320,7 +345,9 @@ pub fn retry_failed(conn: &mut Connection, failed_id: i64) -> rusqlite::Result<R
         .optional()?;
     let Some((job_id, payload, client_id)) = row else { return Ok(Retry::NotFound) };
     let shop_gone = match client_id {
-        Some(id) => !tx.query_row("SELECT EXISTS (SELECT 1 FROM clients WHERE id = ?1)", [id], |r| r.get::<_, bool>(0))?,
+        Some(id) => {
+            !tx.query_row("SELECT EXISTS (SELECT 1 FROM clients WHERE id = ?1)", [id], |r| r.get::<_, bool>(0))?
+        }
         None => false,
     };
     let (Some(job_id), Some(payload)) = (job_id, payload) else { return Ok(Retry::Gone) };

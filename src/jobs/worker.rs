@@ -1,7 +1,8 @@
 //! The server's background threads: job workers and the maintenance loop.
 //!
-//! `VERGEFLOW_JOB_WORKERS` threads run any job, one more runs only mail and webhook deliveries (so a
-//! long backup never holds up a password-reset mail). They run at nice 10: on a busy box request
+//! `VERGEFLOW_JOB_WORKERS` threads run every other kind of job; one more runs mail, reset mails and
+//! webhook deliveries, several at a time (so a long backup never holds up a password-reset mail,
+//! and a burst of order mail is claimed and settled in few writes to main.db). They run at nice 10: on a busy box request
 //! handling comes first. A job enqueued by this process wakes a worker at once; jobs the CLI
 //! enqueues from another process are seen within [`POLL`].
 
@@ -19,7 +20,7 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 /// Kinds the message lane runs.
-pub const MESSAGE_KINDS: &[&str] = &["send_mail", "password_reset", "deliver_webhook"];
+pub const MESSAGE_KINDS: &[&str] = &["notify", "send_mail", "password_reset", "deliver_webhook"];
 
 /// How often an idle worker looks for jobs another process enqueued.
 const POLL: Duration = Duration::from_millis(250);
@@ -27,28 +28,44 @@ const MAINTENANCE_EVERY: Duration = Duration::from_secs(15);
 /// Backoff is capped here, whatever the attempt.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 
-/// Wakes idle workers: a generation counter under a mutex, so a wake between a worker's look at
-/// the queue and its wait is never lost.
-static WAKE: (Mutex<u64>, Condvar) = (Mutex::new(0), Condvar::new());
+/// Wakes idle workers of one lane: a generation counter under a mutex, so a wake between a
+/// worker's look at the queue and its wait is never lost. [0]: general workers, [1]: messages.
+static WAKE: [(Mutex<u64>, Condvar); 2] = [(Mutex::new(0), Condvar::new()), (Mutex::new(0), Condvar::new())];
 
-/// Tells idle workers that a job was queued.
-pub fn wake() {
-    let (m, c) = &WAKE;
+fn lane_index(lane: queue::Lane) -> usize {
+    usize::from(lane == queue::Lane::Messages)
+}
+
+/// Tells the idle workers that run `kind` that a job of it was queued.
+pub fn wake_for(kind: &str) {
+    let (m, c) = &WAKE[lane_index(queue::Lane::of(kind))];
     *m.lock() += 1;
     c.notify_all();
 }
 
-fn generation() -> u64 {
-    *WAKE.0.lock()
+/// Tells every idle worker to look at the queue (shutdown, a retried job).
+pub fn wake() {
+    for (m, c) in &WAKE {
+        *m.lock() += 1;
+        c.notify_all();
+    }
 }
 
-fn wait_for_wake(seen: u64, timeout: Duration) {
-    let (m, c) = &WAKE;
+fn generation(lane: queue::Lane) -> u64 {
+    *WAKE[lane_index(lane)].0.lock()
+}
+
+fn wait_for_wake(lane: queue::Lane, seen: u64, timeout: Duration) {
+    let (m, c) = &WAKE[lane_index(lane)];
     let mut g = m.lock();
     if *g == seen {
         c.wait_for(&mut g, timeout);
     }
 }
+
+/// After a wake the message lane waits this long, so a burst of checkouts is claimed and settled
+/// in a few writes rather than two per message.
+const MESSAGE_LINGER: Duration = Duration::from_millis(5);
 
 /// Whether a call found work.
 #[derive(Debug, PartialEq, Eq)]
@@ -92,28 +109,53 @@ fn batch_counts(v: &serde_json::Value, finished: bool) -> Option<(i64, i64, i64)
     Some((total, done, failed))
 }
 
-/// Runs the oldest due job (of `only` kinds, if given).
-pub fn try_execute_next(state: &AppState, only: Option<&[&str]>, running: &Running) -> Result<Outcome, AppError> {
-    let job = {
-        let mut conn = state.main.get()?;
-        match queue::claim_next(&mut conn, only)? {
-            Some(job) => job,
-            None => return Ok(Outcome::Empty),
-        }
-    };
-    running.0.lock().insert(job.id);
-    let outcome = run_claimed(state, &job);
-    running.0.lock().remove(&job.id);
-    outcome.map(|()| Outcome::Done)
+/// How a job's attempt ended, before it is written down.
+enum Settled {
+    Done(serde_json::Value),
+    Retry { error: String, wait: Duration },
+    Failed { result: serde_json::Value, exception: String, error: AppError },
 }
 
-fn run_claimed(state: &AppState, job: &queue::Job) -> Result<(), AppError> {
+/// How many message jobs the message lane takes at once.
+const MESSAGE_BATCH: usize = 16;
+
+/// Runs the oldest due job of the lane; the message lane takes up to [`MESSAGE_BATCH`] short ones:
+/// claimed in one write, run one after another, settled in one write.
+pub fn try_execute_next(state: &AppState, lane: queue::Lane, running: &Running) -> Result<Outcome, AppError> {
+    // A read first: an idle worker's look at the queue takes no write turn and no write lock.
+    if !queue::any_due(&*state.main.get()?, lane)? {
+        return Ok(Outcome::Empty);
+    }
+    let jobs = {
+        // The write turn before the connection, as everywhere (no waiting for one while holding the other).
+        let _turn = state.main.write_turn();
+        let mut conn = state.main.get()?;
+        let limit = if lane == queue::Lane::Messages { MESSAGE_BATCH } else { 1 };
+        queue::claim(&mut conn, lane, limit)?
+    };
+    if jobs.is_empty() {
+        return Ok(Outcome::Empty);
+    }
+    running.0.lock().extend(jobs.iter().map(|j| j.id));
+    let mut settled = Vec::with_capacity(jobs.len());
+    for job in &jobs {
+        settled.push((job, run_claimed(state, job)));
+    }
+    let written = settle(state, &settled);
+    let mut r = running.0.lock();
+    for job in &jobs {
+        r.remove(&job.id);
+    }
+    drop(r);
+    written.map(|()| Outcome::Done)
+}
+
+fn run_claimed(state: &AppState, job: &queue::Job) -> Settled {
     let task = serde_json::from_str::<Task>(&job.payload)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("job {} has an unreadable payload: {e}", job.id)));
     let is_batch = task.as_ref().is_ok_and(Task::is_batch);
-    if is_batch {
-        let conn = state.main.get()?;
-        queue::record_batch(&conn, job.id, &job.kind, 0, 0, 0, false)?;
+    if is_batch && let Ok(conn) = state.main.get() {
+        let _ = queue::record_batch(&conn, job.id, &job.kind, 0, 0, 0, false);
     }
     let outcome = task.and_then(|task| {
         let mut report = |p: &serde_json::Value| {
@@ -128,21 +170,15 @@ fn run_claimed(state: &AppState, job: &queue::Job) -> Result<(), AppError> {
         let _enter = span.enter();
         task.execute_with_progress(state, &mut report)
     });
-    let mut conn = state.main.get()?;
     match outcome {
-        Ok(result) => {
-            if is_batch && let Some((total, done, failed)) = batch_counts(&result, true) {
-                queue::record_batch(&conn, job.id, &job.kind, total, done, failed, true)?;
-            }
-            queue::finish(&conn, job.id, &result.to_string())?;
-        }
+        Ok(result) => Settled::Done(result),
         Err(err) if is_transient(&err) && job.attempts < job.max_attempts => {
             let wait = backoff(state.settings.job_retry_base, job.attempts);
             tracing::warn!(
                 job_id = job.id, kind = %job.kind, client_id = job.client_id, attempt = job.attempts,
                 retry_in_ms = wait.as_millis() as u64, error = %err, "job attempt failed; retrying later"
             );
-            queue::retry_later(&conn, job.id, &err.to_string(), wait.as_millis() as u64)?;
+            Settled::Retry { error: err.to_string(), wait }
         }
         Err(err) => {
             tracing::warn!(job_id = job.id, kind = %job.kind, client_id = job.client_id, error = %err, "job failed");
@@ -151,14 +187,65 @@ fn run_claimed(state: &AppState, job: &queue::Job) -> Result<(), AppError> {
                 "status": err.status_code().as_u16(),
                 "message": match &err { AppError::Internal(_) => "internal error; see the server log".to_string(), e => e.to_string() },
             });
-            if is_batch {
-                queue::record_batch(&conn, job.id, &job.kind, 0, 0, 0, true)?;
+            Settled::Failed { result, exception: format!("{err:#}"), error: err }
+        }
+    }
+}
+
+/// Writes how the attempts ended, with each successful task's own bookkeeping (a mail marked
+/// sent, a delivery marked delivered), in one immediate transaction.
+fn settle(state: &AppState, settled: &[(&queue::Job, Settled)]) -> Result<(), AppError> {
+    let turn = state.main.write_turn();
+    let mut conn = state.main.get()?;
+    let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let task = |job: &queue::Job| serde_json::from_str::<Task>(&job.payload).ok();
+    for (job, how) in settled {
+        match how {
+            Settled::Done(result) => {
+                let is_batch = task(job).is_some_and(|t| t.is_batch());
+                if is_batch && let Some((total, done, failed)) = batch_counts(result, true) {
+                    queue::record_batch(&tx, job.id, &job.kind, total, done, failed, true)?;
+                }
+                // Each job's own bookkeeping in a savepoint: one that fails is retried (or failed)
+                // without undoing the others settled here.
+                let own = match task(job) {
+                    Some(t) => {
+                        let sp = tx.savepoint()?;
+                        match t.on_success(&sp, result) {
+                            Ok(()) => sp.commit().map_err(AppError::from),
+                            Err(e) => Err(e),
+                        }
+                    }
+                    None => Ok(()),
+                };
+                if let Err(e) = own {
+                    tracing::error!(job_id = job.id, kind = %job.kind, error = %e, "a finished job's bookkeeping failed");
+                    if job.attempts < job.max_attempts {
+                        let wait = backoff(state.settings.job_retry_base, job.attempts);
+                        queue::retry_later(&tx, job.id, &e.to_string(), wait.as_millis() as u64)?;
+                    } else {
+                        let result = serde_json::json!({"error": e.code(), "status": 500, "message": "internal error; see the server log"});
+                        queue::fail_in(&tx, job, &result.to_string(), &format!("{e:#}"))?;
+                    }
+                    continue;
+                }
+                queue::finish(&tx, job.id, &result.to_string())?;
             }
-            queue::fail(&mut conn, job, &result.to_string(), &format!("{err:#}"))?;
-            drop(conn);
-            if let Ok(task) = serde_json::from_str::<Task>(&job.payload) {
-                task.gave_up(state, &err);
+            Settled::Retry { error, wait } => queue::retry_later(&tx, job.id, error, wait.as_millis() as u64)?,
+            Settled::Failed { result, exception, .. } => {
+                if task(job).is_some_and(|t| t.is_batch()) {
+                    queue::record_batch(&tx, job.id, &job.kind, 0, 0, 0, true)?;
+                }
+                queue::fail_in(&tx, job, &result.to_string(), exception)?;
             }
+        }
+    }
+    tx.commit()?;
+    drop(turn);
+    drop(conn);
+    for (job, how) in settled {
+        if let (Settled::Failed { error, .. }, Some(t)) = (how, task(job)) {
+            t.gave_up(state, error);
         }
     }
     Ok(())
@@ -185,7 +272,7 @@ impl Background {
         }
         let unfinished: Vec<i64> = self.running.0.lock().iter().copied().collect();
         if !unfinished.is_empty() {
-            match self.state.main.get().map_err(AppError::from).and_then(|c| Ok(queue::requeue(&c, &unfinished)?)) {
+            match self.state.main.get().and_then(|c| Ok(queue::requeue(&c, &unfinished)?)) {
                 Ok(n) => tracing::warn!(
                     requeued = n, jobs = ?unfinished, grace_secs = grace.as_secs(),
                     "jobs still running at the shutdown deadline were put back on the queue"
@@ -213,21 +300,30 @@ impl Drop for Background {
     }
 }
 
-fn worker_loop(state: &AppState, stop: &AtomicBool, only: Option<&[&str]>, running: &Running) {
-    crate::sys::set_thread_niceness(10);
+fn worker_loop(state: &AppState, stop: &AtomicBool, lane: queue::Lane, running: &Running) {
+    crate::sys::set_thread_niceness(19);
+    let messages = lane == queue::Lane::Messages;
     while !stop.load(Ordering::SeqCst) {
-        let seen = generation();
-        match try_execute_next(state, only, running) {
-            Ok(Outcome::Done) => continue,
+        let seen = generation(lane);
+        match try_execute_next(state, lane, running) {
+            Ok(Outcome::Done) => {
+                if messages {
+                    std::thread::sleep(MESSAGE_LINGER);
+                }
+                continue;
+            }
             Ok(Outcome::Empty) => {}
             Err(err) => {
                 tracing::error!(error = %err, "job worker could not reach main.db");
                 std::thread::sleep(Duration::from_secs(1));
             }
         }
-        let due = state.main.get().ok().and_then(|c| queue::next_due_in_ms(&c).ok().flatten());
+        let due = state.main.get().ok().and_then(|c| queue::next_due_in_ms(&c, lane).ok().flatten());
         let wait = due.map_or(POLL, |ms| Duration::from_millis(ms.max(1) as u64).min(POLL));
-        wait_for_wake(seen, wait);
+        wait_for_wake(lane, seen, wait);
+        if messages && generation(lane) != seen {
+            std::thread::sleep(MESSAGE_LINGER);
+        }
     }
 }
 
@@ -235,14 +331,18 @@ pub fn spawn(state: Arc<AppState>) -> Background {
     let stop = Arc::new(AtomicBool::new(false));
     let running = Arc::new(Running::default());
     let mut handles = Vec::new();
-    let lanes = (0..state.settings.job_workers).map(|_| None).chain(std::iter::once(Some(MESSAGE_KINDS)));
-    for (i, only) in lanes.enumerate() {
+    let lanes =
+        (0..state.settings.job_workers).map(|_| queue::Lane::General).chain(std::iter::once(queue::Lane::Messages));
+    for (i, lane) in lanes.enumerate() {
         let (state, stop, running) = (Arc::clone(&state), Arc::clone(&stop), Arc::clone(&running));
-        let name = if only.is_some() { "vergeflow-messages".to_string() } else { format!("vergeflow-jobs-{i}") };
+        let name = match lane {
+            queue::Lane::Messages => "vergeflow-messages".to_string(),
+            queue::Lane::General => format!("vergeflow-jobs-{i}"),
+        };
         handles.push(
             std::thread::Builder::new()
                 .name(name)
-                .spawn(move || worker_loop(&state, &stop, only, &running))
+                .spawn(move || worker_loop(&state, &stop, lane, &running))
                 .expect("spawning a job worker thread"),
         );
     }
@@ -272,8 +372,10 @@ fn maintenance_loop(state: &AppState, stop: &AtomicBool) {
                     Err(err) => tracing::error!(error = %err, "could not run the schedules"),
                 }
             }
-            let purged =
-                crate::backups::transfer::purge_final_exports(&state.settings.backup_dir, state.settings.final_backup_keep);
+            let purged = crate::backups::transfer::purge_final_exports(
+                &state.settings.backup_dir,
+                state.settings.final_backup_keep,
+            );
             if purged > 0 {
                 tracing::info!(purged, "removed final backups of deleted shops past their keeping period");
             }

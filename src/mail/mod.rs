@@ -6,7 +6,7 @@
 pub mod templates;
 pub mod transport;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::AppError;
 use crate::jobs::Task;
@@ -28,21 +28,21 @@ pub struct Outgoing {
     pub html: String,
 }
 
-/// Writes the message to the outbox and queues its job, in one transaction.
-pub fn queue(conn: &mut Connection, mail: &Outgoing) -> Result<i64, AppError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let id = queue_in(&tx, mail)?;
-    tx.commit()?;
-    Ok(id)
-}
-
-/// [`queue`] inside the caller's transaction.
+/// Writes the message to the outbox and queues its job, inside the caller's transaction.
 pub fn queue_in(conn: &Connection, mail: &Outgoing) -> Result<i64, AppError> {
     conn.prepare_cached(
         "INSERT INTO mail_outbox (client_id, template, from_name, to_addr, subject, text_body, html_body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![mail.client_id, mail.template, mail.from_name, mail.to, mail.subject, mail.text, mail.html])?;
+    .execute(params![
+        mail.client_id,
+        mail.template,
+        mail.from_name,
+        mail.to,
+        mail.subject,
+        mail.text,
+        mail.html
+    ])?;
     let id = conn.last_insert_rowid();
     crate::jobs::enqueue(conn, &Task::SendMail { mail_id: id, client_id: mail.client_id })?;
     Ok(id)
@@ -121,16 +121,14 @@ pub fn send(state: &crate::state::AppState, id: i64) -> Result<serde_json::Value
     if mail.status == "sent" {
         return Ok(serde_json::json!({ "mail_id": id, "outcome": "already_sent" }));
     }
-    let outcome = transport::deliver(&state.settings, &mail);
-    let conn = state.main.get()?;
-    match outcome {
+    match transport::deliver(&state.settings, &mail) {
         Ok(how) => {
-            mark_sent(&conn, id)?;
+            // Marked sent with the job (`Task::on_success`), in the worker's one write.
             tracing::info!(mail_id = id, template = %mail.template, via = how, "mail sent");
             Ok(serde_json::json!({ "mail_id": id, "outcome": "sent", "via": how }))
         }
         Err(e) => {
-            mark_attempt_failed(&conn, id, &e)?;
+            mark_attempt_failed(&*state.main.get()?, id, &e)?;
             Err(AppError::unavailable("mail_not_sent", format!("mail {id} could not be sent: {e}")))
         }
     }

@@ -72,7 +72,10 @@ pub fn customer_welcome(a: &Addressing<'_>, name: &str) -> Outgoing {
         &subject,
         &[
             format!("Hello {},", escape(name)),
-            format!("your account at <strong>{}</strong> is ready. Sign in with this e-mail address.", escape(a.sender)),
+            format!(
+                "your account at <strong>{}</strong> is ready. Sign in with this e-mail address.",
+                escape(a.sender)
+            ),
             format!("— {}", escape(a.sender)),
         ],
     );
@@ -145,7 +148,10 @@ fn lines_html(o: &OrderSummary<'_>) -> String {
             money(l.line_cents)
         ));
     }
-    s.push_str(&format!("<tr><th colspan=\"2\">Total</th><th style=\"text-align:right\">{}</th></tr></table>", money(o.total_cents)));
+    s.push_str(&format!(
+        "<tr><th colspan=\"2\">Total</th><th style=\"text-align:right\">{}</th></tr></table>",
+        money(o.total_cents)
+    ));
     s
 }
 

@@ -62,11 +62,10 @@ pub fn deliver(settings: &Settings, mail: &Stored) -> Result<&'static str, Strin
     let message = build(settings, mail)?;
     match &settings.smtp_url {
         Some(url) => {
-            let transport =
-                SmtpTransport::from_url(&effective_url(url))
-                    .map_err(|e| format!("SMTP URL: {e}"))?
-                    .timeout(Some(SMTP_TIMEOUT))
-                    .build();
+            let transport = SmtpTransport::from_url(&effective_url(url))
+                .map_err(|e| format!("SMTP URL: {e}"))?
+                .timeout(Some(SMTP_TIMEOUT))
+                .build();
             transport.send(&message).map_err(|e| format!("SMTP: {e}"))?;
             Ok("smtp")
         }
@@ -81,7 +80,9 @@ pub fn deliver(settings: &Settings, mail: &Stored) -> Result<&'static str, Strin
 /// `<dir>/<id>-<template>.eml`, written to a temporary name and renamed, so a reader never sees
 /// half a message.
 fn write_eml(dir: &std::path::Path, mail: &Stored, bytes: &[u8]) -> std::io::Result<()> {
-    crate::sys::create_private_folder(dir)?;
+    if !dir.is_dir() {
+        crate::sys::create_private_folder(dir)?;
+    }
     // Milliseconds first, so names sort by time; the outbox id (0 for a reset mail, which is not
     // kept in the outbox) and a random part keep them apart.
     let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());

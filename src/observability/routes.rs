@@ -166,6 +166,8 @@ struct Registry {
     by_version: Vec<(String, i64)>,
     migration_failures: i64,
     jobs: Vec<(String, i64)>,
+    outbox: Vec<(String, i64)>,
+    disabled_webhooks: i64,
 }
 
 async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
@@ -179,7 +181,14 @@ async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
                 .prepare("SELECT status, COUNT(*) FROM jobs GROUP BY status ORDER BY status")?
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?;
+            let outbox = c
+                .prepare("SELECT status, COUNT(*) FROM mail_outbox GROUP BY status ORDER BY status")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            let disabled_webhooks = c.query_row("SELECT COUNT(*) FROM webhooks WHERE active = 0", [], |r| r.get(0))?;
             Ok(Registry {
+                outbox,
+                disabled_webhooks,
                 by_status: crate::tenancy::registry::count_by_status(c)?,
                 by_version: crate::fleet::ledger::shops_by_version(c)?.into_iter().collect(),
                 migration_failures: crate::fleet::ledger::count_failed(c)?,
@@ -225,7 +234,7 @@ async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
         "Shops whose last migration failed (each answers 503 until migrated)",
         registry.migration_failures,
     );
-    let rows: Vec<(String, String)> = ["pending", "running", "done", "failed"]
+    let rows: Vec<(String, String)> = ["pending", "running", "done", "failed", "cancelled"]
         .iter()
         .map(|s| {
             let n = registry.jobs.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
@@ -233,6 +242,20 @@ async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
         })
         .collect();
     family(o, "vergeflow_jobs", "gauge", "Jobs in the queue by status (pending is the queue depth)", &rows);
+    let rows: Vec<(String, String)> = ["queued", "sent", "failed"]
+        .iter()
+        .map(|s| {
+            let n = registry.outbox.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
+            (format!("status=\"{s}\""), n.to_string())
+        })
+        .collect();
+    family(o, "vergeflow_mail_outbox", "gauge", "Mail in the outbox by status (queued: waiting to go out)", &rows);
+    gauge(
+        o,
+        "vergeflow_webhook_endpoints_disabled",
+        "Webhook endpoints disabled after failing for a day",
+        registry.disabled_webhooks,
+    );
 
     // The LRU of shop pools and the connection budget.
     let s = state.tenancy.pools.stats();

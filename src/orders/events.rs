@@ -1,17 +1,62 @@
-//! What an order causes besides itself: mail to the customer and the shop's admins, and (see
-//! `webhooks`) deliveries to the shop's endpoints. Runs after the order's transaction committed;
-//! writes only the outbox and queue rows in main.db, so a mail server that is down never slows or
-//! fails the checkout.
+//! What a checkout, an order's status change and a sign-up cause besides themselves: mail to the
+//! customer and the shop's admins, and deliveries to the shop's webhooks.
+//!
+//! The request writes one small `notify` job (one row in main.db, after its own change
+//! committed); the message lane expands it into outbox messages, webhook deliveries and their jobs
+//! inside the transaction that marks the `notify` job done — so the expansion happens exactly once
+//! even across a crash, and a checkout pays for one insert, not for rendering mail or looking up
+//! endpoints. A mail server or receiver that is down never slows or fails the request.
+
+use serde::{Deserialize, Serialize};
 
 use crate::customers::store::ShopUser;
 use crate::error::AppError;
+use crate::jobs::Task;
 use crate::mail::templates::{self, Addressing, Line, OrderSummary};
 use crate::state::AppState;
 use crate::tenancy::registry::Client;
 
 use super::store::Order;
 
-fn summary<'a>(order: &'a Order, customer: &'a ShopUser) -> OrderSummary<'a> {
+/// Who a customer's mail goes to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Recipient {
+    pub name: String,
+    pub email: String,
+}
+
+impl From<&ShopUser> for Recipient {
+    fn from(u: &ShopUser) -> Self {
+        Recipient { name: u.name.clone(), email: u.email.clone() }
+    }
+}
+
+/// What happened, as a `notify` job carries it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Notice {
+    OrderPlaced {
+        shop: String,
+        order: Box<Order>,
+        customer: Option<Recipient>,
+        #[serde(default)]
+        low_stock: Vec<serde_json::Value>,
+    },
+    OrderStatusChanged {
+        shop: String,
+        order: Box<Order>,
+        customer: Option<Recipient>,
+        from: String,
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    CustomerRegistered {
+        shop: String,
+        customer: Recipient,
+    },
+}
+
+fn summary<'a>(order: &'a Order, customer: &'a Recipient) -> OrderSummary<'a> {
     OrderSummary {
         number: &order.number,
         status: &order.status,
@@ -26,63 +71,104 @@ fn summary<'a>(order: &'a Order, customer: &'a ShopUser) -> OrderSummary<'a> {
     }
 }
 
-/// An order was placed: mail the customer and every admin of the shop.
-pub async fn placed(state: &AppState, client: &Client, order: &Order, customer: &ShopUser) -> Result<(), AppError> {
-    let s = summary(order, customer);
-    let mut mails =
-        vec![templates::order_placed_customer(&Addressing { client_id: Some(client.id), sender: &client.name, to: &customer.email }, &s)];
-    let client_id = client.id;
-    let admins = state.main.run(move |c| Ok(crate::auth::users::admins_of(c, client_id)?)).await?;
-    for admin in &admins {
-        mails.push(templates::order_placed_admin(
-            &Addressing { client_id: Some(client.id), sender: &client.name, to: &admin.email },
-            &s,
-        ));
+/// Expands a notice into outbox messages, webhook deliveries and their jobs, inside the caller's
+/// transaction (the one settling the `notify` job). A shop deleted meanwhile gets nothing.
+pub fn expand(tx: &rusqlite::Connection, client_id: i64, notice: &Notice) -> Result<(), AppError> {
+    let exists: bool =
+        tx.query_row("SELECT EXISTS (SELECT 1 FROM clients WHERE id = ?1)", [client_id], |r| r.get(0))?;
+    if !exists {
+        return Ok(());
     }
-    queue_all(state, mails).await
+    let hooks = crate::webhooks::store::any_active(tx, client_id)?;
+    match notice {
+        Notice::OrderPlaced { shop, order, customer, low_stock } => {
+            if let Some(customer) = customer {
+                let s = summary(order, customer);
+                let to = Addressing { client_id: Some(client_id), sender: shop, to: &customer.email };
+                crate::mail::queue_in(tx, &templates::order_placed_customer(&to, &s))?;
+                for admin in crate::auth::users::admins_of(tx, client_id)? {
+                    let to = Addressing { client_id: Some(client_id), sender: shop, to: &admin.email };
+                    crate::mail::queue_in(tx, &templates::order_placed_admin(&to, &s))?;
+                }
+            }
+            if hooks {
+                crate::webhooks::emit_in(tx, client_id, "order.created", &serde_json::json!({ "order": order }))?;
+                for product in low_stock {
+                    crate::webhooks::emit_in(tx, client_id, "product.low_stock", product)?;
+                }
+            }
+        }
+        Notice::OrderStatusChanged { shop, order, customer, from, reason } => {
+            if let Some(customer) = customer {
+                let to = Addressing { client_id: Some(client_id), sender: shop, to: &customer.email };
+                crate::mail::queue_in(tx, &templates::order_status_changed(&to, &summary(order, customer), from))?;
+            }
+            if hooks {
+                let mut data = serde_json::json!({ "order": order, "from": from });
+                if let Some(reason) = reason {
+                    data["reason"] = serde_json::Value::from(reason.as_str());
+                }
+                crate::webhooks::emit_in(tx, client_id, "order.status_changed", &data)?;
+            }
+        }
+        Notice::CustomerRegistered { shop, customer } => {
+            let to = Addressing { client_id: Some(client_id), sender: shop, to: &customer.email };
+            crate::mail::queue_in(tx, &templates::customer_welcome(&to, &customer.name))?;
+        }
+    }
+    Ok(())
 }
 
-/// The mail telling a customer their order moved from `from` to its current status.
-pub fn status_changed_mail(client: &Client, order: &Order, customer: &ShopUser, from: &str) -> crate::mail::Outgoing {
-    templates::order_status_changed(
-        &Addressing { client_id: Some(client.id), sender: &client.name, to: &customer.email },
-        &summary(order, customer),
-        from,
-    )
+/// Queues the `notify` job for a notice (one row), inside the caller's transaction.
+pub fn notify_in(conn: &rusqlite::Connection, client_id: i64, notice: Notice) -> Result<(), AppError> {
+    crate::jobs::enqueue(conn, &Task::Notify { client_id, notice })?;
+    Ok(())
 }
 
-/// An order moved from `from` to its current status: mail the customer.
+async fn notify(state: &AppState, client_id: i64, notice: Notice) -> Result<(), AppError> {
+    state.main.write(move |tx| notify_in(tx, client_id, notice)).await
+}
+
+/// An order was placed: its customer and the shop's admins are mailed, its webhooks told
+/// (`order.created`, and `product.low_stock` for each product in `low`).
+pub async fn placed(
+    state: &AppState,
+    client: &Client,
+    order: &Order,
+    customer: Option<&ShopUser>,
+    low: Vec<serde_json::Value>,
+) -> Result<(), AppError> {
+    let notice = Notice::OrderPlaced {
+        shop: client.name.clone(),
+        order: Box::new(order.clone()),
+        customer: customer.map(Recipient::from),
+        low_stock: low,
+    };
+    notify(state, client.id, notice).await
+}
+
+/// An order moved from `from` to its current status: the customer is mailed, webhooks told.
 pub async fn status_changed(
     state: &AppState,
     client: &Client,
     order: &Order,
-    customer: &ShopUser,
+    customer: Option<&ShopUser>,
     from: &str,
 ) -> Result<(), AppError> {
-    queue_all(state, vec![status_changed_mail(client, order, customer, from)]).await
+    let notice = Notice::OrderStatusChanged {
+        shop: client.name.clone(),
+        order: Box::new(order.clone()),
+        customer: customer.map(Recipient::from),
+        from: from.to_string(),
+        reason: None,
+    };
+    notify(state, client.id, notice).await
 }
 
-/// A customer registered: mail them a welcome.
+/// A customer registered: they get a welcome.
 pub async fn customer_registered(state: &AppState, client: &Client, customer: &ShopUser) -> Result<(), AppError> {
-    let mail = templates::customer_welcome(
-        &Addressing { client_id: Some(client.id), sender: &client.name, to: &customer.email },
-        &customer.name,
-    );
-    queue_all(state, vec![mail]).await
-}
-
-async fn queue_all(state: &AppState, mails: Vec<crate::mail::Outgoing>) -> Result<(), AppError> {
-    state
-        .main
-        .run(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            for m in &mails {
-                crate::mail::queue_in(&tx, m)?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await
+    let notice = Notice::CustomerRegistered { shop: client.name.clone(), customer: Recipient::from(customer) };
+    notify(state, client.id, notice).await
 }
 
 /// Whether checkouts and sign-ups queue their mail and webhooks: always, except in benchmark
@@ -117,8 +203,9 @@ pub fn low_stock(conn: &rusqlite::Connection, order: &Order) -> Result<Vec<serde
     let mut stmt = conn.prepare_cached("SELECT id, name, stock FROM products WHERE id = ?1")?;
     for item in &order.items {
         let Some(product_id) = item.product_id else { continue };
-        let row: Option<(i64, String, i64)> =
-            rusqlite::OptionalExtension::optional(stmt.query_row([product_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))))?;
+        let row: Option<(i64, String, i64)> = rusqlite::OptionalExtension::optional(
+            stmt.query_row([product_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))),
+        )?;
         if let Some((id, name, stock)) = row
             && stock <= crate::webhooks::LOW_STOCK_AT
             && stock + item.quantity > crate::webhooks::LOW_STOCK_AT

@@ -3,8 +3,8 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use super::{checkout, events};
 use super::store::{self, Order};
+use super::{checkout, events};
 use crate::body::Body;
 use crate::error::AppError;
 use crate::openapi::{Access, Answer, Api, Spec, schema};
@@ -82,14 +82,8 @@ async fn place(
         })
         .await?;
     tracing::info!(order_id = order.id, total_cents = order.total_cents, "order placed");
-    if let Some(buyer) = buyer {
-        events::after_commit("order placed", events::placed(&state, &customer.shop.client, &order, &buyer)).await;
-    }
-    let client_id = customer.shop.client.id;
-    crate::webhooks::emit_after_commit(&state, client_id, "order.created", serde_json::json!({ "order": order })).await;
-    for product in low {
-        crate::webhooks::emit_after_commit(&state, client_id, "product.low_stock", product).await;
-    }
+    events::after_commit("order placed", events::placed(&state, &customer.shop.client, &order, buyer.as_ref(), low))
+        .await;
     Ok(HttpResponse::Created().json(order))
 }
 
@@ -178,13 +172,9 @@ async fn admin_update(
         .await?;
     tracing::info!(order_id = order.id, status = %order.status, "order status changed");
     if from != order.status {
-        let data = serde_json::json!({ "order": order, "from": from });
-        crate::webhooks::emit_after_commit(&state, admin.0.client.id, "order.status_changed", data).await;
-    }
-    if let Some(buyer) = buyer.filter(|_| from != order.status) {
         events::after_commit(
             "order status changed",
-            events::status_changed(&state, &admin.0.client, &order, &buyer, &from),
+            events::status_changed(&state, &admin.0.client, &order, buyer.as_ref(), &from),
         )
         .await;
     }

@@ -21,7 +21,7 @@ pub fn may_move(from: &str, to: &str) -> bool {
     )
 }
 
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct OrderItem {
     pub id: i64,
     pub product_id: Option<i64>,
@@ -31,7 +31,7 @@ pub struct OrderItem {
     pub line_total_cents: i64,
 }
 
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct ShippingAddress {
     pub name: String,
     pub line1: String,
@@ -43,7 +43,7 @@ pub struct ShippingAddress {
     pub phone: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"id": 1, "number": "1001", "status": "pending", "user_id": 7, "customer_id": 3,
     "subtotal_cents": 5998, "discount_cents": 600, "total_cents": 5398, "coupon_code": "TEA10",
     "shipping_address": {"name": "Ada Lovelace", "line1": "1 Main St", "line2": null, "city": "Springfield",

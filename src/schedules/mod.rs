@@ -135,9 +135,7 @@ fn task_for(s: &Schedule) -> Option<Task> {
         ("backups", None) => Some(Task::ScheduledBackups),
         ("backups", Some(client_id)) => Some(Task::BackupClient { client_id }),
         ("prune", None) => Some(Task::Prune),
-        ("order_auto_cancel", client_id) => {
-            Some(Task::AutoCancelOrders { client_id, since: s.last_run_at.clone() })
-        }
+        ("order_auto_cancel", client_id) => Some(Task::AutoCancelOrders { client_id, since: s.last_run_at.clone() }),
         _ => None,
     }
 }
@@ -166,7 +164,10 @@ pub fn tick(conn: &Connection, backup_every: Option<std::time::Duration>) -> Res
             params![s.name, s.client_id, rfc3339(now)],
         )?;
         // The global backup run only when some shop's interval has passed.
-        if open || (s.name == "backups" && s.client_id.is_none() && crate::backups::batch::due(conn, backup_every)?.is_empty())
+        if open
+            || (s.name == "backups"
+                && s.client_id.is_none()
+                && crate::backups::batch::due(conn, backup_every)?.is_empty())
         {
             continue;
         }
@@ -253,11 +254,17 @@ pub fn auto_cancel(
             progress(&serde_json::json!({ "total": total, "done": i + 1, "failed": failed.len() }));
         }
     }
-    Ok(serde_json::json!({ "total": total, "checked": checked, "cancelled": cancelled, "failed": failed, "minutes": minutes }))
+    Ok(
+        serde_json::json!({ "total": total, "checked": checked, "cancelled": cancelled, "failed": failed, "minutes": minutes }),
+    )
 }
 
 /// Cancels one shop's overdue orders, each like an admin's cancel, and queues its mail and webhook.
-fn cancel_overdue(state: &AppState, client: &crate::tenancy::registry::Client, minutes: i64) -> Result<usize, AppError> {
+fn cancel_overdue(
+    state: &AppState,
+    client: &crate::tenancy::registry::Client,
+    minutes: i64,
+) -> Result<usize, AppError> {
     let db = state.tenancy.pools.checkout(client.id)?;
     let mut conn = db.get()?;
     let done = crate::observability::for_shop(client.id, || -> Result<_, AppError> {
@@ -285,14 +292,20 @@ fn cancel_overdue(state: &AppState, client: &crate::tenancy::registry::Client, m
     if done.is_empty() {
         return Ok(0);
     }
+    let _turn = state.main.write_turn();
     let mut main = state.main.get()?;
+    let tx = main.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     for (order, buyer) in &done {
         tracing::info!(client_id = client.id, order_id = order.id, minutes, "unpaid order cancelled automatically");
-        if let Some(buyer) = buyer {
-            crate::mail::queue(&mut main, &crate::orders::events::status_changed_mail(client, order, buyer, "pending"))?;
-        }
-        let data = serde_json::json!({ "order": order, "from": "pending", "reason": "unpaid" });
-        crate::webhooks::emit(&mut main, client.id, "order.status_changed", &data)?;
+        let notice = crate::orders::events::Notice::OrderStatusChanged {
+            shop: client.name.clone(),
+            order: Box::new(order.clone()),
+            customer: buyer.as_ref().map(crate::orders::events::Recipient::from),
+            from: "pending".into(),
+            reason: Some("unpaid".into()),
+        };
+        crate::orders::events::notify_in(&tx, client.id, notice)?;
     }
+    tx.commit()?;
     Ok(done.len())
 }

@@ -13,7 +13,11 @@ use crate::state::AppState;
 pub fn routes(api: &mut Api) {
     api.get(
         "/api/super-admin/schedules",
-        Spec::new("Every schedule, global first, with its next run", Access::SuperAdmin, Answer::Json(200, schema::<Schedules>)),
+        Spec::new(
+            "Every schedule, global first, with its next run",
+            Access::SuperAdmin,
+            Answer::Json(200, schema::<Schedules>),
+        ),
         list,
     )
     .put(
@@ -70,7 +74,9 @@ async fn put(state: web::Data<AppState>, _: SuperAdmin, body: Body<PutBody>) -> 
         (None, Some(_)) => {}
     }
     match (b.name.as_str(), b.setting) {
-        ("order_auto_cancel", Some(m)) if !(5..=43_200).contains(&m) => errors.add("setting", "must be 5 to 43200 minutes"),
+        ("order_auto_cancel", Some(m)) if !(5..=43_200).contains(&m) => {
+            errors.add("setting", "must be 5 to 43200 minutes")
+        }
         ("order_auto_cancel", _) | (_, None) => {}
         (_, Some(_)) => errors.add("setting", "only order_auto_cancel takes a setting"),
     }

@@ -59,7 +59,12 @@ pub fn reconcile(tenancy: &Tenancy, main: &mut Connection) -> Result<ReconcileRe
         lifecycle::remove_files(tenancy, client.id)?;
         registry::delete_row(main, client.id)?;
         tracing::info!(client_id = client.id, "reconciled: finished an interrupted deletion");
-        crate::audit::lifecycle(main, client.id, "shop.deleted", serde_json::json!({ "finished_by": "start-up reconciliation" }));
+        crate::audit::lifecycle(
+            main,
+            client.id,
+            "shop.deleted",
+            serde_json::json!({ "finished_by": "start-up reconciliation" }),
+        );
         report.deletions_finished.push(client.id);
     }
 

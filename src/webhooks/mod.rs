@@ -102,10 +102,8 @@ pub fn check_shape(url: &str) -> Result<(String, u16), String> {
 
 /// Resolves `host:port` and refuses forbidden addresses (unless allowed). Blocking (DNS).
 pub fn resolve_allowed(host: &str, port: u16, allow_private: bool) -> Result<Vec<SocketAddr>, String> {
-    let addrs: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| format!("{host} does not resolve: {e}"))?
-        .collect();
+    let addrs: Vec<SocketAddr> =
+        (host, port).to_socket_addrs().map_err(|e| format!("{host} does not resolve: {e}"))?.collect();
     if addrs.is_empty() {
         return Err(format!("{host} does not resolve"));
     }
@@ -138,33 +136,26 @@ pub fn new_secret() -> String {
 }
 
 /// Records `event` for every active endpoint of the shop subscribed to it and queues the
-/// deliveries. Returns how many were queued.
-pub fn emit(conn: &mut rusqlite::Connection, client_id: i64, event: &str, data: &serde_json::Value) -> Result<usize, AppError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let hooks = store::subscribed(&tx, client_id, event)?;
+/// deliveries, inside the caller's transaction. Returns how many were queued.
+pub fn emit_in(
+    tx: &rusqlite::Connection,
+    client_id: i64,
+    event: &str,
+    data: &serde_json::Value,
+) -> Result<usize, AppError> {
+    let hooks = store::subscribed(tx, client_id, event)?;
     if hooks.is_empty() {
         return Ok(0);
     }
     let event_id = format!("evt_{}", random_hex(16));
-    let created_at = crate::db::now_rfc3339(&tx)?;
-    let body = serde_json::json!({ "id": event_id, "event": event, "created_at": created_at, "data": data }).to_string();
+    let created_at = crate::db::now_rfc3339(tx)?;
+    let body =
+        serde_json::json!({ "id": event_id, "event": event, "created_at": created_at, "data": data }).to_string();
     for hook in &hooks {
-        let delivery_id = store::insert_delivery(&tx, client_id, *hook, &event_id, event, &body)?;
-        crate::jobs::enqueue(&tx, &crate::jobs::Task::DeliverWebhook { client_id, delivery_id })?;
+        let delivery_id = store::insert_delivery(tx, client_id, *hook, &event_id, event, &body)?;
+        crate::jobs::enqueue(tx, &crate::jobs::Task::DeliverWebhook { client_id, delivery_id })?;
     }
-    tx.commit()?;
     Ok(hooks.len())
-}
-
-/// [`emit`] from a request, after its change committed: failures are logged, not returned.
-pub async fn emit_after_commit(state: &AppState, client_id: i64, event: &'static str, data: serde_json::Value) {
-    if !crate::orders::events::enabled() {
-        return;
-    }
-    let result = state.main.run(move |c| emit(c, client_id, event, &data)).await;
-    if let Err(err) = result {
-        tracing::error!(client_id, event, error = %err, "could not queue webhook deliveries");
-    }
 }
 
 /// The `deliver_webhook` job: one attempt at one delivery.
@@ -180,15 +171,16 @@ pub fn deliver(state: &AppState, client_id: i64, delivery_id: i64) -> Result<ser
         store::mark_failed(&*state.main.get()?, delivery_id, "the endpoint is disabled")?;
         return Ok(serde_json::json!({ "delivery_id": delivery_id, "outcome": "endpoint_disabled" }));
     }
-    let outcome = post(state.settings.webhook_allow_private, &p);
-    let conn = state.main.get()?;
-    match outcome {
+    match post(state.settings.webhook_allow_private, &p) {
         Ok(status) => {
-            store::delivered(&conn, delivery_id, p.webhook_id, status)?;
+            // Recorded as delivered with the job (`Task::on_success`), in the worker's one write.
             tracing::info!(client_id, delivery_id, webhook_id = p.webhook_id, status, event = %p.event, "webhook delivered");
-            Ok(serde_json::json!({ "delivery_id": delivery_id, "outcome": "delivered", "status": status }))
+            Ok(serde_json::json!({
+                "delivery_id": delivery_id, "outcome": "delivered", "status": status, "webhook_id": p.webhook_id,
+            }))
         }
         Err((status, error)) => {
+            let conn = state.main.get()?;
             let disable = store::attempt_failed(
                 &conn,
                 delivery_id,
@@ -237,11 +229,8 @@ fn post(allow_private: bool, p: &store::Pending) -> Result<u16, (Option<u16>, St
     let (host, port) = check_shape(&p.url).map_err(|e| (None, e))?;
     // Resolved and checked here, on every delivery; the agent connects to these addresses only.
     let addrs = resolve_allowed(&host, port, allow_private).map_err(|e| (None, e))?;
-    let agent = ureq::AgentBuilder::new()
-        .timeout(TIMEOUT)
-        .redirects(0)
-        .resolver(move |_: &str| Ok(addrs.clone()))
-        .build();
+    let agent =
+        ureq::AgentBuilder::new().timeout(TIMEOUT).redirects(0).resolver(move |_: &str| Ok(addrs.clone())).build();
     let unix = time::OffsetDateTime::now_utc().unix_timestamp();
     let result = agent
         .post(&p.url)
@@ -265,8 +254,21 @@ mod tests {
 
     #[test]
     fn private_and_metadata_addresses_are_forbidden() {
-        for bad in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1",
-            "::1", "fd00:ec2::254", "fe80::1", "::ffff:127.0.0.1", "64:ff9b::a9fe:a9fe", "224.0.0.1"] {
+        for bad in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fd00:ec2::254",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "224.0.0.1",
+        ] {
             assert!(is_forbidden(bad.parse().unwrap()), "{bad}");
         }
         for good in ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "8.8.8.8"] {

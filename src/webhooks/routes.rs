@@ -20,15 +20,23 @@ pub fn routes(api: &mut Api) {
     )
     .post(
         "/api/admin/webhooks",
-        Spec::new("Register an endpoint; the answer holds its signing secret, shown once", Admin, Answer::Json(201, schema::<Created>))
-            .body_as(schema::<NewBody>, "WebhookCreate", &["url", "events"]),
+        Spec::new(
+            "Register an endpoint; the answer holds its signing secret, shown once",
+            Admin,
+            Answer::Json(201, schema::<Created>),
+        )
+        .body_as(schema::<NewBody>, "WebhookCreate", &["url", "events"]),
         create,
     )
     .get("/api/admin/webhooks/{id}", Spec::new("One endpoint", Admin, Answer::Json(200, schema::<Webhook>)), show)
     .patch(
         "/api/admin/webhooks/{id}",
-        Spec::new("Change an endpoint; `active: true` re-enables a disabled one", Admin, Answer::Json(200, schema::<Webhook>))
-            .body_as(schema::<PatchBody>, "WebhookUpdate", &[]),
+        Spec::new(
+            "Change an endpoint; `active: true` re-enables a disabled one",
+            Admin,
+            Answer::Json(200, schema::<Webhook>),
+        )
+        .body_as(schema::<PatchBody>, "WebhookUpdate", &[]),
         update,
     )
     .delete("/api/admin/webhooks/{id}", Spec::new("Remove an endpoint and its log", Admin, Answer::NoContent), remove)
@@ -122,7 +130,11 @@ async fn create(state: web::Data<AppState>, admin: ShopAdmin, body: Body<NewBody
     Ok(HttpResponse::Created().json(Created { webhook, secret }))
 }
 
-async fn show(state: web::Data<AppState>, admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<Webhook>, AppError> {
+async fn show(
+    state: web::Data<AppState>,
+    admin: ShopAdmin,
+    id: web::Path<i64>,
+) -> Result<web::Json<Webhook>, AppError> {
     let (client_id, id) = (admin.0.client.id, id.into_inner());
     state.main.run(move |c| Ok(store::find(c, client_id, id)?)).await?.map(web::Json).ok_or_else(not_found)
 }

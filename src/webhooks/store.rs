@@ -58,8 +58,12 @@ pub fn insert(
 }
 
 pub fn find(conn: &Connection, client_id: i64, id: i64) -> rusqlite::Result<Option<Webhook>> {
-    conn.query_row(&format!("SELECT {COLUMNS} FROM webhooks WHERE client_id = ?1 AND id = ?2"), params![client_id, id], row)
-        .optional()
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM webhooks WHERE client_id = ?1 AND id = ?2"),
+        params![client_id, id],
+        row,
+    )
+    .optional()
 }
 
 pub fn list(conn: &Connection, client_id: i64, page: Page) -> rusqlite::Result<(Vec<Webhook>, i64)> {

@@ -18,7 +18,9 @@ async fn admin_mutations_and_lifecycle_events_are_logged_and_each_shop_sees_its_
 
     let p = app.create(&a.admin_token, "/api/admin/products", json!({"name": "Kettle", "price_cents": 100})).await;
     let id = p["id"].as_i64().unwrap();
-    let res = app.send_as(Method::PATCH, &a.admin_token, &format!("/api/admin/products/{id}"), json!({"price_cents": 5})).await;
+    let res = app
+        .send_as(Method::PATCH, &a.admin_token, &format!("/api/admin/products/{id}"), json!({"price_cents": 5}))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let bad = app.send_as(Method::POST, &a.admin_token, "/api/admin/products", json!({"name": ""})).await;
     assert_error(bad, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
@@ -28,7 +30,10 @@ async fn admin_mutations_and_lifecycle_events_are_logged_and_each_shop_sees_its_
 
     // The shop's own log: its admin's changes (newest first) and its lifecycle, nothing of B.
     let own = app.fetch(&a.admin_token, "/api/admin/audit").await;
-    assert_eq!(actions(&own), ["product.deleted", "product.updated", "product.created", "client.created", "shop.created"]);
+    assert_eq!(
+        actions(&own),
+        ["product.deleted", "product.updated", "product.created", "client.created", "shop.created"]
+    );
     let entry = &own["data"][1];
     assert_eq!(entry["actor"]["email"], a.admin_email);
     assert_eq!(entry["actor"]["role"], "admin");
@@ -51,12 +56,16 @@ async fn admin_mutations_and_lifecycle_events_are_logged_and_each_shop_sees_its_
     }
     let res = app.admin_api(Method::DELETE, &format!("/api/super-admin/clients/{}", b.id)).send().await.unwrap();
     assert!(res.status().is_success());
-    let lifecycle = app.fetch(&app.super_token, &format!("/api/super-admin/audit?action=shop.*&client_id={}", b.id)).await;
+    let lifecycle =
+        app.fetch(&app.super_token, &format!("/api/super-admin/audit?action=shop.*&client_id={}", b.id)).await;
     assert_eq!(actions(&lifecycle), ["shop.deleted", "shop.resumed", "shop.suspended", "shop.created"]);
     assert_eq!(lifecycle["data"][0]["actor"]["role"], "system");
     let by_super = app.fetch(&app.super_token, &format!("/api/super-admin/audit?actor={SUPER_EMAIL}")).await;
     let by_super = actions(&by_super);
-    assert!(by_super.starts_with(&["client.deleted".into(), "client.updated".into(), "client.updated".into()]), "{by_super:?}");
+    assert!(
+        by_super.starts_with(&["client.deleted".into(), "client.updated".into(), "client.updated".into()]),
+        "{by_super:?}"
+    );
     assert_eq!(by_super.iter().filter(|a| *a == "client.created").count(), 2);
     let created = app.fetch(&app.super_token, "/api/super-admin/audit?action=client.created&per_page=1").await;
     assert_eq!(created["meta"]["total"], 2);

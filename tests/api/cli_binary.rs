@@ -319,10 +319,17 @@ fn jobs_commands_list_retry_and_forget_failed_jobs() {
     }
     let out = run(vergeflow(&data, &["jobs", "failed"]));
     let listed = text(&out.stdout);
-    assert!(out.status.success() && listed.contains("disk on fire") && listed.contains("2 of 2 failed job(s)"), "{listed}");
+    assert!(
+        out.status.success() && listed.contains("disk on fire") && listed.contains("2 of 2 failed job(s)"),
+        "{listed}"
+    );
     let out = run(vergeflow(&data, &["jobs", "retry", "2"]));
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("queued again as job 7; it runs when the server starts"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("queued again as job 7; it runs when the server starts"),
+        "{}",
+        text(&out.stdout)
+    );
     let out = run(vergeflow(&data, &["jobs", "list", "--status", "pending", "--json"]));
     let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((jobs[0]["id"].as_i64(), jobs[0]["attempts"].as_i64()), (Some(7), Some(0)));

@@ -48,8 +48,12 @@ async fn fill(app: &TestApp, subdomain: &str, count: usize) -> (String, Vec<i64>
             .await;
         products.push(p["id"].as_i64().unwrap());
         // Webhook ids are global (main.db); the big shop, filled first, holds 1..=count.
-        app.create(&t, "/api/admin/webhooks", json!({"url": "http://127.0.0.1:9/hook", "events": ["product.low_stock"]}))
-            .await;
+        app.create(
+            &t,
+            "/api/admin/webhooks",
+            json!({"url": "http://127.0.0.1:9/hook", "events": ["product.low_stock"]}),
+        )
+        .await;
     }
     let mut buyers = Vec::new();
     for i in 0..count.min(2) {
@@ -190,7 +194,8 @@ async fn the_openapi_route_table_drives_a_complete_cross_shop_matrix() {
         }
         for (method, op) in ops.as_object().unwrap() {
             // Ids that exist in the big shop only: catalog ids 3, everything else 2.
-            let id = if ["categories", "products", "coupons", "webhooks"].iter().any(|k| path.contains(k)) { 3 } else { 2 };
+            let id =
+                if ["categories", "products", "coupons", "webhooks"].iter().any(|k| path.contains(k)) { 3 } else { 2 };
             let url = path.replace("{id}", &id.to_string());
             let token = match op["x-access"].as_str().unwrap() {
                 "Customer" => b_buyers[0].token.clone(),

@@ -35,11 +35,15 @@ async fn backup_runs_are_batches_and_listings_filter() {
     assert_error(res, StatusCode::NOT_FOUND, "batch_not_found").await;
 
     // One shop's backup is that shop's job.
-    let res = app.admin_api(Method::POST, &format!("/api/super-admin/clients/{}/backups", ids[1])).send().await.unwrap();
+    let res =
+        app.admin_api(Method::POST, &format!("/api/super-admin/clients/{}/backups", ids[1])).send().await.unwrap();
     app.finish_job(res).await;
     let mine = app.fetch(&app.super_token, &format!("/api/super-admin/jobs?client_id={}", ids[1])).await;
     assert_eq!(mine["meta"]["total"], 1);
-    assert_eq!((mine["data"][0]["kind"].as_str(), mine["data"][0]["max_attempts"].as_i64()), (Some("backup_client"), Some(3)));
+    assert_eq!(
+        (mine["data"][0]["kind"].as_str(), mine["data"][0]["max_attempts"].as_i64()),
+        (Some("backup_client"), Some(3))
+    );
     let done = app.fetch(&app.super_token, "/api/super-admin/jobs?status=done&kind=backup_all").await;
     assert_eq!(done["meta"]["total"], 1);
     let res = app.admin_api(Method::GET, "/api/super-admin/jobs?status=sleeping").send().await.unwrap();
@@ -72,10 +76,12 @@ async fn a_deleted_shops_pending_jobs_are_cancelled() {
     }
     let res = app.admin_api(Method::DELETE, &format!("/api/super-admin/clients/{}", gone.id)).send().await.unwrap();
     assert!(res.status().is_success());
-    let cancelled = app.fetch(&app.super_token, &format!("/api/super-admin/jobs?client_id={}&status=cancelled", gone.id)).await;
+    let cancelled =
+        app.fetch(&app.super_token, &format!("/api/super-admin/jobs?client_id={}&status=cancelled", gone.id)).await;
     assert_eq!(cancelled["meta"]["total"], 1);
     assert_eq!(cancelled["data"][0]["result"]["error"], "cancelled");
-    let kept = app.fetch(&app.super_token, &format!("/api/super-admin/jobs?client_id={}&status=pending", keep.id)).await;
+    let kept =
+        app.fetch(&app.super_token, &format!("/api/super-admin/jobs?client_id={}&status=pending", keep.id)).await;
     assert_eq!(kept["meta"]["total"], 1, "the other shop's mail still waits");
     let outbox: i64 = app
         .state
@@ -102,9 +108,11 @@ async fn super_token(server: &Server) -> String {
 /// (status, attempts, last_error) of the only send_mail job, read from main.db.
 fn mail_job(data: &std::path::Path) -> Option<(String, i64, Option<String>)> {
     let main = ro(&data.join("main.db"));
-    main.query_row("SELECT status, attempts, last_error FROM jobs WHERE kind = 'send_mail' ORDER BY id LIMIT 1", [], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-    })
+    main.query_row(
+        "SELECT status, attempts, last_error FROM jobs WHERE kind = 'send_mail' ORDER BY id LIMIT 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
     .ok()
 }
 

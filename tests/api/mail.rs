@@ -80,11 +80,10 @@ impl Sink {
     pub async fn wait_for(&self, to: &str, subject: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Some(m) = self
-                .messages()
-                .into_iter()
-                .find(|m| m["rcpt_tos"].as_array().unwrap().iter().any(|r| r == to) && m["subject"].as_str().unwrap().contains(subject))
-            {
+            if let Some(m) = self.messages().into_iter().find(|m| {
+                m["rcpt_tos"].as_array().unwrap().iter().any(|r| r == to)
+                    && m["subject"].as_str().unwrap().contains(subject)
+            }) {
                 return m;
             }
             assert!(Instant::now() < deadline, "no mail to {to} about {subject:?}; got {:#?}", self.messages());
@@ -156,7 +155,9 @@ async fn welcome_reset_and_order_mails_go_through_a_real_smtp_server() {
     forgot(&app, Some("mailshop"), "ADA@example.com").await;
     let mail = sink.wait_for("ada@example.com", "Reset your Shop mailshop password").await;
     let reset_token = token_in(mail["text"].as_str().unwrap());
-    let weak = reset(&app, Some("mailshop"), json!({"email": "ada@example.com", "token": reset_token, "password": "short"})).await;
+    let weak =
+        reset(&app, Some("mailshop"), json!({"email": "ada@example.com", "token": reset_token, "password": "short"}))
+            .await;
     assert_error(weak, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     let res = reset(
         &app,
@@ -165,7 +166,10 @@ async fn welcome_reset_and_order_mails_go_through_a_real_smtp_server() {
     )
     .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    assert_eq!(customer_login(&app, "mailshop", "ada@example.com", "customer-password").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        customer_login(&app, "mailshop", "ada@example.com", "customer-password").await,
+        StatusCode::UNAUTHORIZED
+    );
     assert_eq!(customer_login(&app, "mailshop", "ada@example.com", "a brand new password").await, StatusCode::OK);
     let me = app.as_user(Method::GET, &token, "/api/shop/me").send().await.unwrap();
     assert_eq!(me.status(), StatusCode::UNAUTHORIZED, "the customer's other tokens were revoked");
@@ -213,7 +217,11 @@ async fn welcome_reset_and_order_mails_go_through_a_real_smtp_server() {
     // An order → the customer's and the admin's mail; a status change → the customer's.
     let token = app.login_customer("mailshop", "ada@example.com", "a brand new password").await;
     let product = app
-        .create(&shop.admin_token, "/api/admin/products", json!({"name": "Green <Tea>", "price_cents": 1250, "stock": 5}))
+        .create(
+            &shop.admin_token,
+            "/api/admin/products",
+            json!({"name": "Green <Tea>", "price_cents": 1250, "stock": 5}),
+        )
         .await;
     app.create(&token, "/api/shop/cart/items", json!({"product_id": product["id"], "quantity": 2})).await;
     let address_id = address(&app, &token).await;
@@ -225,7 +233,12 @@ async fn welcome_reset_and_order_mails_go_through_a_real_smtp_server() {
     let to_admin = sink.wait_for(&shop.admin_email, &format!("New order {number} (25.00)")).await;
     assert!(to_admin["text"].as_str().unwrap().contains("ada@example.com"));
     let res = app
-        .send_as(Method::PATCH, &shop.admin_token, &format!("/api/admin/orders/{}", order["id"]), json!({"status": "paid"}))
+        .send_as(
+            Method::PATCH,
+            &shop.admin_token,
+            &format!("/api/admin/orders/{}", order["id"]),
+            json!({"status": "paid"}),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     sink.wait_for("ada@example.com", &format!("Your order {number} is paid")).await;
@@ -241,7 +254,8 @@ async fn welcome_reset_and_order_mails_go_through_a_real_smtp_server() {
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "the admin's sessions ended");
     assert_eq!(app.login(&shop.admin_email, "new admin password").await.status(), StatusCode::OK);
     // A customer's token is not an admin's.
-    let res = reset(&app, None, json!({"email": shop.admin_email, "token": t, "password": "another admin password"})).await;
+    let res =
+        reset(&app, None, json!({"email": shop.admin_email, "token": t, "password": "another admin password"})).await;
     assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "invalid_token").await;
 }
 

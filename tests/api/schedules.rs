@@ -34,16 +34,20 @@ async fn schedules_validate_override_per_shop_and_auto_cancel_unpaid_orders() {
         (json!({"name": "reindex", "cron": "0 * * * *"}), "name"),
         (json!({"name": "prune"}), "cron"),
     ] {
-        let body = assert_error(put(&app, body.clone()).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+        let body =
+            assert_error(put(&app, body.clone()).await, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
         assert!(body["fields"][field].is_string(), "{body}");
     }
     let res = put(&app, json!({"name": "backups", "client_id": 999, "cron": "0 * * * *"})).await;
     assert_error(res, StatusCode::NOT_FOUND, "client_not_found").await;
 
     // The other shop turns auto-cancel off; this one waits 5 minutes on its own hourly schedule.
-    let res = put(&app, json!({"name": "order_auto_cancel", "client_id": other.id, "cron": "0 * * * *", "enabled": false})).await;
+    let res =
+        put(&app, json!({"name": "order_auto_cancel", "client_id": other.id, "cron": "0 * * * *", "enabled": false}))
+            .await;
     assert_eq!(res.status(), StatusCode::OK);
-    let res = put(&app, json!({"name": "order_auto_cancel", "client_id": shop.id, "cron": "30 2 * * *", "setting": 5})).await;
+    let res =
+        put(&app, json!({"name": "order_auto_cancel", "client_id": shop.id, "cron": "30 2 * * *", "setting": 5})).await;
     let list: Value = res.json().await.unwrap();
     let own = list["data"].as_array().unwrap().iter().find(|s| s["client_id"] == shop.id).unwrap().clone();
     assert_eq!((own["cron"].as_str(), own["setting"].as_i64()), (Some("30 2 * * *"), Some(5)));
@@ -51,8 +55,9 @@ async fn schedules_validate_override_per_shop_and_auto_cancel_unpaid_orders() {
 
     // Two orders; one is backdated past the shop's 5 minutes.
     let token = app.register_customer("sched", "late@example.com").await;
-    let product =
-        app.create(&shop.admin_token, "/api/admin/products", json!({"name": "Teapot", "price_cents": 500, "stock": 10})).await;
+    let product = app
+        .create(&shop.admin_token, "/api/admin/products", json!({"name": "Teapot", "price_cents": 500, "stock": 10}))
+        .await;
     let address_id = address(&app, &token).await;
     let mut orders = Vec::new();
     for _ in 0..2 {
@@ -64,19 +69,25 @@ async fn schedules_validate_override_per_shop_and_auto_cancel_unpaid_orders() {
     {
         let db = app.state.tenancy.pools.checkout(shop.id).unwrap();
         let conn = db.get().unwrap();
-        conn.execute("UPDATE orders SET created_at = '2000-01-01T00:00:00Z' WHERE id = ?1", [orders[0]["id"].as_i64().unwrap()])
-            .unwrap();
+        conn.execute(
+            "UPDATE orders SET created_at = '2000-01-01T00:00:00Z' WHERE id = ?1",
+            [orders[0]["id"].as_i64().unwrap()],
+        )
+        .unwrap();
     }
 
     // The scheduler's tick finds the shop's schedule due and queues the job; the queue runs it.
     {
         let conn = app.state.main.get().unwrap();
-        conn.execute("UPDATE schedules SET last_run_at = '2000-01-01T00:00:00Z' WHERE client_id = ?1", [shop.id]).unwrap();
+        conn.execute("UPDATE schedules SET last_run_at = '2000-01-01T00:00:00Z' WHERE client_id = ?1", [shop.id])
+            .unwrap();
         assert!(vergeflow::schedules::tick(&conn, None).unwrap() >= 1);
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     let job = loop {
-        let jobs = app.fetch(&app.super_token, &format!("/api/super-admin/jobs?kind=auto_cancel_orders&client_id={}", shop.id)).await;
+        let jobs = app
+            .fetch(&app.super_token, &format!("/api/super-admin/jobs?kind=auto_cancel_orders&client_id={}", shop.id))
+            .await;
         if jobs["data"][0]["status"] == "done" {
             break jobs["data"][0].clone();
         }

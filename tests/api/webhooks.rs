@@ -109,7 +109,11 @@ fn verify(secret: &str, r: &Received) {
 async fn buy(app: &TestApp, shop: &str, admin_token: &str, stock: i64, quantity: i64) -> Value {
     let token = app.register_customer(shop, &format!("buyer{stock}{quantity}@example.com")).await;
     let product = app
-        .create(admin_token, "/api/admin/products", json!({"name": format!("Pot {stock}"), "price_cents": 900, "stock": stock}))
+        .create(
+            admin_token,
+            "/api/admin/products",
+            json!({"name": format!("Pot {stock}"), "price_cents": 900, "stock": stock}),
+        )
         .await;
     app.create(&token, "/api/shop/cart/items", json!({"product_id": product["id"], "quantity": quantity})).await;
     let address_id = address(app, &token).await;
@@ -157,28 +161,47 @@ async fn deliveries_are_signed_retried_after_a_500_and_acknowledged_once() {
     let log = app.fetch(&shop.admin_token, &format!("/api/admin/webhooks/{id}/deliveries")).await;
     assert_eq!(log["meta"]["total"], 1);
     let d = &log["data"][0];
-    assert_eq!((d["status"].as_str(), d["attempts"].as_i64(), d["response_status"].as_i64()), (Some("delivered"), Some(2), Some(200)));
+    assert_eq!(
+        (d["status"].as_str(), d["attempts"].as_i64(), d["response_status"].as_i64()),
+        (Some("delivered"), Some(2), Some(200))
+    );
 
     // A checkout that takes a product to the low-stock line raises product.low_stock.
     buy(&app, "hooked", &shop.admin_token, 7, 3).await;
     let got = receiver.wait_for(4).await;
     let events: Vec<String> = got[2..].iter().map(|r| r.header("X-VergeFlow-Event").unwrap().to_string()).collect();
     assert!(events.contains(&"product.low_stock".to_string()), "{events:?}");
-    let low: Value = serde_json::from_str(&got.iter().find(|r| r.header("X-VergeFlow-Event") == Some("product.low_stock")).unwrap().body).unwrap();
+    let low: Value = serde_json::from_str(
+        &got.iter().find(|r| r.header("X-VergeFlow-Event") == Some("product.low_stock")).unwrap().body,
+    )
+    .unwrap();
     assert_eq!(low["data"]["product"]["stock"], 4);
 
     // Status changes go only to endpoints that asked for them.
     let res = app
-        .send_as(Method::PATCH, &shop.admin_token, &format!("/api/admin/webhooks/{id}"), json!({"events": ["order.status_changed"]}))
+        .send_as(
+            Method::PATCH,
+            &shop.admin_token,
+            &format!("/api/admin/webhooks/{id}"),
+            json!({"events": ["order.status_changed"]}),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let res = app
-        .send_as(Method::PATCH, &shop.admin_token, &format!("/api/admin/orders/{}", order["id"]), json!({"status": "paid"}))
+        .send_as(
+            Method::PATCH,
+            &shop.admin_token,
+            &format!("/api/admin/orders/{}", order["id"]),
+            json!({"status": "paid"}),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let got = receiver.wait_for(5).await;
     let changed: Value = serde_json::from_str(&got[4].body).unwrap();
-    assert_eq!((changed["event"].as_str(), changed["data"]["from"].as_str()), (Some("order.status_changed"), Some("pending")));
+    assert_eq!(
+        (changed["event"].as_str(), changed["data"]["from"].as_str()),
+        (Some("order.status_changed"), Some("pending"))
+    );
     assert_eq!(changed["data"]["order"]["status"], "paid");
 }
 
@@ -187,17 +210,39 @@ async fn private_addresses_are_refused_unless_allowed_and_other_shops_see_nothin
     let app = spawn_app().await;
     let a = app.create_shop("hooka").await;
     let b = app.create_shop("hookb").await;
-    for url in ["http://127.0.0.1:9/x", "http://localhost/x", "http://169.254.169.254/latest/meta-data", "http://[::1]/x", "http://10.0.0.1/"] {
-        let res = app.send_as(Method::POST, &a.admin_token, "/api/admin/webhooks", json!({"url": url, "events": ["order.created"]})).await;
+    for url in [
+        "http://127.0.0.1:9/x",
+        "http://localhost/x",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/x",
+        "http://10.0.0.1/",
+    ] {
+        let res = app
+            .send_as(
+                Method::POST,
+                &a.admin_token,
+                "/api/admin/webhooks",
+                json!({"url": url, "events": ["order.created"]}),
+            )
+            .await;
         let body = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
         assert!(body["fields"]["url"].as_str().unwrap().contains("address"), "{url}: {body}");
     }
-    for (url, events) in [("ftp://example.com/x", json!(["order.created"])), ("http://u:p@example.com/", json!(["order.created"]))] {
-        let res = app.send_as(Method::POST, &a.admin_token, "/api/admin/webhooks", json!({"url": url, "events": events})).await;
+    for (url, events) in
+        [("ftp://example.com/x", json!(["order.created"])), ("http://u:p@example.com/", json!(["order.created"]))]
+    {
+        let res = app
+            .send_as(Method::POST, &a.admin_token, "/api/admin/webhooks", json!({"url": url, "events": events}))
+            .await;
         assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     }
     let res = app
-        .send_as(Method::POST, &a.admin_token, "/api/admin/webhooks", json!({"url": "http://example.com/x", "events": ["order.paid"]}))
+        .send_as(
+            Method::POST,
+            &a.admin_token,
+            "/api/admin/webhooks",
+            json!({"url": "http://example.com/x", "events": ["order.paid"]}),
+        )
         .await;
     let body = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert!(body["fields"]["events"].is_string());
@@ -207,17 +252,79 @@ async fn private_addresses_are_refused_unless_allowed_and_other_shops_see_nothin
     let app = crate::helpers::spawn_on(&data_dir, |s| s.webhook_allow_private = true).await;
     let a_token = app.login_token(&a.admin_email, "shop-admin-password").await;
     let b_token = app.login_token(&b.admin_email, "shop-admin-password").await;
-    let hook = app.create(&a_token, "/api/admin/webhooks", json!({"url": "http://127.0.0.1:9/x", "events": ["order.created"]})).await;
+    let hook = app
+        .create(&a_token, "/api/admin/webhooks", json!({"url": "http://127.0.0.1:9/x", "events": ["order.created"]}))
+        .await;
     let id = hook["id"].as_i64().unwrap();
     for path in [format!("/api/admin/webhooks/{id}"), format!("/api/admin/webhooks/{id}/deliveries")] {
         let res = app.as_user(Method::GET, &b_token, &path).send().await.unwrap();
         assert_error(res, StatusCode::NOT_FOUND, "webhook_not_found").await;
     }
-    let res = app.send_as(Method::PATCH, &b_token, &format!("/api/admin/webhooks/{id}"), json!({"active": false})).await;
+    let res =
+        app.send_as(Method::PATCH, &b_token, &format!("/api/admin/webhooks/{id}"), json!({"active": false})).await;
     assert_error(res, StatusCode::NOT_FOUND, "webhook_not_found").await;
     let res = app.as_user(Method::DELETE, &b_token, &format!("/api/admin/webhooks/{id}")).send().await.unwrap();
     assert_error(res, StatusCode::NOT_FOUND, "webhook_not_found").await;
     assert_eq!(app.fetch(&b_token, "/api/admin/webhooks").await["meta"]["total"], 0);
     assert_eq!(app.fetch(&a_token, "/api/admin/webhooks").await["meta"]["total"], 1);
     let _ = b;
+}
+
+#[tokio::test]
+async fn an_endpoint_failing_for_a_day_is_disabled_and_its_admins_are_told() {
+    let app = spawn_app_with(|s| {
+        s.webhook_allow_private = true;
+        s.job_retry_base = Duration::from_millis(100);
+    })
+    .await;
+    let shop = app.create_shop("failing").await;
+    let receiver = Receiver::start(vec![500]);
+    let hook = app
+        .create(&shop.admin_token, "/api/admin/webhooks", json!({"url": receiver.url(), "events": ["order.created"]}))
+        .await;
+    let id = hook["id"].as_i64().unwrap();
+    // It has been failing since yesterday.
+    app.state
+        .main
+        .get()
+        .unwrap()
+        .execute(
+            "UPDATE webhooks SET failing_since = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-25 hours') WHERE id = ?1",
+            [id],
+        )
+        .unwrap();
+    buy(&app, "failing", &shop.admin_token, 50, 1).await;
+    receiver.wait_for(1).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let shown = loop {
+        let shown = app.fetch(&shop.admin_token, &format!("/api/admin/webhooks/{id}")).await;
+        if shown["active"] == false {
+            break shown;
+        }
+        assert!(Instant::now() < deadline, "{shown}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(shown["disabled_reason"].as_str().unwrap().contains("failed for a day"), "{shown}");
+    let log = app.fetch(&shop.admin_token, &format!("/api/admin/webhooks/{id}/deliveries")).await;
+    assert_eq!(
+        (log["data"][0]["status"].as_str(), log["data"][0]["response_status"].as_i64()),
+        (Some("failed"), Some(500))
+    );
+    // The admin is told by mail (written as .eml without SMTP).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !crate::helpers::list_files(&app.data_dir.join("mail")).iter().any(|n| n.contains("webhook_disabled")) {
+        assert!(Instant::now() < deadline, "no mail about the disabled endpoint");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // No more attempts while disabled; enabling it again clears the failure.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.received().len(), 1);
+    let res = app
+        .send_as(Method::PATCH, &shop.admin_token, &format!("/api/admin/webhooks/{id}"), json!({"active": true}))
+        .await;
+    let back: Value = res.json().await.unwrap();
+    assert_eq!(
+        (back["active"].as_bool(), back["failing_since"].is_null(), back["disabled_reason"].is_null()),
+        (Some(true), true, true)
+    );
 }
