@@ -29,7 +29,6 @@ DROP TABLE jobs;
 ALTER TABLE jobs_v4 RENAME TO jobs;
 CREATE INDEX jobs_ready ON jobs (status, lane, available_at, id);
 CREATE INDEX jobs_client ON jobs (client_id, status) WHERE client_id IS NOT NULL;
-CREATE INDEX jobs_kind ON jobs (kind, status);
 
 ALTER TABLE failed_jobs ADD COLUMN client_id INTEGER;
 CREATE INDEX failed_jobs_job ON failed_jobs (job_id);

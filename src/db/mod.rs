@@ -274,15 +274,20 @@ impl MainDb {
         T: Send + 'static,
     {
         let db = self.clone();
-        actix_web::web::block(move || {
-            let _turn = db.write_turn();
-            let mut conn = db.pool.get().context("checking out a main.db connection")?;
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let value = f(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        })
-        .await?
+        actix_web::web::block(move || db.write_now(f)).await?
+    }
+
+    /// [`MainDb::write`] for code already off the async workers.
+    pub fn write_now<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
+        let _turn = self.write_turn();
+        let mut conn = self.pool.get().context("checking out a main.db connection")?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
     }
 
     /// A connection for synchronous callers (CLI, job worker, tests).

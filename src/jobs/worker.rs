@@ -2,9 +2,9 @@
 //!
 //! `VERGEFLOW_JOB_WORKERS` threads run every other kind of job; one more runs mail, reset mails and
 //! webhook deliveries, several at a time (so a long backup never holds up a password-reset mail,
-//! and a burst of order mail is claimed and settled in few writes to main.db). They run at nice 10: on a busy box request
-//! handling comes first. A job enqueued by this process wakes a worker at once; jobs the CLI
-//! enqueues from another process are seen within [`POLL`].
+//! and a burst of order mail is claimed and settled in few writes to main.db). They run at nice
+//! 19: on a busy box request handling comes first. A job enqueued by this process wakes its
+//! lane at once; jobs the CLI enqueues from another process are seen within [`POLL`].
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -65,12 +65,13 @@ fn wait_for_wake(lane: queue::Lane, seen: u64, timeout: Duration) {
 
 /// After a wake the message lane waits this long, so a burst of checkouts is claimed and settled
 /// in a few writes rather than two per message.
-const MESSAGE_LINGER: Duration = Duration::from_millis(5);
+const MESSAGE_LINGER: Duration = Duration::from_millis(20);
 
 /// Whether a call found work.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
-    Done,
+    /// Ran this many jobs.
+    Done(usize),
     Empty,
 }
 
@@ -147,7 +148,7 @@ pub fn try_execute_next(state: &AppState, lane: queue::Lane, running: &Running) 
         r.remove(&job.id);
     }
     drop(r);
-    written.map(|()| Outcome::Done)
+    written.map(|()| Outcome::Done(jobs.len()))
 }
 
 fn run_claimed(state: &AppState, job: &queue::Job) -> Settled {
@@ -306,8 +307,10 @@ fn worker_loop(state: &AppState, stop: &AtomicBool, lane: queue::Lane, running: 
     while !stop.load(Ordering::SeqCst) {
         let seen = generation(lane);
         match try_execute_next(state, lane, running) {
-            Ok(Outcome::Done) => {
-                if messages {
+            Ok(Outcome::Done(n)) => {
+                // A short batch: let the next one gather before claiming it. A full one: more
+                // are waiting, go on at once.
+                if messages && n < MESSAGE_BATCH {
                     std::thread::sleep(MESSAGE_LINGER);
                 }
                 continue;

@@ -130,21 +130,27 @@ async fn notify(state: &AppState, client_id: i64, notice: Notice) -> Result<(), 
 }
 
 /// An order was placed: its customer and the shop's admins are mailed, its webhooks told
-/// (`order.created`, and `product.low_stock` for each product in `low`).
-pub async fn placed(
-    state: &AppState,
+/// (`order.created`, and `product.low_stock` for each product in `low`). Called on a blocking
+/// thread right after the checkout committed; a failure is logged, never the checkout's.
+pub fn placed_now(
+    main: &crate::db::MainDb,
     client: &Client,
     order: &Order,
     customer: Option<&ShopUser>,
     low: Vec<serde_json::Value>,
-) -> Result<(), AppError> {
+) {
+    if !enabled() {
+        return;
+    }
     let notice = Notice::OrderPlaced {
         shop: client.name.clone(),
         order: Box::new(order.clone()),
         customer: customer.map(Recipient::from),
         low_stock: low,
     };
-    notify(state, client.id, notice).await
+    if let Err(err) = main.write_now(|tx| notify_in(tx, client.id, notice)) {
+        tracing::error!(error = %err, order_id = order.id, "could not queue the mail and webhooks of a placed order");
+    }
 }
 
 /// An order moved from `from` to its current status: the customer is mailed, webhooks told.

@@ -72,18 +72,22 @@ async fn place(
         Some(c) => Some(validate::coupon_code(c).map_err(|e| AppError::invalid_field("coupon_code", e))?),
     };
     let user_id = customer.customer_id;
-    let (order, buyer, low) = customer
+    let (main, client) = (state.main.clone(), customer.shop.client.clone());
+    let order = customer
         .shop
         .db
-        .write(move |tx| {
-            let order = checkout::place_order(tx, user_id, address_id, coupon_code.as_deref())?;
-            let low = events::low_stock(tx, &order)?;
-            Ok((order, crate::customers::store::find_user(tx, user_id)?, low))
+        .run(move |conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let order = checkout::place_order(&tx, user_id, address_id, coupon_code.as_deref())?;
+            let low = events::low_stock(&tx, &order)?;
+            let buyer = crate::customers::store::find_user(&tx, user_id)?;
+            tx.commit()?;
+            tracing::info!(order_id = order.id, total_cents = order.total_cents, "order placed");
+            // Committed: queue what it causes on the same blocking thread (no second hop).
+            events::placed_now(&main, &client, &order, buyer.as_ref(), low);
+            Ok(order)
         })
         .await?;
-    tracing::info!(order_id = order.id, total_cents = order.total_cents, "order placed");
-    events::after_commit("order placed", events::placed(&state, &customer.shop.client, &order, buyer.as_ref(), low))
-        .await;
     Ok(HttpResponse::Created().json(order))
 }
 
