@@ -77,7 +77,8 @@ where
     let path = req.path();
     let watched =
         is_mutation(req.method()) && (path.starts_with("/api/super-admin/") || path.starts_with("/api/admin/"));
-    let state = req.app_data::<web::Data<AppState>>().cloned();
+    // Reads and everything outside the admin APIs pass straight through.
+    let state = watched.then(|| req.app_data::<web::Data<AppState>>().cloned()).flatten();
     let ip = state.as_ref().map(|s| crate::proxy::remote_address(req.request(), &s.settings));
     let fut = srv.call(req);
     async move {
