@@ -129,7 +129,7 @@ pub struct SettingsArgs {
     /// a migration without rebuilding. A shop migrated with them is refused by a binary without them.
     #[arg(long, env = "VERGEFLOW_EXTRA_CLIENT_MIGRATIONS", global = true)]
     pub extra_client_migrations: Option<PathBuf>,
-    /// Threads that run background jobs (one more runs only mail and webhook deliveries).
+    /// Threads that run background jobs (one more, the message lane, runs notify, mail and webhook jobs).
     #[arg(long, env = "VERGEFLOW_JOB_WORKERS", default_value_t = 2, global = true)]
     pub job_workers: usize,
     /// First retry delay of a failed job, in milliseconds; doubles per attempt (capped at an hour).
