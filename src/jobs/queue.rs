@@ -38,11 +38,6 @@ pub fn push(conn: &Connection, job: &NewJob<'_>) -> rusqlite::Result<i64> {
     Ok(conn.last_insert_rowid())
 }
 
-/// A global job run once (the CLI's hand-offs).
-pub fn enqueue(conn: &Connection, kind: &str, payload: &str) -> rusqlite::Result<i64> {
-    push(conn, &NewJob { kind, payload, client_id: None, max_attempts: 1, batch_id: None })
-}
-
 /// A job's status and result, for a CLI waiting on it.
 pub struct Status {
     pub status: String,
@@ -390,15 +385,6 @@ pub fn prune_finished(conn: &Connection, days: u32) -> rusqlite::Result<usize> {
 pub fn set_progress(conn: &Connection, id: i64, progress: &str) -> rusqlite::Result<()> {
     conn.execute("UPDATE jobs SET result = ?2 WHERE id = ?1 AND status = 'running'", params![id, progress])?;
     Ok(())
-}
-
-/// Whether a job of `kind` is pending or running.
-pub fn has_open(conn: &Connection, kind: &str) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM jobs WHERE kind = ?1 AND status IN ('pending', 'running'))",
-        [kind],
-        |r| r.get(0),
-    )
 }
 
 /// The oldest pending or running job of `kind`, if any.
