@@ -92,17 +92,7 @@ pub fn request(state: &AppState, client_id: Option<i64>, email: &str) -> Result<
         &token,
         TOKEN_MINUTES,
     );
-    let stored = crate::mail::Stored {
-        id: 0,
-        template: mail.template.to_string(),
-        from_name: mail.from_name,
-        to: mail.to,
-        subject: mail.subject,
-        text: mail.text,
-        html: mail.html,
-        status: "queued".into(),
-    };
-    let via = crate::mail::transport::deliver(&state.settings, &stored)
+    let via = crate::mail::transport::deliver(&state.settings, 0, &mail)
         .map_err(|e| AppError::unavailable("mail_not_sent", format!("the reset mail could not be sent: {e}")))?;
     tracing::info!(client_id, via, "password reset mail sent");
     Ok(serde_json::json!({ "outcome": "sent", "via": via }))

@@ -140,7 +140,11 @@ pub fn try_execute_next(state: &AppState, lane: queue::Lane, running: &Running) 
     running.0.lock().extend(jobs.iter().map(|j| j.id));
     let mut settled = Vec::with_capacity(jobs.len());
     for job in &jobs {
-        settled.push((job, run_claimed(state, job)));
+        // Parsed once: the same task runs, then settles.
+        let task = serde_json::from_str::<Task>(&job.payload)
+            .map_err(|e| format!("job {} has an unreadable payload: {e}", job.id));
+        let how = run_claimed(state, job, task.as_ref());
+        settled.push((job, task.ok(), how));
     }
     let written = settle(state, &settled);
     let mut r = running.0.lock();
@@ -151,14 +155,12 @@ pub fn try_execute_next(state: &AppState, lane: queue::Lane, running: &Running) 
     written.map(|()| Outcome::Done(jobs.len()))
 }
 
-fn run_claimed(state: &AppState, job: &queue::Job) -> Settled {
-    let task = serde_json::from_str::<Task>(&job.payload)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("job {} has an unreadable payload: {e}", job.id)));
-    let is_batch = task.as_ref().is_ok_and(Task::is_batch);
+fn run_claimed(state: &AppState, job: &queue::Job, task: Result<&Task, &String>) -> Settled {
+    let is_batch = task.is_ok_and(Task::is_batch);
     if is_batch && let Ok(conn) = state.main.get() {
         let _ = queue::record_batch(&conn, job.id, &job.kind, 0, 0, 0, false);
     }
-    let outcome = task.and_then(|task| {
+    let outcome = task.map_err(|unreadable| AppError::Internal(anyhow::anyhow!("{unreadable}"))).and_then(|task| {
         let mut report = |p: &serde_json::Value| {
             if let Ok(conn) = state.main.get() {
                 let _ = queue::set_progress(&conn, job.id, &p.to_string());
@@ -195,21 +197,20 @@ fn run_claimed(state: &AppState, job: &queue::Job) -> Settled {
 
 /// Writes how the attempts ended, with each successful task's own bookkeeping (a mail marked
 /// sent, a delivery marked delivered), in one immediate transaction.
-fn settle(state: &AppState, settled: &[(&queue::Job, Settled)]) -> Result<(), AppError> {
+fn settle(state: &AppState, settled: &[(&queue::Job, Option<Task>, Settled)]) -> Result<(), AppError> {
     let turn = state.main.write_turn();
     let mut conn = state.main.get()?;
     let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let task = |job: &queue::Job| serde_json::from_str::<Task>(&job.payload).ok();
-    for (job, how) in settled {
+    for (job, task, how) in settled {
+        let is_batch = task.as_ref().is_some_and(Task::is_batch);
         match how {
             Settled::Done(result) => {
-                let is_batch = task(job).is_some_and(|t| t.is_batch());
                 if is_batch && let Some((total, done, failed)) = batch_counts(result, true) {
                     queue::record_batch(&tx, job.id, &job.kind, total, done, failed, true)?;
                 }
                 // Each job's own bookkeeping in a savepoint: one that fails is retried (or failed)
                 // without undoing the others settled here.
-                let own = match task(job) {
+                let own = match task {
                     Some(t) => {
                         let sp = tx.savepoint()?;
                         match t.on_success(&sp, result) {
@@ -234,7 +235,7 @@ fn settle(state: &AppState, settled: &[(&queue::Job, Settled)]) -> Result<(), Ap
             }
             Settled::Retry { error, wait } => queue::retry_later(&tx, job.id, error, wait.as_millis() as u64)?,
             Settled::Failed { result, exception, .. } => {
-                if task(job).is_some_and(|t| t.is_batch()) {
+                if is_batch {
                     queue::record_batch(&tx, job.id, &job.kind, 0, 0, 0, true)?;
                 }
                 queue::fail_in(&tx, job, &result.to_string(), exception)?;
@@ -244,8 +245,8 @@ fn settle(state: &AppState, settled: &[(&queue::Job, Settled)]) -> Result<(), Ap
     tx.commit()?;
     drop(turn);
     drop(conn);
-    for (job, how) in settled {
-        if let (Settled::Failed { error, .. }, Some(t)) = (how, task(job)) {
+    for (_, task, how) in settled {
+        if let (Settled::Failed { error, .. }, Some(t)) = (how, task) {
             t.gave_up(state, error);
         }
     }

@@ -19,7 +19,7 @@ pub const MAX_ATTEMPTS: i64 = 11;
 pub struct Outgoing {
     pub client_id: Option<i64>,
     /// What it is (`customer_welcome`, `password_reset`, `order_placed`, …): for the log and files.
-    pub template: &'static str,
+    pub template: String,
     /// The sender name: the shop's name, or "VergeFlow".
     pub from_name: String,
     pub to: String,
@@ -48,33 +48,32 @@ pub fn queue_in(conn: &Connection, mail: &Outgoing) -> Result<i64, AppError> {
     Ok(id)
 }
 
-/// An outbox row.
+/// An outbox row: the message and where it stands.
 #[derive(Debug, Clone)]
 pub struct Stored {
     pub id: i64,
-    pub template: String,
-    pub from_name: String,
-    pub to: String,
-    pub subject: String,
-    pub text: String,
-    pub html: String,
     pub status: String,
+    pub mail: Outgoing,
 }
 
 pub fn find(conn: &Connection, id: i64) -> rusqlite::Result<Option<Stored>> {
     conn.query_row(
-        "SELECT id, template, from_name, to_addr, subject, text_body, html_body, status FROM mail_outbox WHERE id = ?1",
+        "SELECT id, status, client_id, template, from_name, to_addr, subject, text_body, html_body
+         FROM mail_outbox WHERE id = ?1",
         [id],
         |r| {
             Ok(Stored {
                 id: r.get(0)?,
-                template: r.get(1)?,
-                from_name: r.get(2)?,
-                to: r.get(3)?,
-                subject: r.get(4)?,
-                text: r.get(5)?,
-                html: r.get(6)?,
-                status: r.get(7)?,
+                status: r.get(1)?,
+                mail: Outgoing {
+                    client_id: r.get(2)?,
+                    template: r.get(3)?,
+                    from_name: r.get(4)?,
+                    to: r.get(5)?,
+                    subject: r.get(6)?,
+                    text: r.get(7)?,
+                    html: r.get(8)?,
+                },
             })
         },
     )
@@ -114,14 +113,15 @@ pub fn send(state: &crate::state::AppState, id: i64) -> Result<serde_json::Value
         let conn = state.main.get()?;
         find(&conn, id)?
     };
-    let Some(mail) = stored else {
+    let Some(stored) = stored else {
         // Its shop was deleted (the outbox row went with it).
         return Ok(serde_json::json!({ "mail_id": id, "outcome": "gone" }));
     };
-    if mail.status == "sent" {
+    if stored.status == "sent" {
         return Ok(serde_json::json!({ "mail_id": id, "outcome": "already_sent" }));
     }
-    match transport::deliver(&state.settings, &mail) {
+    let mail = &stored.mail;
+    match transport::deliver(&state.settings, id, mail) {
         Ok(how) => {
             // Marked sent with the job (`Task::on_success`), in the worker's one write.
             tracing::info!(mail_id = id, template = %mail.template, via = how, "mail sent");

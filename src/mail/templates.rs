@@ -53,7 +53,7 @@ pub struct Addressing<'a> {
 fn outgoing(a: &Addressing<'_>, template: &'static str, subject: String, text: String, html: String) -> Outgoing {
     Outgoing {
         client_id: a.client_id,
-        template,
+        template: template.to_string(),
         from_name: one_line(a.sender),
         to: a.to.to_string(),
         subject: one_line(&subject),

@@ -6,7 +6,7 @@ use std::time::Duration;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{Message, SmtpTransport, Transport};
 
-use super::Stored;
+use super::Outgoing;
 use crate::config::Settings;
 
 /// How long one SMTP conversation may take before the attempt counts as failed.
@@ -46,7 +46,7 @@ pub fn effective_url(url: &str) -> String {
 }
 
 /// Builds the RFC 5322 message: plain text and HTML alternatives, the sender name given.
-pub fn build(settings: &Settings, mail: &Stored) -> Result<Message, String> {
+pub fn build(settings: &Settings, mail: &Outgoing) -> Result<Message, String> {
     let from = Mailbox::new(Some(mail.from_name.clone()), settings.mail_from.email.clone());
     let to: Mailbox = mail.to.parse().map_err(|e| format!("bad recipient {:?}: {e}", mail.to))?;
     Message::builder()
@@ -58,7 +58,8 @@ pub fn build(settings: &Settings, mail: &Stored) -> Result<Message, String> {
 }
 
 /// Sends (or writes) one message; says which way it went.
-pub fn deliver(settings: &Settings, mail: &Stored) -> Result<&'static str, String> {
+/// `id` is the outbox row's (0 for a reset mail, which is not kept in the outbox).
+pub fn deliver(settings: &Settings, id: i64, mail: &Outgoing) -> Result<&'static str, String> {
     let message = build(settings, mail)?;
     match &settings.smtp_url {
         Some(url) => {
@@ -70,7 +71,7 @@ pub fn deliver(settings: &Settings, mail: &Stored) -> Result<&'static str, Strin
             Ok("smtp")
         }
         None => {
-            write_eml(&settings.data_dir.join("mail"), mail, &message.formatted())
+            write_eml(&settings.data_dir.join("mail"), id, mail, &message.formatted())
                 .map_err(|e| format!("writing the .eml file: {e}"))?;
             Ok("file")
         }
@@ -79,7 +80,7 @@ pub fn deliver(settings: &Settings, mail: &Stored) -> Result<&'static str, Strin
 
 /// `<dir>/<id>-<template>.eml`, written to a temporary name and renamed, so a reader never sees
 /// half a message.
-fn write_eml(dir: &std::path::Path, mail: &Stored, bytes: &[u8]) -> std::io::Result<()> {
+fn write_eml(dir: &std::path::Path, id: i64, mail: &Outgoing, bytes: &[u8]) -> std::io::Result<()> {
     if !dir.is_dir() {
         crate::sys::create_private_folder(dir)?;
     }
@@ -87,7 +88,7 @@ fn write_eml(dir: &std::path::Path, mail: &Stored, bytes: &[u8]) -> std::io::Res
     // kept in the outbox) and a random part keep them apart.
     let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
     let tag: u32 = rand::RngExt::random(&mut rand::rng());
-    let name = format!("{ms}-{:08}-{}-{tag:08x}.eml", mail.id, mail.template);
+    let name = format!("{ms}-{id:08}-{}-{tag:08x}.eml", mail.template);
     let tmp = dir.join(format!(".{name}.tmp"));
     // Not fsynced: these are development copies, and a message a crash loses is sent again (its
     // outbox row is not marked sent before the file is renamed into place).
