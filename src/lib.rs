@@ -15,6 +15,7 @@ pub mod customers;
 pub mod db;
 pub mod docs;
 pub mod error;
+pub mod events;
 pub mod fleet;
 pub mod jobs;
 pub mod mail;

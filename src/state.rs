@@ -22,6 +22,8 @@ pub struct AppState {
     pub requests_total: AtomicU64,
     pub responses_5xx: AtomicU64,
     pub metrics: crate::observability::Metrics,
+    /// Shops with order events to move into the job queue.
+    pub relay: crate::events::relay::Relay,
 }
 
 impl AppState {
@@ -45,6 +47,7 @@ impl AppState {
             requests_total: AtomicU64::new(0),
             responses_5xx: AtomicU64::new(0),
             metrics: crate::observability::Metrics::default(),
+            relay: crate::events::relay::Relay::default(),
         })
     }
 }

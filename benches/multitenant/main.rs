@@ -406,15 +406,17 @@ fn main() -> anyhow::Result<()> {
 
     // W7: a trivial new client migration over every shop, alone; then a second one while W2-style
     // reads go on (the warm shops were migrated by their first request, as the policy says).
+    // Numbered after the built-in versions (`v3` and `v4` name the first and second extra one).
+    let next = vergeflow::db::migrations::latest_client_version() + 1;
     let (v3, v4) = (tmp.path().join("w7-v3"), tmp.path().join("w7-v4"));
     for dir in [&v3, &v4] {
         std::fs::create_dir_all(dir)?;
         std::fs::write(
-            dir.join("V3__w7_notes.sql"),
+            dir.join(format!("V{next}__w7_notes.sql")),
             "CREATE TABLE w7_notes (id INTEGER PRIMARY KEY, note TEXT NOT NULL);",
         )?;
     }
-    std::fs::write(v4.join("V4__w7_notes_at.sql"), "ALTER TABLE w7_notes ADD COLUMN at TEXT;")?;
+    std::fs::write(v4.join(format!("V{}__w7_notes_at.sql", next + 1)), "ALTER TABLE w7_notes ADD COLUMN at TEXT;")?;
     eprintln!("W7: a trivial migration over {} shops, alone", opt.cold_shops);
     let srv = setup::start_server_with(
         &data_dir,

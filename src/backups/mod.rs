@@ -110,7 +110,7 @@ pub fn parse_every(raw: &str) -> Result<Option<std::time::Duration>, String> {
 /// The manifest written beside each backup.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"name": "manual-20261128T193500123Z", "kind": "manual",
-    "created_at": "2026-11-28T19:35:00Z", "size_bytes": 286720, "schema_version": 2, "verified": true}))]
+    "created_at": "2026-11-28T19:35:00Z", "size_bytes": 286720, "schema_version": 3, "verified": true}))]
 pub struct BackupInfo {
     pub name: String,
     pub kind: BackupKind,

@@ -107,6 +107,7 @@ fn prepare_replacement(backup: &Path, building: &Path) -> anyhow::Result<i64> {
     let mut dst = db::copy_into_new_file(&src, building)?;
     drop(src);
     migrations::migrate_client(&mut dst).context("migrating the backup to this server's schema")?;
+    crate::events::relay::renew_generation(&dst).context("starting the restored file's event outbox")?;
     let version = migrations::client_version(&dst)?;
     db::finish_new_file(dst, building, "wal")?;
     Ok(version)

@@ -334,6 +334,7 @@ fn place_file(tenancy: &Tenancy, src: &Connection, id: i64) -> Result<i64, AppEr
         dst.execute_batch(&drop_sql)?;
         dst.execute("UPDATE shop SET client_id = ?1 WHERE id = 1", [id])?;
         migrations::migrate_client(&mut dst)?;
+        crate::events::relay::renew_generation(&dst)?;
         let version = migrations::client_version(&dst)?;
         // The search index's pages are not covered by integrity_check: rebuild it from the products.
         dst.execute_batch("INSERT INTO products_fts (products_fts) VALUES ('rebuild'); VACUUM;")?;

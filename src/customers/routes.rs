@@ -110,13 +110,19 @@ async fn register(
     let address = crate::proxy::remote_address(&req, &state.settings);
     state.password_rates.admit(Some(&format!("shop:{}", shop.client.id)), &address).await?;
     let hash = state.hashing.hash(body.into_inner().password).await?;
-    let user = shop.db.write(move |tx| store::register(tx, &name, &email, &hash)).await?;
+    let shop_name = shop.client.name.clone();
+    let user = shop
+        .db
+        .write(move |tx| {
+            let user = store::register(tx, &name, &email, &hash)?;
+            // The welcome mail, committed with the account.
+            let customer = crate::events::Recipient::from(&user);
+            crate::events::record(tx, &crate::events::Notice::CustomerRegistered { shop: shop_name, customer })?;
+            Ok(user)
+        })
+        .await?;
     tracing::info!(customer_id = user.id, "customer registered");
-    crate::orders::events::after_commit(
-        "customer registered",
-        crate::orders::events::customer_registered(&state, &shop.client, &user),
-    )
-    .await;
+    state.relay.hint(shop.client.id);
     Ok(HttpResponse::Created().json(issue_token(&state, shop.client.id, user).await?))
 }
 

@@ -126,7 +126,7 @@ pub enum Task {
     /// message lane.
     Notify {
         client_id: i64,
-        notice: crate::orders::events::Notice,
+        notice: crate::events::Notice,
     },
     /// Drops what has expired (the `prune` schedule).
     Prune,
@@ -195,7 +195,7 @@ impl Task {
     pub fn on_success(&self, tx: &rusqlite::Connection, result: &serde_json::Value) -> Result<(), AppError> {
         match self {
             Task::SendMail { mail_id, .. } if result["outcome"] == "sent" => crate::mail::mark_sent(tx, *mail_id)?,
-            Task::Notify { client_id, notice } => crate::orders::events::expand(tx, *client_id, notice)?,
+            Task::Notify { client_id, notice } => crate::events::expand(tx, *client_id, notice)?,
             Task::DeliverWebhook { delivery_id, .. } if result["outcome"] == "delivered" => {
                 let (webhook_id, status) =
                     (result["webhook_id"].as_i64().unwrap_or(0), result["status"].as_u64().unwrap_or(0));

@@ -1,7 +1,7 @@
 //! The server's background threads: job workers and the maintenance loop.
 //!
-//! `VERGEFLOW_JOB_WORKERS` threads run every other kind of job; one more runs mail, reset mails and
-//! webhook deliveries, several at a time (so a long backup never holds up a password-reset mail,
+//! `VERGEFLOW_JOB_WORKERS` threads run every other kind of job; one more runs notify jobs, mail,
+//! reset mails and webhook deliveries, several at a time (so a long backup never holds up a password-reset mail,
 //! and a burst of order mail is claimed and settled in few writes to main.db). They run at nice
 //! 19: on a busy box request handling comes first. A job enqueued by this process wakes its
 //! lane at once; jobs the CLI enqueues from another process are seen within [`POLL`].
@@ -253,7 +253,7 @@ fn settle(state: &AppState, settled: &[(&queue::Job, Option<Task>, Settled)]) ->
     Ok(())
 }
 
-/// The background threads; [`Background::shutdown`] stops them.
+/// The background threads (job workers, the event relay, maintenance); [`Background::shutdown`] stops them.
 pub struct Background {
     stop: Arc<AtomicBool>,
     handles: Vec<JoinHandle<()>>,
@@ -268,6 +268,7 @@ impl Background {
     pub fn shutdown(mut self, grace: Duration) {
         self.stop.store(true, Ordering::SeqCst);
         wake();
+        self.state.relay.nudge();
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline && self.handles.iter().any(|h| !h.is_finished()) {
             std::thread::sleep(Duration::from_millis(20));
@@ -296,6 +297,7 @@ impl Drop for Background {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         wake();
+        self.state.relay.nudge();
         for h in self.handles.drain(..) {
             let _ = h.join();
         }
@@ -350,6 +352,13 @@ pub fn spawn(state: Arc<AppState>) -> Background {
                 .expect("spawning a job worker thread"),
         );
     }
+    let (st, flag) = (Arc::clone(&state), Arc::clone(&stop));
+    handles.push(
+        std::thread::Builder::new()
+            .name("vergeflow-events".into())
+            .spawn(move || crate::events::relay::run(&st, &flag))
+            .expect("spawning the event relay thread"),
+    );
     let (st, flag) = (Arc::clone(&state), Arc::clone(&stop));
     handles.push(
         std::thread::Builder::new()

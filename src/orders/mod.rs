@@ -2,6 +2,5 @@
 //! order list and status changes.
 
 pub mod checkout;
-pub mod events;
 pub mod routes;
 pub mod store;

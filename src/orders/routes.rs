@@ -3,10 +3,11 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
+use super::checkout;
 use super::store::{self, Order};
-use super::{checkout, events};
 use crate::body::Body;
 use crate::error::AppError;
+use crate::events::{self, Notice, Recipient};
 use crate::openapi::{Access, Answer, Api, Spec, schema};
 use crate::pagination::{Page, Paginated};
 use crate::state::AppState;
@@ -72,22 +73,25 @@ async fn place(
         Some(c) => Some(validate::coupon_code(c).map_err(|e| AppError::invalid_field("coupon_code", e))?),
     };
     let user_id = customer.customer_id;
-    let (main, client) = (state.main.clone(), customer.shop.client.clone());
+    let shop_name = customer.shop.client.name.clone();
     let order = customer
         .shop
         .db
-        .run(move |conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let order = checkout::place_order(&tx, user_id, address_id, coupon_code.as_deref())?;
-            let low = events::low_stock(&tx, &order)?;
-            let buyer = crate::customers::store::find_user(&tx, user_id)?;
-            tx.commit()?;
-            tracing::info!(order_id = order.id, total_cents = order.total_cents, "order placed");
-            // Committed: queue what it causes on the same blocking thread (no second hop).
-            events::placed_now(&main, &client, &order, buyer.as_ref(), low);
+        .write(move |tx| {
+            let order = checkout::place_order(tx, user_id, address_id, coupon_code.as_deref())?;
+            // Its mail and webhooks, committed with it.
+            let notice = Notice::OrderPlaced {
+                shop: shop_name,
+                low_stock: events::low_stock(tx, &order)?,
+                customer: crate::customers::store::find_user(tx, user_id)?.as_ref().map(Recipient::from),
+                order: Box::new(order.clone()),
+            };
+            events::record(tx, &notice)?;
             Ok(order)
         })
         .await?;
+    tracing::info!(order_id = order.id, total_cents = order.total_cents, "order placed");
+    state.relay.hint(customer.shop.client.id);
     Ok(HttpResponse::Created().json(order))
 }
 
@@ -161,26 +165,35 @@ async fn admin_update(
         return Err(AppError::invalid_field("status", format!("must be one of {}", store::STATUSES.join(", "))));
     }
     let id = id.into_inner();
-    let (order, from, buyer) = admin
+    let shop_name = admin.0.client.name.clone();
+    let (order, changed) = admin
         .0
         .db
         .write(move |tx| {
-            let from = store::find(tx, id, None)?.map(|o| o.status);
+            let from = store::find(tx, id, None)?.map(|o| o.status).unwrap_or_default();
             let order = store::change_status(tx, id, &to)?;
-            let buyer = match order.user_id {
-                Some(user_id) => crate::customers::store::find_user(tx, user_id)?,
-                None => None,
-            };
-            Ok((order, from.unwrap_or_default(), buyer))
+            let changed = from != order.status;
+            if changed {
+                // The customer's mail and the webhooks, committed with the change.
+                let customer = match order.user_id {
+                    Some(user_id) => crate::customers::store::find_user(tx, user_id)?,
+                    None => None,
+                };
+                let notice = Notice::OrderStatusChanged {
+                    shop: shop_name,
+                    order: Box::new(order.clone()),
+                    customer: customer.as_ref().map(Recipient::from),
+                    from,
+                    reason: None,
+                };
+                events::record(tx, &notice)?;
+            }
+            Ok((order, changed))
         })
         .await?;
     tracing::info!(order_id = order.id, status = %order.status, "order status changed");
-    if from != order.status {
-        events::after_commit(
-            "order status changed",
-            events::status_changed(&state, &admin.0.client, &order, buyer.as_ref(), &from),
-        )
-        .await;
+    if changed {
+        state.relay.hint(admin.0.client.id);
     }
     Ok(web::Json(order))
 }

@@ -16,7 +16,6 @@
 
 pub mod routes;
 
-use std::path::Path;
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
@@ -190,12 +189,6 @@ pub fn prune(state: &AppState) -> Result<serde_json::Value, AppError> {
     }))
 }
 
-/// The newest modification of a shop's file or its WAL.
-fn last_write(path: &Path) -> Option<SystemTime> {
-    let wal = path.with_extension("db-wal");
-    [path, wal.as_path()].iter().filter_map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok()).max()
-}
-
 /// The `auto_cancel_orders` job: one shop (its override) or every active shop following the
 /// global schedule.
 pub fn auto_cancel(
@@ -237,7 +230,7 @@ pub fn auto_cancel(
             continue;
         }
         let path = crate::tenancy::files::client_path(&state.tenancy.data_dir, client.id);
-        if let (Some(h), Some(w)) = (horizon, last_write(&path))
+        if let (Some(h), Some(w)) = (horizon, crate::tenancy::files::last_write(&path))
             && w < h
         {
             continue;
@@ -283,29 +276,26 @@ fn cancel_overdue(
                 Some(u) => crate::customers::store::find_user(&tx, u)?,
                 None => None,
             };
-            done.push((order, buyer));
+            // The customer's mail and the webhooks, committed with the cancellation.
+            let notice = crate::events::Notice::OrderStatusChanged {
+                shop: client.name.clone(),
+                order: Box::new(order.clone()),
+                customer: buyer.as_ref().map(crate::events::Recipient::from),
+                from: "pending".into(),
+                reason: Some("unpaid".into()),
+            };
+            crate::events::record(&tx, &notice)?;
+            done.push(order.id);
         }
         tx.commit()?;
         Ok(done)
     })?;
     drop(conn);
-    if done.is_empty() {
-        return Ok(0);
+    for order_id in &done {
+        tracing::info!(client_id = client.id, order_id, minutes, "unpaid order cancelled automatically");
     }
-    let _turn = state.main.write_turn();
-    let mut main = state.main.get()?;
-    let tx = main.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    for (order, buyer) in &done {
-        tracing::info!(client_id = client.id, order_id = order.id, minutes, "unpaid order cancelled automatically");
-        let notice = crate::orders::events::Notice::OrderStatusChanged {
-            shop: client.name.clone(),
-            order: Box::new(order.clone()),
-            customer: buyer.as_ref().map(crate::orders::events::Recipient::from),
-            from: "pending".into(),
-            reason: Some("unpaid".into()),
-        };
-        crate::orders::events::notify_in(&tx, client.id, notice)?;
+    if !done.is_empty() {
+        state.relay.hint(client.id);
     }
-    tx.commit()?;
     Ok(done.len())
 }

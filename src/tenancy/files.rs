@@ -29,6 +29,12 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// The newest modification of a shop's file or its WAL: no write to the shop happened after it.
+pub fn last_write(path: &Path) -> Option<std::time::SystemTime> {
+    let wal = with_suffix(path, "-wal");
+    [path, wal.as_path()].iter().filter_map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok()).max()
+}
+
 /// The database and its sidecars.
 pub fn family(path: &Path) -> Vec<PathBuf> {
     std::iter::once(path.to_path_buf()).chain(SIDECARS.iter().map(|s| with_suffix(path, s))).collect()

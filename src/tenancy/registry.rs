@@ -36,7 +36,7 @@ impl ClientStatus {
 /// A shop as the registry knows it.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"id": 1, "name": "Vault 64", "subdomain": "vault64", "domain": null,
-    "database": "client_1.db", "status": "active", "schema_version": 2, "migration_error": null,
+    "database": "client_1.db", "status": "active", "schema_version": 3, "migration_error": null,
     "backup_every": null, "created_at": "2026-11-28T10:00:00Z", "updated_at": "2026-11-28T10:00:00Z"}))]
 pub struct Client {
     pub id: i64,

@@ -89,7 +89,6 @@ async fn metrics_label_routes_shops_statuses_versions_and_jobs_and_pass_promtool
         "vergeflow_shop_requests_total{client_id=\"other\"} 0",
         "vergeflow_shops{status=\"active\"} 1",
         "vergeflow_shops{status=\"suspended\"} 1",
-        "vergeflow_shops_by_schema_version{version=\"2\"} 2",
         "vergeflow_shop_migration_failures 0",
         "vergeflow_jobs{status=\"pending\"} 0",
         "vergeflow_build_info{version=\"",
@@ -98,6 +97,11 @@ async fn metrics_label_routes_shops_statuses_versions_and_jobs_and_pass_promtool
     ] {
         assert!(scrape.contains(expected), "missing {expected:?} in:\n{scrape}");
     }
+    let versions = format!(
+        "vergeflow_shops_by_schema_version{{version=\"{}\"}} 2",
+        vergeflow::db::migrations::latest_client_version()
+    );
+    assert!(scrape.contains(&versions), "missing {versions:?} in:\n{scrape}");
 }
 
 #[tokio::test]

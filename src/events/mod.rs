@@ -1,22 +1,22 @@
 //! What a checkout, an order's status change and a sign-up cause besides themselves: mail to the
 //! customer and the shop's admins, and deliveries to the shop's webhooks.
 //!
-//! The request writes one small `notify` job (one row in main.db, after its own change
-//! committed); the message lane expands it into outbox messages, webhook deliveries and their jobs
-//! inside the transaction that marks the `notify` job done — so the expansion happens exactly once
-//! even across a crash, and a checkout pays for one insert, not for rendering mail or looking up
-//! endpoints. A mail server or receiver that is down never slows or fails the request.
+//! The change writes a [`Notice`] into its shop's `event_outbox` inside its own transaction
+//! ([`record`]), so a committed order always has its notice, even across a kill -9. The
+//! [`relay`] moves outbox rows into main.db as `notify` jobs (many shops' rows per write, exactly
+//! once: its position per shop commits with the jobs); the message lane expands each into outbox
+//! mail, webhook deliveries and their jobs inside the transaction that marks the `notify` job done.
+//! A request never writes main.db for this, never renders mail or looks up endpoints, and a mail
+//! server or receiver that is down never slows or fails it.
 
 use serde::{Deserialize, Serialize};
 
 use crate::customers::store::ShopUser;
 use crate::error::AppError;
-use crate::jobs::Task;
 use crate::mail::templates::{self, Addressing, Line, OrderSummary};
-use crate::state::AppState;
-use crate::tenancy::registry::Client;
+use crate::orders::store::Order;
 
-use super::store::Order;
+pub mod relay;
 
 /// Who a customer's mail goes to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -119,65 +119,19 @@ pub fn expand(tx: &rusqlite::Connection, client_id: i64, notice: &Notice) -> Res
     Ok(())
 }
 
-/// Queues the `notify` job for a notice (one row), inside the caller's transaction.
-pub fn notify_in(conn: &rusqlite::Connection, client_id: i64, notice: Notice) -> Result<(), AppError> {
-    crate::jobs::enqueue(conn, &Task::Notify { client_id, notice })?;
+/// Writes `notice` into the shop's event outbox, inside the transaction of the change that caused
+/// it: the change and its notice commit together or not at all. Call [`relay::Relay::hint`] after
+/// the commit so the relay moves it at once (without the hint it is found at the next start).
+pub fn record(tx: &rusqlite::Connection, notice: &Notice) -> Result<(), AppError> {
+    if !enabled() {
+        return Ok(());
+    }
+    let payload = serde_json::to_string(notice).map_err(anyhow::Error::from)?;
+    tx.prepare_cached("INSERT INTO event_outbox (payload) VALUES (?1)")?.execute([payload])?;
     Ok(())
 }
 
-async fn notify(state: &AppState, client_id: i64, notice: Notice) -> Result<(), AppError> {
-    state.main.write(move |tx| notify_in(tx, client_id, notice)).await
-}
-
-/// An order was placed: its customer and the shop's admins are mailed, its webhooks told
-/// (`order.created`, and `product.low_stock` for each product in `low`). Called on a blocking
-/// thread right after the checkout committed; a failure is logged, never the checkout's.
-pub fn placed_now(
-    main: &crate::db::MainDb,
-    client: &Client,
-    order: &Order,
-    customer: Option<&ShopUser>,
-    low: Vec<serde_json::Value>,
-) {
-    if !enabled() {
-        return;
-    }
-    let notice = Notice::OrderPlaced {
-        shop: client.name.clone(),
-        order: Box::new(order.clone()),
-        customer: customer.map(Recipient::from),
-        low_stock: low,
-    };
-    if let Err(err) = main.write_now(|tx| notify_in(tx, client.id, notice)) {
-        tracing::error!(error = %err, order_id = order.id, "could not queue the mail and webhooks of a placed order");
-    }
-}
-
-/// An order moved from `from` to its current status: the customer is mailed, webhooks told.
-pub async fn status_changed(
-    state: &AppState,
-    client: &Client,
-    order: &Order,
-    customer: Option<&ShopUser>,
-    from: &str,
-) -> Result<(), AppError> {
-    let notice = Notice::OrderStatusChanged {
-        shop: client.name.clone(),
-        order: Box::new(order.clone()),
-        customer: customer.map(Recipient::from),
-        from: from.to_string(),
-        reason: None,
-    };
-    notify(state, client.id, notice).await
-}
-
-/// A customer registered: they get a welcome.
-pub async fn customer_registered(state: &AppState, client: &Client, customer: &ShopUser) -> Result<(), AppError> {
-    let notice = Notice::CustomerRegistered { shop: client.name.clone(), customer: Recipient::from(customer) };
-    notify(state, client.id, notice).await
-}
-
-/// Whether checkouts and sign-ups queue their mail and webhooks: always, except in benchmark
+/// Whether checkouts and sign-ups record their mail and webhooks: always, except in benchmark
 /// builds started with `VERGEFLOW_BENCH_NO_ORDER_EVENTS=1`, which the benchmark uses to price them.
 #[cfg(not(feature = "bench-hooks"))]
 pub fn enabled() -> bool {
@@ -188,17 +142,6 @@ pub fn enabled() -> bool {
 pub fn enabled() -> bool {
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     !*OFF.get_or_init(|| std::env::var("VERGEFLOW_BENCH_NO_ORDER_EVENTS").is_ok_and(|v| v == "1"))
-}
-
-/// Runs a follow-up of a committed change: its failure is logged, never turned into an error
-/// for a request whose change already happened.
-pub async fn after_commit(what: &str, f: impl std::future::Future<Output = Result<(), AppError>>) {
-    if !enabled() {
-        return;
-    }
-    if let Err(err) = f.await {
-        tracing::error!(error = %err, follow_up = what, "could not queue the follow-up of a committed change");
-    }
 }
 
 /// Products of `order` whose stock this checkout took to [`crate::webhooks::LOW_STOCK_AT`] or
