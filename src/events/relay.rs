@@ -135,7 +135,8 @@ fn left_behind(state: &AppState) -> Result<Vec<i64>, AppError> {
     let main = state.main.get()?;
     let caught_up: i64 = main.query_row("SELECT caught_up_at FROM event_relay_state WHERE id = 1", [], |r| r.get(0))?;
     let horizon = UNIX_EPOCH + Duration::from_secs((caught_up.max(0) as u64).saturating_sub(SCAN_MARGIN));
-    let shops = registry::all_with_status(&main, &[registry::ClientStatus::Active])?;
+    // A shop suspended since still has its notices moved (its orders happened).
+    let shops = registry::all_with_status(&main, &[registry::ClientStatus::Active, registry::ClientStatus::Suspended])?;
     drop(main);
     Ok(shops
         .into_iter()

@@ -1,6 +1,6 @@
 //! The real binary killed with SIGKILL at random moments during provisioning, deletion and
-//! checkout; after every restart the registry and the files must agree and every order must be
-//! whole or absent. Also: a shop file the running server has open is locked to it.
+//! checkout; after every restart the registry and the files must agree, every order must be
+//! whole or absent, and every order present gets exactly one notice (its mail and webhooks). Also: a shop file the running server has open is locked to it.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -358,6 +358,65 @@ fn verify_orders(shop_file: &Path, initial_stock: i64) -> i64 {
     conn.query_row("SELECT COUNT(*) FROM orders", [], |r| r.get(0)).unwrap()
 }
 
+/// Order notices in the shop's outbox the relay had not moved into main.db (what a kill left).
+fn unrelayed(data: &Path, shop_file: &Path) -> i64 {
+    let shop = ro(shop_file);
+    let (generation, last): (String, i64) = shop
+        .query_row(
+            "SELECT generation, (SELECT COALESCE(MAX(id), 0) FROM event_outbox) FROM event_outbox_generation",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let relayed: Option<(String, i64)> = ro(&data.join("main.db"))
+        .query_row("SELECT generation, relayed_through FROM event_relay WHERE client_id = 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .ok();
+    let through = relayed.filter(|(g, _)| *g == generation).map_or(0, |(_, t)| t);
+    let n: i64 = shop.query_row("SELECT COUNT(*) FROM event_outbox WHERE id > ?1", [through], |r| r.get(0)).unwrap();
+    n
+}
+
+/// Every order in the shop file gets its notice expanded exactly once — one "order placed" mail to
+/// its customer in main.db's outbox, none more, none for an order that is not there — within
+/// `within` of the restart.
+async fn verify_order_events(data: &Path, shop_file: &Path, within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let orders: std::collections::BTreeSet<String> = ro(shop_file)
+            .prepare("SELECT number FROM orders")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let subjects: Vec<String> = ro(&data.join("main.db"))
+            .prepare("SELECT subject FROM mail_outbox WHERE template = 'order_placed' ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        // "Your order 1001 at Crash"
+        let mailed: Vec<String> =
+            subjects.iter().map(|s| s.split_whitespace().nth(2).unwrap_or_default().to_string()).collect();
+        let distinct: std::collections::BTreeSet<String> = mailed.iter().cloned().collect();
+        assert_eq!(distinct.len(), mailed.len(), "an order's notice was expanded twice: {mailed:?}");
+        assert!(distinct.is_subset(&orders), "mail for an order that is not there: {:?}", distinct.difference(&orders));
+        if distinct == orders {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} orders never got their mail: {:?}",
+            orders.len() - distinct.len(),
+            orders.difference(&distinct).take(10).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kills_during_checkout_leave_every_order_whole_or_absent() {
     const STOCK: i64 = 100_000;
@@ -413,11 +472,15 @@ async fn kills_during_checkout_leave_every_order_whole_or_absent() {
         buyers
     };
     let shop_file = data.join("client_1.db");
-    let (mut answered, mut caught) = (0, 0);
+    let (mut answered, mut caught, mut left_unrelayed) = (0, 0, 0);
     for round in 0..KILLS {
+        if unrelayed(&data, &shop_file) > 0 {
+            left_unrelayed += 1;
+        }
         let server = Server::start(&data).await;
         verify_orders(&shop_file, STOCK);
         verify_registry_and_files(&server, &data).await;
+        verify_order_events(&data, &shop_file, Duration::from_secs(15)).await;
         let mut tasks = Vec::new();
         for (token, address) in buyers.clone() {
             let (http, base) = (server.http.clone(), server.base.clone());
@@ -446,11 +509,16 @@ async fn kills_during_checkout_leave_every_order_whole_or_absent() {
         answered += n;
         caught += busy;
     }
-    eprintln!("checkout: {KILLS} kills, {caught} with a checkout in flight, {answered} checkouts answered");
+    eprintln!(
+        "checkout: {KILLS} kills, {caught} with a checkout in flight, {left_unrelayed} leaving order notices \
+         unrelayed, {answered} checkouts answered"
+    );
     assert!(caught >= KILLS as u64 / 2, "only {caught} kills caught a checkout in flight");
+    assert!(left_unrelayed >= KILLS / 10, "only {left_unrelayed} kills left notices for the restart to find");
     let server = Server::start(&data).await;
     let orders = verify_orders(&shop_file, STOCK);
     verify_registry_and_files(&server, &data).await;
+    verify_order_events(&data, &shop_file, Duration::from_secs(15)).await;
     assert!(orders > 0 && answered > 0, "{orders} orders, {answered} answered checkouts");
 }
 
