@@ -567,3 +567,44 @@ async fn only_super_admins_reach_backups_exports_and_imports_even_of_their_own_s
     }
     assert_eq!(backups(&app, id).await.len(), 1, "a refused call changed something");
 }
+
+/// Welcome mails in main.db's outbox, by address.
+fn welcomes(app: &TestApp) -> Vec<String> {
+    let main = Connection::open(app.data_dir.join("main.db")).unwrap();
+    main.prepare("SELECT to_addr FROM mail_outbox WHERE template = 'customer_welcome' ORDER BY to_addr")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+async fn wait_welcomes(app: &TestApp, want: &[&str]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while welcomes(app) != want {
+        assert!(std::time::Instant::now() < deadline, "welcome mails {:?}, want {want:?}", welcomes(app));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A restored file holds an older copy of the shop's event outbox: what it held is not sent again,
+/// and what the shop records after the restore is sent even though its row ids were used before.
+#[tokio::test]
+async fn after_a_restore_the_shops_new_events_are_sent_and_its_old_ones_not_again() {
+    let app = spawn_app().await;
+    let shop = app.create_shop("relayed").await;
+    app.register_customer("relayed", "one@relayed.test").await;
+    wait_welcomes(&app, &["one@relayed.test"]).await;
+    let made = backup(&app, shop.id).await;
+    app.register_customer("relayed", "two@relayed.test").await;
+    app.register_customer("relayed", "three@relayed.test").await;
+    wait_welcomes(&app, &["one@relayed.test", "three@relayed.test", "two@relayed.test"]).await;
+
+    let job = restore(&app, shop.id, made["name"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "done", "{job}");
+    app.register_customer("relayed", "four@relayed.test").await;
+    wait_welcomes(&app, &["four@relayed.test", "one@relayed.test", "three@relayed.test", "two@relayed.test"]).await;
+    // And nothing more arrives (the restored file's own row for "one" is not relayed again).
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(welcomes(&app).len(), 4, "{:?}", welcomes(&app));
+}
