@@ -16,6 +16,7 @@ pub mod db;
 pub mod docs;
 pub mod error;
 pub mod events;
+pub mod features;
 pub mod fleet;
 pub mod jobs;
 pub mod mail;

@@ -180,6 +180,7 @@ pub fn api(api: &mut Api) {
     crate::webhooks::routes::routes(api);
     crate::audit::routes::routes(api);
     crate::schedules::routes::routes(api);
+    crate::features::routes::routes(api);
 }
 
 /// The OpenAPI document, built once from [`api`].

@@ -298,11 +298,16 @@ async fn delete_product(admin: ShopAdmin, id: web::Path<i64>) -> Result<HttpResp
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// One active product; a signed-in customer's view is recorded in their recently viewed list.
+/// One active product; a signed-in customer's view is recorded in their recently viewed list
+/// (unless the shop has that feature off).
 async fn shop_show_product(shop: Shop, id: web::Path<i64>) -> Result<web::Json<Product>, AppError> {
     let id = id.into_inner();
     let viewer = match shop.caller {
-        Caller::Customer { customer_id, .. } => Some(customer_id),
+        Caller::Customer { customer_id, .. }
+            if shop.client.features.is_on(crate::features::Feature::RecentlyViewed) =>
+        {
+            Some(customer_id)
+        }
         _ => None,
     };
     let product = shop.db.run(move |c| store::find_product(c, id, true)?.ok_or_else(|| not_found("product"))).await?;

@@ -131,18 +131,21 @@ impl CouponBody {
 }
 
 async fn list(admin: ShopAdmin, q: web::Query<PageQuery>) -> Result<web::Json<Paginated<Coupon>>, AppError> {
+    admin.0.client.features.require(crate::features::Feature::Coupons)?;
     let page = Page::from_query(&q)?;
     let (rows, total) = admin.0.db.run(move |c| Ok(store::list(c, page)?)).await?;
     Ok(web::Json(Paginated::new(rows, page, total)))
 }
 
 async fn create(admin: ShopAdmin, body: Body<CouponBody>) -> Result<HttpResponse, AppError> {
+    admin.0.client.features.require(crate::features::Feature::Coupons)?;
     let f = body.into_inner().parse(true)?;
     let created = admin.0.db.write(move |tx| store::insert(tx, &f)).await?;
     Ok(HttpResponse::Created().json(created))
 }
 
 async fn show(admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<Coupon>, AppError> {
+    admin.0.client.features.require(crate::features::Feature::Coupons)?;
     let id = id.into_inner();
     admin
         .0
@@ -153,11 +156,13 @@ async fn show(admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<Coupon>,
 }
 
 async fn update(admin: ShopAdmin, id: web::Path<i64>, body: Body<CouponBody>) -> Result<web::Json<Coupon>, AppError> {
+    admin.0.client.features.require(crate::features::Feature::Coupons)?;
     let (id, f) = (id.into_inner(), body.into_inner().parse(false)?);
     admin.0.db.write(move |tx| store::update(tx, id, &f)).await.map(web::Json)
 }
 
 async fn remove(admin: ShopAdmin, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    admin.0.client.features.require(crate::features::Feature::Coupons)?;
     let id = id.into_inner();
     admin.0.db.write(move |tx| store::delete(tx, id)).await?;
     Ok(HttpResponse::NoContent().finish())

@@ -74,12 +74,12 @@ fn summary<'a>(order: &'a Order, customer: &'a Recipient) -> OrderSummary<'a> {
 /// Expands a notice into outbox messages, webhook deliveries and their jobs, inside the caller's
 /// transaction (the one settling the `notify` job). A shop deleted meanwhile gets nothing.
 pub fn expand(tx: &rusqlite::Connection, client_id: i64, notice: &Notice) -> Result<(), AppError> {
-    let exists: bool =
-        tx.query_row("SELECT EXISTS (SELECT 1 FROM clients WHERE id = ?1)", [client_id], |r| r.get(0))?;
-    if !exists {
+    let Some(client) = crate::tenancy::registry::find(tx, client_id)? else {
         return Ok(());
-    }
-    let hooks = crate::webhooks::store::any_active(tx, client_id)?;
+    };
+    // A shop with webhooks turned off delivers none (its endpoints stay, for when it is back on).
+    let hooks =
+        client.features.is_on(crate::features::Feature::Webhooks) && crate::webhooks::store::any_active(tx, client_id)?;
     match notice {
         Notice::OrderPlaced { shop, order, customer, low_stock } => {
             if let Some(customer) = customer {

@@ -70,6 +70,9 @@ async fn place(
     let address_id = body.address_id.ok_or_else(|| AppError::invalid_field("address_id", "is required"))?;
     let coupon_code = match body.coupon_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         None => None,
+        Some(_) if !customer.shop.client.features.is_on(crate::features::Feature::Coupons) => {
+            return Err(AppError::invalid_field("coupon_code", "this shop does not take coupons"));
+        }
         Some(c) => Some(validate::coupon_code(c).map_err(|e| AppError::invalid_field("coupon_code", e))?),
     };
     let user_id = customer.customer_id;

@@ -74,6 +74,7 @@ struct ViewedList {
 }
 
 async fn list_route(customer: ShopCustomer) -> Result<web::Json<ViewedList>, AppError> {
+    customer.shop.client.features.require(crate::features::Feature::RecentlyViewed)?;
     let user_id = customer.customer_id;
     let data = customer.shop.db.run(move |c| Ok(list(c, user_id)?)).await?;
     Ok(web::Json(ViewedList { data }))

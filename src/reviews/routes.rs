@@ -58,6 +58,7 @@ async fn product_reviews(
     id: web::Path<i64>,
     q: web::Query<PageQuery>,
 ) -> Result<web::Json<Paginated<Review>>, AppError> {
+    shop.client.features.require(crate::features::Feature::Reviews)?;
     let (id, page) = (id.into_inner(), Page::from_query(&q)?);
     let (rows, total) = shop
         .db
@@ -80,6 +81,7 @@ struct ReviewBody {
 }
 
 async fn create(customer: ShopCustomer, id: web::Path<i64>, body: Body<ReviewBody>) -> Result<HttpResponse, AppError> {
+    customer.shop.client.features.require(crate::features::Feature::Reviews)?;
     let mut errors = FieldErrors::default();
     match body.rating {
         Some(1..=5) => {}
@@ -110,6 +112,7 @@ struct AdminQuery {
 }
 
 async fn admin_list(admin: ShopAdmin, q: web::Query<AdminQuery>) -> Result<web::Json<Paginated<Review>>, AppError> {
+    admin.0.client.features.require(crate::features::Feature::Reviews)?;
     let q = q.into_inner();
     let page = Page::parse(q.page, q.per_page)?;
     let (rows, total) = admin.0.db.run(move |c| Ok(store::list(c, q.product_id, q.hidden, page)?)).await?;
@@ -117,6 +120,7 @@ async fn admin_list(admin: ShopAdmin, q: web::Query<AdminQuery>) -> Result<web::
 }
 
 async fn admin_show(admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<Review>, AppError> {
+    admin.0.client.features.require(crate::features::Feature::Reviews)?;
     let id = id.into_inner();
     admin
         .0
@@ -136,11 +140,13 @@ async fn moderate(
     id: web::Path<i64>,
     body: Body<ModerateBody>,
 ) -> Result<web::Json<Review>, AppError> {
+    admin.0.client.features.require(crate::features::Feature::Reviews)?;
     let (id, hidden) = (id.into_inner(), body.hidden);
     admin.0.db.write(move |tx| store::set_hidden(tx, id, hidden)).await.map(web::Json)
 }
 
 async fn remove(admin: ShopAdmin, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    admin.0.client.features.require(crate::features::Feature::Reviews)?;
     let id = id.into_inner();
     admin.0.db.write(move |tx| store::delete(tx, id)).await?;
     Ok(HttpResponse::NoContent().finish())

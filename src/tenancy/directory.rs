@@ -77,6 +77,11 @@ impl ClientDirectory {
         client
     }
 
+    /// Drops every entry (a change that concerns every shop, like the feature defaults).
+    pub fn invalidate_all(&self) {
+        *self.entries.lock() = Entries::default();
+    }
+
     /// Drops a shop's entry after a rename, suspension, domain change or deletion.
     pub fn invalidate(&self, id: i64) {
         Self::forget(&mut self.entries.lock(), id);

@@ -54,9 +54,13 @@ pub struct Client {
     pub backup_every: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// The feature defaults with this shop's overrides (at `/api/super-admin/clients/{id}/features`).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub features: crate::features::Features,
 }
 
-const COLUMNS: &str = "id, name, subdomain, domain, database, status, schema_version, created_at, updated_at, backup_every, migration_error";
+const COLUMNS: &str = "id, name, subdomain, domain, database, status, schema_version, created_at, updated_at, backup_every, migration_error, features, (SELECT value FROM settings WHERE key = 'features')";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Client> {
     Ok(Client {
@@ -71,6 +75,10 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Client> {
         updated_at: row.get(8)?,
         backup_every: row.get(9)?,
         migration_error: row.get(10)?,
+        features: crate::features::Features::merged(
+            row.get::<_, Option<String>>(12)?.as_deref(),
+            row.get::<_, Option<String>>(11)?.as_deref(),
+        ),
     })
 }
 

@@ -111,6 +111,7 @@ async fn list(
     admin: ShopAdmin,
     q: web::Query<PageQuery>,
 ) -> Result<web::Json<Paginated<Webhook>>, AppError> {
+    admin.0.client.features.require(crate::features::Feature::Webhooks)?;
     let page = Page::from_query(&q)?;
     let client_id = admin.0.client.id;
     let (rows, total) = state.main.run(move |c| Ok(store::list(c, client_id, page)?)).await?;
@@ -118,6 +119,7 @@ async fn list(
 }
 
 async fn create(state: web::Data<AppState>, admin: ShopAdmin, body: Body<NewBody>) -> Result<HttpResponse, AppError> {
+    admin.0.client.features.require(crate::features::Feature::Webhooks)?;
     let body = body.into_inner();
     let mut errors = FieldErrors::default();
     let events = check_events(&mut errors, &body.events);
@@ -135,6 +137,7 @@ async fn show(
     admin: ShopAdmin,
     id: web::Path<i64>,
 ) -> Result<web::Json<Webhook>, AppError> {
+    admin.0.client.features.require(crate::features::Feature::Webhooks)?;
     let (client_id, id) = (admin.0.client.id, id.into_inner());
     state.main.run(move |c| Ok(store::find(c, client_id, id)?)).await?.map(web::Json).ok_or_else(not_found)
 }
@@ -145,6 +148,7 @@ async fn update(
     id: web::Path<i64>,
     body: Body<PatchBody>,
 ) -> Result<web::Json<Webhook>, AppError> {
+    admin.0.client.features.require(crate::features::Feature::Webhooks)?;
     let body = body.into_inner();
     let mut errors = FieldErrors::default();
     let events = body.events.as_deref().map(|e| check_events(&mut errors, e));
@@ -164,6 +168,7 @@ async fn update(
 }
 
 async fn remove(state: web::Data<AppState>, admin: ShopAdmin, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    admin.0.client.features.require(crate::features::Feature::Webhooks)?;
     let (client_id, id) = (admin.0.client.id, id.into_inner());
     if state.main.run(move |c| Ok(store::delete(c, client_id, id)?)).await? {
         Ok(HttpResponse::NoContent().finish())
@@ -178,6 +183,7 @@ async fn deliveries(
     id: web::Path<i64>,
     q: web::Query<PageQuery>,
 ) -> Result<web::Json<Paginated<Delivery>>, AppError> {
+    admin.0.client.features.require(crate::features::Feature::Webhooks)?;
     let page = Page::from_query(&q)?;
     let (client_id, id) = (admin.0.client.id, id.into_inner());
     let (rows, total) = state

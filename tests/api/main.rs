@@ -16,6 +16,7 @@ mod deploy;
 mod docs;
 mod doctor;
 mod faults;
+mod features;
 mod fleet;
 mod hardening;
 mod helpers;
