@@ -203,6 +203,28 @@ async fn deliveries_are_signed_retried_after_a_500_and_acknowledged_once() {
         (Some("order.status_changed"), Some("pending"))
     );
     assert_eq!(changed["data"]["order"]["status"], "paid");
+
+    // With the webhooks feature off for the shop nothing is delivered (and its endpoints are
+    // gone); turned on again, the next event goes out.
+    let flags = format!("/api/super-admin/clients/{}/features", shop.id);
+    let res = app.admin_api(Method::PATCH, &flags).json(&json!({"webhooks": false})).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let order_path = format!("/api/admin/orders/{}", order["id"]);
+    let status = |to: &'static str| app.send_as(Method::PATCH, &shop.admin_token, &order_path, json!({"status": to}));
+    assert_eq!(status("shipped").await.status(), StatusCode::OK);
+    let res = app.as_user(Method::GET, &shop.admin_token, "/api/admin/webhooks").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(receiver.received().len(), 5, "nothing delivered while the feature is off");
+    let res = app.admin_api(Method::PATCH, &flags).json(&json!({"webhooks": null})).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(status("delivered").await.status(), StatusCode::OK);
+    let got = receiver.wait_for(6).await;
+    let changed: Value = serde_json::from_str(&got[5].body).unwrap();
+    assert_eq!(
+        (changed["data"]["from"].as_str(), changed["data"]["order"]["status"].as_str()),
+        (Some("shipped"), Some("delivered"))
+    );
 }
 
 #[tokio::test]
