@@ -478,7 +478,14 @@ impl Document {
     pub fn into_json(mut self) -> Value {
         self.responses.subschema_for::<ErrorBody>();
         let mut schemas = self.requests.take_definitions(true);
-        schemas.extend(self.responses.take_definitions(true));
+        let answers = self.responses.take_definitions(true);
+        // A request type shown under another name is dropped under its own, unless an answer or
+        // another body uses it as itself.
+        for (name, _, _) in &self.shown_as {
+            self.used_directly.insert(name.clone());
+        }
+        self.used_directly.extend(answers.keys().cloned());
+        schemas.extend(answers);
         for (name, base, required) in &self.shown_as {
             let Some(mut shown) = schemas.get(base).cloned() else { continue };
             if let Some(props) = shown.get_mut("properties").and_then(Value::as_object_mut) {

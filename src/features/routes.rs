@@ -22,11 +22,8 @@ pub fn routes(api: &mut Api) {
     )
     .patch(
         "/api/super-admin/features",
-        Spec::new("Change global defaults", Access::SuperAdmin, Answer::Json(200, schema::<Flags>)).body_as(
-            schema::<FeatureMap>,
-            "FeatureDefaults",
-            &[],
-        ),
+        Spec::new("Change global defaults", Access::SuperAdmin, Answer::Json(200, schema::<Flags>))
+            .body(schema::<FeatureChange>),
         set_defaults,
     )
     .get(
@@ -45,7 +42,7 @@ pub fn routes(api: &mut Api) {
             Access::SuperAdmin,
             Answer::Json(200, schema::<FeatureMap>),
         )
-        .body_as(schema::<FeatureMap>, "FeatureOverrides", &[]),
+        .body(schema::<FeatureChange>),
         set_for_client,
     )
     .get(
@@ -72,8 +69,19 @@ struct Flags {
 /// On (true) or off (false) per feature.
 #[derive(Serialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"reviews": true, "coupons": false, "recently_viewed": true, "webhooks": true}))]
-#[allow(dead_code)] // The document's shape of the `{"name": bool}` maps.
+#[allow(dead_code)] // The document's shape of the `{"name": bool}` answers.
 struct FeatureMap {
+    reviews: bool,
+    coupons: bool,
+    recently_viewed: bool,
+    webhooks: bool,
+}
+
+/// Features to change: true or false (a shop's override may also be null: back to the default).
+#[derive(Serialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"coupons": false}))]
+#[allow(dead_code)] // The document's shape of the change bodies.
+struct FeatureChange {
     reviews: Option<bool>,
     coupons: Option<bool>,
     recently_viewed: Option<bool>,
