@@ -28,6 +28,7 @@ pub mod proxy;
 pub mod recently_viewed;
 pub mod reviews;
 pub mod schedules;
+pub mod shop_settings;
 pub mod startup;
 pub mod state;
 pub mod storefront;

@@ -181,6 +181,7 @@ pub fn api(api: &mut Api) {
     crate::audit::routes::routes(api);
     crate::schedules::routes::routes(api);
     crate::features::routes::routes(api);
+    crate::shop_settings::routes::routes(api);
 }
 
 /// The OpenAPI document, built once from [`api`].

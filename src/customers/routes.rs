@@ -117,7 +117,8 @@ async fn register(
             let user = store::register(tx, &name, &email, &hash)?;
             // The welcome mail, committed with the account.
             let customer = crate::events::Recipient::from(&user);
-            crate::events::record(tx, &crate::events::Notice::CustomerRegistered { shop: shop_name, customer })?;
+            let shop = crate::shop_settings::store::sender_name(tx, &shop_name)?;
+            crate::events::record(tx, &crate::events::Notice::CustomerRegistered { shop, customer })?;
             Ok(user)
         })
         .await?;

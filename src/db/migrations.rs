@@ -64,15 +64,36 @@ fn client_runner() -> Runner {
 /// migration runs in one transaction: a file is left at its old version or the new one, never
 /// between, whatever fails or however the process stops.
 pub fn migrate_client(conn: &mut Connection) -> anyhow::Result<Vec<i64>> {
-    let report = client_runner().set_grouped(true).run(conn)?;
+    let report = foreign_keys_off(conn, |c| Ok(client_runner().set_grouped(true).run(c)?))?;
     Ok(report.applied_migrations().iter().map(|m| i64::from(m.version())).collect())
 }
 
 /// Brings a shop file to exactly `version` (to rebuild the schema an older file should have).
 pub fn migrate_client_to(conn: &mut Connection, version: i64) -> anyhow::Result<()> {
     let target = i32::try_from(version).map_err(|_| anyhow::anyhow!("no schema version {version}"))?;
-    client_runner().set_grouped(true).set_target(refinery::Target::Version(target)).run(conn)?;
-    Ok(())
+    foreign_keys_off(conn, |c| {
+        client_runner().set_grouped(true).set_target(refinery::Target::Version(target)).run(c)?;
+        Ok(())
+    })
+}
+
+/// Runs `f` (the migrations, in their one transaction) with foreign keys off, as SQLite's way of
+/// rebuilding a table requires: dropping the old `orders` must not cascade to its items. Checks
+/// the keys afterwards and turns them back on whatever happened.
+fn foreign_keys_off<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&mut Connection) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+    // The pragma is a no-op inside a transaction; never rebuild a table with the keys still on.
+    let off: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).map(|on: bool| !on)?;
+    let result = if off { f(conn) } else { Err(anyhow::anyhow!("migrations must not run inside a transaction")) };
+    let broken: rusqlite::Result<i64> =
+        conn.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| r.get(0));
+    conn.execute_batch("PRAGMA foreign_keys = ON")?;
+    let value = result?;
+    anyhow::ensure!(broken? == 0, "the migrated file has rows whose foreign keys point nowhere");
+    Ok(value)
 }
 
 /// The (version, name, checksum) of every client migration this binary knows.

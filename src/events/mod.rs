@@ -144,10 +144,11 @@ pub fn enabled() -> bool {
     !*OFF.get_or_init(|| std::env::var("VERGEFLOW_BENCH_NO_ORDER_EVENTS").is_ok_and(|v| v == "1"))
 }
 
-/// Products of `order` whose stock this checkout took to [`crate::webhooks::LOW_STOCK_AT`] or
+/// Products of `order` whose stock this checkout took to the shop's `low_stock_threshold` or
 /// below (they were above it before): the `product.low_stock` events' data. Runs inside the
 /// checkout's transaction.
 pub fn low_stock(conn: &rusqlite::Connection, order: &Order) -> Result<Vec<serde_json::Value>, AppError> {
+    let threshold = crate::shop_settings::store::get(conn)?.low_stock_threshold;
     let mut low = Vec::new();
     let mut stmt = conn.prepare_cached("SELECT id, name, stock FROM products WHERE id = ?1")?;
     for item in &order.items {
@@ -156,12 +157,12 @@ pub fn low_stock(conn: &rusqlite::Connection, order: &Order) -> Result<Vec<serde
             stmt.query_row([product_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))),
         )?;
         if let Some((id, name, stock)) = row
-            && stock <= crate::webhooks::LOW_STOCK_AT
-            && stock + item.quantity > crate::webhooks::LOW_STOCK_AT
+            && stock <= threshold
+            && stock + item.quantity > threshold
         {
             low.push(serde_json::json!({
                 "product": { "id": id, "name": name, "stock": stock },
-                "threshold": crate::webhooks::LOW_STOCK_AT,
+                "threshold": threshold,
                 "order_id": order.id,
             }));
         }

@@ -76,7 +76,9 @@ pub fn place_order(
             (Some(coupon), discount)
         }
     };
-    let total = subtotal - discount;
+    let settings = crate::shop_settings::store::get(conn)?;
+    let charges = settings.charges(subtotal, discount);
+    let total = subtotal - discount + charges.shipping_cents + charges.tax_cents;
     let customer_id = customers::store::record_order(conn, user_id, total)?;
 
     // Short, sequential and unique by construction: the number is derived from the row id, chosen
@@ -86,8 +88,8 @@ pub fn place_order(
     conn.execute(
         "INSERT INTO orders (id, number, user_id, customer_id, status, subtotal_cents, discount_cents, total_cents,
                              coupon_id, coupon_code, ship_name, ship_line1, ship_line2, ship_city, ship_region,
-                             ship_postal_code, ship_country, ship_phone)
-         VALUES (?17, ?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                             ship_postal_code, ship_country, ship_phone, currency, shipping_cents, tax_cents)
+         VALUES (?17, ?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?18, ?19, ?20)",
         params![
             number,
             user_id,
@@ -105,7 +107,10 @@ pub fn place_order(
             address.postal_code,
             address.country,
             address.phone,
-            order_id
+            order_id,
+            settings.currency,
+            charges.shipping_cents,
+            charges.tax_cents
         ],
     )?;
     let mut insert_item = conn.prepare_cached(

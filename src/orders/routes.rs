@@ -10,6 +10,7 @@ use crate::error::AppError;
 use crate::events::{self, Notice, Recipient};
 use crate::openapi::{Access, Answer, Api, Spec, schema};
 use crate::pagination::{Page, Paginated};
+use crate::shop_settings::store::sender_name;
 use crate::state::AppState;
 use crate::tenancy::resolve::{ShopAdmin, ShopCustomer};
 use crate::validate;
@@ -84,7 +85,7 @@ async fn place(
             let order = checkout::place_order(tx, user_id, address_id, coupon_code.as_deref())?;
             // Its mail and webhooks, committed with it.
             let notice = Notice::OrderPlaced {
-                shop: shop_name,
+                shop: sender_name(tx, &shop_name)?,
                 low_stock: events::low_stock(tx, &order)?,
                 customer: crate::customers::store::find_user(tx, user_id)?.as_ref().map(Recipient::from),
                 order: Box::new(order.clone()),
@@ -183,7 +184,7 @@ async fn admin_update(
                     None => None,
                 };
                 let notice = Notice::OrderStatusChanged {
-                    shop: shop_name,
+                    shop: sender_name(tx, &shop_name)?,
                     order: Box::new(order.clone()),
                     customer: customer.as_ref().map(Recipient::from),
                     from,

@@ -45,7 +45,8 @@ pub struct ShippingAddress {
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"id": 1, "number": "1001", "status": "pending", "user_id": 7, "customer_id": 3,
-    "subtotal_cents": 5998, "discount_cents": 600, "total_cents": 5398, "coupon_code": "TEA10",
+    "currency": "EUR", "subtotal_cents": 5998, "discount_cents": 600, "shipping_cents": 495, "tax_cents": 1120,
+    "total_cents": 7013, "coupon_code": "TEA10",
     "shipping_address": {"name": "Ada Lovelace", "line1": "1 Main St", "line2": null, "city": "Springfield",
                          "region": null, "postal_code": "12345", "country": "US", "phone": null},
     "items": [{"id": 1, "product_id": 1, "name": "Red Kettle", "unit_price_cents": 2999, "quantity": 2, "line_total_cents": 5998}],
@@ -57,8 +58,16 @@ pub struct Order {
     pub status: String,
     pub user_id: Option<i64>,
     pub customer_id: Option<i64>,
+    /// ISO 4217 code of every amount (the shop's currency when the order was placed).
+    #[serde(default = "default_currency")]
+    pub currency: String,
     pub subtotal_cents: i64,
     pub discount_cents: i64,
+    #[serde(default)]
+    pub shipping_cents: i64,
+    #[serde(default)]
+    pub tax_cents: i64,
+    /// subtotal − discount + shipping + tax.
     pub total_cents: i64,
     pub coupon_code: Option<String>,
     pub shipping_address: ShippingAddress,
@@ -67,8 +76,13 @@ pub struct Order {
     pub updated_at: String,
 }
 
+fn default_currency() -> String {
+    "USD".into()
+}
+
 const COLUMNS: &str = "id, number, status, user_id, customer_id, subtotal_cents, discount_cents, total_cents, coupon_code,
-    ship_name, ship_line1, ship_line2, ship_city, ship_region, ship_postal_code, ship_country, ship_phone, created_at, updated_at";
+    ship_name, ship_line1, ship_line2, ship_city, ship_region, ship_postal_code, ship_country, ship_phone, created_at, updated_at,
+    currency, shipping_cents, tax_cents";
 
 fn order(r: &Row<'_>) -> rusqlite::Result<Order> {
     Ok(Order {
@@ -77,8 +91,11 @@ fn order(r: &Row<'_>) -> rusqlite::Result<Order> {
         status: r.get(2)?,
         user_id: r.get(3)?,
         customer_id: r.get(4)?,
+        currency: r.get(19)?,
         subtotal_cents: r.get(5)?,
         discount_cents: r.get(6)?,
+        shipping_cents: r.get(20)?,
+        tax_cents: r.get(21)?,
         total_cents: r.get(7)?,
         coupon_code: r.get(8)?,
         shipping_address: ShippingAddress {

@@ -220,9 +220,12 @@ pub fn auto_cancel(
         };
         (shops, minutes)
     };
+    // A shop's own `auto_cancel_unpaid_hours` may wait longer than the schedule (up to 720 hours):
+    // only shops unwritten for longer than that can be skipped unopened.
+    let waits = minutes.max(crate::shop_settings::MAX_AUTO_CANCEL_HOURS * 60);
     let horizon = since
         .and_then(parse_time)
-        .map(|t| SystemTime::from(t - chrono::Duration::minutes(minutes) - chrono::Duration::minutes(1)));
+        .map(|t| SystemTime::from(t - chrono::Duration::minutes(waits) - chrono::Duration::minutes(1)));
     let (mut checked, mut cancelled, mut failed) = (0usize, 0usize, Vec::new());
     let total = shops.len();
     for (i, client) in shops.iter().enumerate() {
@@ -260,8 +263,10 @@ fn cancel_overdue(
 ) -> Result<usize, AppError> {
     let db = state.tenancy.pools.checkout(client.id)?;
     let mut conn = db.get()?;
-    let done = crate::observability::for_shop(client.id, || -> Result<_, AppError> {
+    let (done, minutes) = crate::observability::for_shop(client.id, || -> Result<_, AppError> {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // The shop's own setting wins over the schedule's minutes.
+        let minutes = crate::shop_settings::store::get(&tx)?.auto_cancel_unpaid_hours.map_or(minutes, |h| h * 60);
         let ids: Vec<i64> = tx
             .prepare(
                 "SELECT id FROM orders WHERE status = 'pending'
@@ -278,7 +283,7 @@ fn cancel_overdue(
             };
             // The customer's mail and the webhooks, committed with the cancellation.
             let notice = crate::events::Notice::OrderStatusChanged {
-                shop: client.name.clone(),
+                shop: crate::shop_settings::store::sender_name(&tx, &client.name)?,
                 order: Box::new(order.clone()),
                 customer: buyer.as_ref().map(crate::events::Recipient::from),
                 from: "pending".into(),
@@ -288,7 +293,7 @@ fn cancel_overdue(
             done.push(order.id);
         }
         tx.commit()?;
-        Ok(done)
+        Ok((done, minutes))
     })?;
     drop(conn);
     for order_id in &done {

@@ -23,8 +23,6 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 pub const EVENTS: &[&str] = &["order.created", "order.status_changed", "product.low_stock"];
-/// A product whose stock falls to this or below by a checkout raises `product.low_stock`.
-pub const LOW_STOCK_AT: i64 = 5;
 /// Attempts per delivery (the last about 4 hours after the first, with the default 10 s base).
 pub const MAX_ATTEMPTS: i64 = 12;
 /// An endpoint whose deliveries have failed this long is disabled.

@@ -332,7 +332,9 @@ fn verify_orders(shop_file: &Path, initial_stock: i64) -> i64 {
         .query_row(
             "SELECT COUNT(*) FROM orders o WHERE NOT EXISTS (SELECT 1 FROM order_items i WHERE i.order_id = o.id)
                 OR o.subtotal_cents <> (SELECT SUM(line_total_cents) FROM order_items i WHERE i.order_id = o.id)
-                OR o.total_cents <> o.subtotal_cents - o.discount_cents",
+                OR o.total_cents <> o.subtotal_cents - o.discount_cents + o.shipping_cents + o.tax_cents
+                OR o.shipping_cents <> 495 OR o.tax_cents <> (o.subtotal_cents - o.discount_cents + 495) * 19 / 100
+                                                             + ((o.subtotal_cents - o.discount_cents + 495) * 19 % 100 >= 50)",
             [],
             |r| r.get(0),
         )
@@ -431,6 +433,16 @@ async fn kills_during_checkout_leave_every_order_whole_or_absent() {
                 .status(),
             StatusCode::CREATED
         );
+        // Tax and shipping on every order, so the totals checked below have all their parts.
+        let res = server
+            .http
+            .patch(format!("{}/api/admin/settings", server.base))
+            .bearer_auth(&admin)
+            .json(&json!({"tax_rate_bp": 1900, "shipping_flat_cents": 495}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(
             post("/api/admin/coupons", &admin, json!({"code": "CRASH", "kind": "percent", "value": 10}))
                 .await

@@ -29,5 +29,6 @@ mod reconcile;
 mod resolution;
 mod schedules;
 mod shop_journeys;
+mod shop_settings;
 mod validation;
 mod webhooks;

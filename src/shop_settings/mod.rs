@@ -1,0 +1,91 @@
+//! A shop's own settings (its `shop_settings` row): currency, tax, shipping, auto-cancel,
+//! low-stock line, locale and mail sender name. Checkout reads them inside its transaction.
+
+pub mod routes;
+pub mod store;
+
+use serde::Serialize;
+
+/// The longest `auto_cancel_unpaid_hours` may be (30 days).
+pub const MAX_AUTO_CANCEL_HOURS: i64 = 720;
+
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"currency": "EUR", "tax_rate_bp": 1900, "shipping_flat_cents": 495,
+    "free_shipping_over_cents": 5000, "auto_cancel_unpaid_hours": 48, "low_stock_threshold": 5, "locale": "de-DE",
+    "mail_sender_name": "Vault 64 Tea", "updated_at": "2026-11-29T10:00:00Z"}))]
+pub struct ShopSettings {
+    /// ISO 4217 code of the shop's prices, e.g. `EUR`; orders record it.
+    pub currency: String,
+    /// Tax in basis points (1900 = 19 %), added on top of prices (see "Amounts" in the README).
+    pub tax_rate_bp: i64,
+    /// Shipping per order, in cents.
+    pub shipping_flat_cents: i64,
+    /// Orders whose discounted subtotal reaches this ship free; null: never free.
+    pub free_shipping_over_cents: Option<i64>,
+    /// Unpaid (pending) orders are cancelled after this many hours; null: the global
+    /// `order_auto_cancel` schedule's minutes.
+    pub auto_cancel_unpaid_hours: Option<i64>,
+    /// A checkout that takes a product's stock to this or below raises `product.low_stock`.
+    pub low_stock_threshold: i64,
+    /// BCP 47 tag for storefronts (e.g. `en`, `de-DE`).
+    pub locale: String,
+    /// The name mail to customers comes from; null: the shop's name.
+    pub mail_sender_name: Option<String>,
+    pub updated_at: String,
+}
+
+/// What an order costs beyond its lines. Integer cents throughout: shipping is flat unless the
+/// discounted subtotal reaches the free-shipping line; tax is `tax_rate_bp` basis points of the
+/// discounted subtotal plus shipping, rounded half up to the cent, once per order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Charges {
+    pub shipping_cents: i64,
+    pub tax_cents: i64,
+}
+
+impl ShopSettings {
+    pub fn charges(&self, subtotal_cents: i64, discount_cents: i64) -> Charges {
+        let goods = subtotal_cents - discount_cents;
+        let free = self.free_shipping_over_cents.is_some_and(|line| goods >= line);
+        let shipping_cents = if free { 0 } else { self.shipping_flat_cents };
+        let taxable = i128::from(goods + shipping_cents);
+        let tax_cents = ((taxable * i128::from(self.tax_rate_bp) + 5_000) / 10_000) as i64;
+        Charges { shipping_cents, tax_cents }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(tax_rate_bp: i64, flat: i64, free: Option<i64>) -> ShopSettings {
+        ShopSettings {
+            currency: "EUR".into(),
+            tax_rate_bp,
+            shipping_flat_cents: flat,
+            free_shipping_over_cents: free,
+            auto_cancel_unpaid_hours: None,
+            low_stock_threshold: 5,
+            locale: "en".into(),
+            mail_sender_name: None,
+            updated_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn tax_is_rounded_half_up_on_goods_and_shipping_and_free_shipping_uses_the_discounted_subtotal() {
+        // 19 % of 10.00 + 4.95 = 2.8405 → 2.84; of 0.05 = 0.0095 → 0.01 (half up from 0.95 cents).
+        assert_eq!(settings(1900, 495, None).charges(1000, 0), Charges { shipping_cents: 495, tax_cents: 284 });
+        assert_eq!(settings(1900, 0, None).charges(5, 0), Charges { shipping_cents: 0, tax_cents: 1 });
+        // 7.5 % of 2.00 = 15 cents exactly; of 1.00 = 7.5 cents → 8.
+        assert_eq!(settings(750, 0, None).charges(200, 0), Charges { shipping_cents: 0, tax_cents: 15 });
+        assert_eq!(settings(750, 0, None).charges(100, 0), Charges { shipping_cents: 0, tax_cents: 8 });
+        // The free-shipping line is judged after the discount.
+        assert_eq!(settings(0, 495, Some(5000)).charges(5000, 0).shipping_cents, 0);
+        assert_eq!(settings(0, 495, Some(5000)).charges(5000, 1).shipping_cents, 495);
+        assert_eq!(settings(0, 495, None).charges(1_000_000, 0).shipping_cents, 495);
+        // No overflow at the largest amounts the schema allows.
+        let big = settings(10_000, 100_000_000, None).charges(i64::MAX / 4, 0);
+        assert_eq!(big.tax_cents, i64::MAX / 4 + 100_000_000);
+    }
+}
