@@ -151,6 +151,14 @@ mod tests {
         assert_eq!(client_version(&conn).unwrap(), 1);
         conn.execute("INSERT INTO products (name, slug, price_cents) VALUES ('Old Kettle', 'old-kettle', 100)", [])
             .unwrap();
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             INSERT INTO orders (id, number, status, subtotal_cents, total_cents, ship_name, ship_line1, ship_city,
+                                 ship_postal_code, ship_country) VALUES (1, '1001', 'paid', 200, 200, 'A', 'B', 'C', 'D', 'DE');
+             INSERT INTO order_items (order_id, product_id, name, unit_price_cents, quantity, line_total_cents)
+                 VALUES (1, 1, 'Old Kettle', 100, 2, 200);",
+        )
+        .unwrap();
 
         let applied = migrate_client(&mut conn).unwrap();
 
@@ -160,6 +168,26 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM products_fts WHERE products_fts MATCH 'kettle'", [], |r| r.get(0))
             .unwrap();
         assert_eq!(hits, 1);
+        // V3 rebuilt `orders` with shipping, tax and currency: the old order and its items are whole.
+        let (items, total, tax, currency): (i64, i64, i64, String) = conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM order_items WHERE order_id = 1), total_cents, tax_cents, currency
+                 FROM orders WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!((items, total, tax, currency.as_str()), (1, 200, 0, "USD"));
+        let fk: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+        assert!(fk, "foreign keys are on again after the migration");
+        let item_fk: String = conn
+            .query_row(
+                "SELECT \"table\" FROM pragma_foreign_key_list('order_items') WHERE \"from\" = 'order_id'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(item_fk, "orders");
         assert!(migrate_client(&mut conn).unwrap().is_empty(), "a second run applies nothing");
     }
 }
