@@ -10,6 +10,7 @@ pub mod cart;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod content;
 pub mod coupons;
 pub mod customers;
 pub mod db;

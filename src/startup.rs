@@ -182,6 +182,7 @@ pub fn api(api: &mut Api) {
     crate::schedules::routes::routes(api);
     crate::features::routes::routes(api);
     crate::shop_settings::routes::routes(api);
+    crate::content::routes::routes(api);
 }
 
 /// The OpenAPI document, built once from [`api`].

@@ -71,3 +71,28 @@ ALTER TABLE orders_v3 RENAME TO orders;
 CREATE INDEX orders_user ON orders (user_id, id);
 CREATE INDEX orders_status ON orders (status, id);
 CREATE INDEX orders_customer ON orders (customer_id);
+
+-- The shop's own content, the same shape as the global banners and pages in main.db: the
+-- storefront shows both (a shop's page wins over a global one with the same slug).
+CREATE TABLE banners (
+    id         INTEGER PRIMARY KEY,
+    title      TEXT    NOT NULL CHECK (length(title) BETWEEN 1 AND 200),
+    image_url  TEXT,
+    link_url   TEXT,
+    position   INTEGER NOT NULL DEFAULT 0,
+    active     INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    starts_at  TEXT,
+    ends_at    TEXT,
+    created_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    updated_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+
+CREATE TABLE pages (
+    id         INTEGER PRIMARY KEY,
+    slug       TEXT    NOT NULL UNIQUE CHECK (length(slug) BETWEEN 1 AND 100),
+    title      TEXT    NOT NULL CHECK (length(title) BETWEEN 1 AND 200),
+    body       TEXT    NOT NULL DEFAULT '',
+    published  INTEGER NOT NULL DEFAULT 0 CHECK (published IN (0, 1)),
+    created_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    updated_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);

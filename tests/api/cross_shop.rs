@@ -47,6 +47,9 @@ async fn fill(app: &TestApp, subdomain: &str, count: usize) -> (String, Vec<i64>
             )
             .await;
         products.push(p["id"].as_i64().unwrap());
+        app.create(&t, "/api/admin/banners", json!({"title": format!("{subdomain} banner {i}")})).await;
+        app.create(&t, "/api/admin/pages", json!({"slug": format!("page-{i}"), "title": "A page", "published": true}))
+            .await;
         // Webhook ids are global (main.db); the big shop, filled first, holds 1..=count.
         app.create(
             &t,
@@ -72,6 +75,8 @@ fn admin_cases(catalog_id: i64, b: &Buyer) -> Vec<(Method, String, Option<Value>
         ("coupons", catalog_id, json!({"value": 5})),
         ("reviews", b.review, json!({"hidden": true})),
         ("webhooks", catalog_id, json!({"active": false})),
+        ("banners", catalog_id, json!({"position": 7})),
+        ("pages", catalog_id, json!({"title": "Renamed"})),
     ] {
         cases.push((Method::GET, format!("/api/admin/{kind}/{id}"), None));
         cases.push((Method::PATCH, format!("/api/admin/{kind}/{id}"), Some(patch)));
@@ -131,13 +136,15 @@ async fn another_shops_ids_are_not_found_for_every_verb() {
     let mut theirs = customer_cases(&a_buyers[1], a_products[0]);
     theirs.retain(|(_, path, _)| !path.contains("/products/"));
     cases += expect_404(&app, &own.token, theirs).await;
-    assert_eq!(cases, 33, "the matrix lost cases");
+    assert_eq!(cases, 39, "the matrix lost cases");
 
     // Nothing in the big shop changed.
     assert_eq!(app.fetch(&a_admin, &format!("/api/admin/orders/{}", a_buyers[1].order)).await, a_order_before);
     assert_eq!(app.fetch(&a_admin, &format!("/api/admin/products/{}", a_products[2])).await["price_cents"], 1000);
     assert_eq!(app.fetch(&a_admin, "/api/admin/categories").await["meta"]["total"], 3);
     assert_eq!(app.fetch(&a_admin, "/api/admin/reviews").await["meta"]["total"], 2);
+    assert_eq!(app.fetch(&a_admin, "/api/admin/banners/3").await["position"], 0);
+    assert_eq!(app.fetch(&a_admin, "/api/admin/pages/3").await["title"], "A page");
     assert_eq!(app.fetch(&a_buyers[1].token, "/api/shop/addresses").await["data"][0]["city"], "Springfield");
     assert_eq!(app.fetch(&a_buyers[1].token, "/api/shop/cart").await["items"].as_array().unwrap().len(), 1);
 
@@ -175,6 +182,8 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
         ("patch", "/api/shop/addresses/{id}") => json!({"city": "Elsewhere"}),
         ("post", "/api/shop/products/{id}/reviews") => json!({"rating": 5}),
         ("patch", "/api/admin/webhooks/{id}") => json!({"active": false}),
+        ("patch", "/api/admin/banners/{id}") => json!({"position": 7}),
+        ("patch", "/api/admin/pages/{id}") => json!({"title": "Renamed"}),
         _ => return None,
     })
 }
@@ -194,8 +203,8 @@ async fn the_openapi_route_table_drives_a_complete_cross_shop_matrix() {
         }
         for (method, op) in ops.as_object().unwrap() {
             // Ids that exist in the big shop only: catalog ids 3, everything else 2.
-            let id =
-                if ["categories", "products", "coupons", "webhooks"].iter().any(|k| path.contains(k)) { 3 } else { 2 };
+            let catalog_like = ["categories", "products", "coupons", "webhooks", "banners", "pages"];
+            let id = if catalog_like.iter().any(|k| path.contains(k)) { 3 } else { 2 };
             let url = path.replace("{id}", &id.to_string());
             let token = match op["x-access"].as_str().unwrap() {
                 "Customer" => b_buyers[0].token.clone(),

@@ -9,6 +9,7 @@ mod cli;
 mod cli_binary;
 mod clients;
 mod concurrency;
+mod content;
 mod crash;
 mod crash_backups;
 mod cross_shop;
