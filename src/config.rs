@@ -69,6 +69,10 @@ pub struct SettingsArgs {
     /// Largest size a shop file may grow to, in MiB (unlimited when unset).
     #[arg(long, env = "VERGEFLOW_MAX_SHOP_MB", global = true)]
     pub max_shop_mb: Option<u64>,
+    /// Requests per second each shop may make before 429 `rate_limited` (unlimited when unset);
+    /// a shop's own quota overrides it.
+    #[arg(long, env = "VERGEFLOW_SHOP_RPS", global = true)]
+    pub shop_rps: Option<u32>,
     /// Threads per HTTP worker for blocking work (SQLite queries; passwords hash on their own threads).
     #[arg(long, env = "VERGEFLOW_BLOCKING_THREADS", default_value_t = 8, global = true)]
     pub blocking_threads: usize,
@@ -178,6 +182,8 @@ pub struct Settings {
     pub blocking_threads: usize,
     /// Size limit per shop file; writes past it answer 507 `storage_full`.
     pub max_shop_bytes: Option<u64>,
+    /// Requests per second per shop (a shop's own quota overrides it).
+    pub shop_rps: Option<u32>,
     pub hash_threads: usize,
     pub hash_queue: usize,
     pub password_rate_per_ip: u32,
@@ -288,6 +294,10 @@ impl SettingsArgs {
                 Some(0) => anyhow::bail!("VERGEFLOW_MAX_SHOP_MB must be at least 1"),
                 other => other.map(|mb| mb * 1024 * 1024),
             },
+            shop_rps: match self.shop_rps {
+                Some(0) => anyhow::bail!("VERGEFLOW_SHOP_RPS must be at least 1"),
+                other => other,
+            },
             hash_threads: match self.hash_threads {
                 Some(n) => n.clamp(1, 64),
                 None => std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
@@ -351,6 +361,7 @@ impl Settings {
             workers: Some(2),
             blocking_threads: 8,
             max_shop_mb: None,
+            shop_rps: None,
             hash_threads: None,
             hash_queue: 16,
             password_rate_per_ip: 20,

@@ -26,6 +26,7 @@ pub mod openapi;
 pub mod orders;
 pub mod pagination;
 pub mod proxy;
+pub mod quotas;
 pub mod recently_viewed;
 pub mod reviews;
 pub mod schedules;

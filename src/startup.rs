@@ -183,6 +183,7 @@ pub fn api(api: &mut Api) {
     crate::features::routes::routes(api);
     crate::shop_settings::routes::routes(api);
     crate::content::routes::routes(api);
+    crate::quotas::routes::routes(api);
 }
 
 /// The OpenAPI document, built once from [`api`].

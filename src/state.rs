@@ -24,6 +24,8 @@ pub struct AppState {
     pub metrics: crate::observability::Metrics,
     /// Shops with order events to move into the job queue.
     pub relay: crate::events::relay::Relay,
+    /// Per-shop request rate limits.
+    pub rate_limits: crate::quotas::RateLimits,
 }
 
 impl AppState {
@@ -34,6 +36,9 @@ impl AppState {
         let threads = db::shared_pool_threads();
         let main = MainDb::open(&settings.data_dir, Arc::clone(&threads))?;
         let tenancy = Arc::new(Tenancy::new(&settings, threads).context("preparing the shop template")?);
+        for (id, mb) in crate::quotas::storage_quotas(&*main.get()?).context("reading the shops' storage quotas")? {
+            tenancy.pools.set_storage_quota(id, Some(mb * 1024 * 1024));
+        }
         let password_rates = PasswordRates::new(settings.password_rate_per_ip, settings.password_rate_per_shop);
         let hashing = HashPool::start(settings.hash_threads, settings.hash_queue);
         Ok(Self {
@@ -48,6 +53,7 @@ impl AppState {
             responses_5xx: AtomicU64::new(0),
             metrics: crate::observability::Metrics::default(),
             relay: crate::events::relay::Relay::default(),
+            rate_limits: crate::quotas::RateLimits::default(),
         })
     }
 }

@@ -274,7 +274,23 @@ impl ProductBody {
 
 async fn create_product(admin: ShopAdmin, body: Body<ProductBody>) -> Result<HttpResponse, AppError> {
     let f = body.into_inner().parse(true)?;
-    let created = admin.0.db.write(move |tx| store::insert_product(tx, &f)).await?;
+    let max = admin.0.client.quotas.max_products;
+    let created = admin
+        .0
+        .db
+        .write(move |tx| {
+            if let Some(max) = max {
+                let have: i64 = tx.query_row("SELECT COUNT(*) FROM products", [], |r| r.get(0))?;
+                if have >= max {
+                    return Err(AppError::unprocessable(
+                        "quota_exceeded",
+                        format!("this shop may have at most {max} products; ask the operator for more"),
+                    ));
+                }
+            }
+            store::insert_product(tx, &f)
+        })
+        .await?;
     Ok(HttpResponse::Created().json(created))
 }
 

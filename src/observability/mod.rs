@@ -52,6 +52,12 @@ impl Histogram {
 struct ShopTotals {
     requests: u64,
     seconds: f64,
+    /// Requests per hour of the last 24: `(hour since the epoch, count)` at `hour % 24`.
+    hours: [(u32, u32); 24],
+}
+
+fn hour_now() -> u32 {
+    (SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()) / 3600) as u32
 }
 
 #[derive(Default)]
@@ -106,7 +112,21 @@ impl Metrics {
             let totals = if tracked { shops.by_id.entry(id).or_default() } else { &mut shops.untracked };
             totals.requests += 1;
             totals.seconds += seconds;
+            let hour = hour_now();
+            let slot = &mut totals.hours[hour as usize % 24];
+            if slot.0 != hour {
+                *slot = (hour, 0);
+            }
+            slot.1 += 1;
         }
+    }
+
+    /// Requests answered for a shop in the last 24 hours (since this process started).
+    pub fn requests_24h(&self, client_id: i64) -> u64 {
+        let now = hour_now();
+        self.shops.lock().by_id.get(&client_id).map_or(0, |t| {
+            t.hours.iter().filter(|(h, _)| now.saturating_sub(*h) < 24).map(|(_, n)| u64::from(*n)).sum()
+        })
     }
 
     pub fn uptime(&self) -> Duration {

@@ -113,7 +113,9 @@ async fn show(
 ) -> Result<web::Json<Client>, AppError> {
     let id = client_id(&path)?;
     let found = state.main.run(move |c| Ok(registry::find(c, id)?)).await?;
-    found.map(web::Json).ok_or_else(|| AppError::not_found("client_not_found", "no such client"))
+    let mut client = found.ok_or_else(|| AppError::not_found("client_not_found", "no such client"))?;
+    client.usage = Some(crate::quotas::routes::usage(&state, &client).await?);
+    Ok(web::Json(client))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]

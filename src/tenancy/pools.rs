@@ -171,6 +171,8 @@ struct PoolsState {
     lru: SegmentedLru<i64, Arc<TenantPool>>,
     guards: HashMap<i64, Arc<FileGuard>>,
     retired: HashSet<i64>,
+    /// Shops with their own storage quota: pages their files may grow to.
+    storage_pages: HashMap<i64, u64>,
 }
 
 /// Counters served at `/api/super-admin/stats` and `/metrics`.
@@ -246,6 +248,7 @@ impl TenantPools {
                 lru: SegmentedLru::new(capacity),
                 guards: HashMap::new(),
                 retired: HashSet::new(),
+                storage_pages: HashMap::new(),
             }),
             epoch: Instant::now(),
             hits: AtomicU64::new(0),
@@ -314,7 +317,7 @@ impl TenantPools {
                     guard: Arc::clone(&guard),
                     global_open: Arc::clone(&self.open_connections),
                     timings: Arc::clone(&self.timings),
-                    max_pages: self.max_pages,
+                    max_pages: st.storage_pages.get(&client_id).copied().or(self.max_pages),
                     locking: self.locking,
                     limit: self.budget as i64,
                     refusals: Arc::clone(&self.budget_refusals),
@@ -412,6 +415,20 @@ impl TenantPools {
             std::thread::sleep(Duration::from_millis(2));
         }
         Ok(())
+    }
+
+    /// Gives a shop its own storage quota (`None`: the server's default). Its pool is closed, so the
+    /// next request opens connections with the new limit.
+    pub fn set_storage_quota(&self, client_id: i64, bytes: Option<u64>) {
+        let evicted = {
+            let mut st = self.state.lock();
+            match bytes {
+                Some(b) => st.storage_pages.insert(client_id, (b / 4096).max(1)),
+                None => st.storage_pages.remove(&client_id),
+            };
+            st.lru.remove(&client_id)
+        };
+        self.close_later(evicted.into_iter().collect());
     }
 
     /// Serves a retired shop again (after its file was swapped by a restore).

@@ -58,9 +58,16 @@ pub struct Client {
     #[serde(skip)]
     #[schemars(skip)]
     pub features: crate::features::Features,
+    /// Quotas (at `/api/super-admin/clients/{id}/quotas`).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub quotas: crate::quotas::Quotas,
+    /// What the shop uses now: in the answer for one shop (not in lists, which would open every shop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::quotas::Usage>,
 }
 
-const COLUMNS: &str = "id, name, subdomain, domain, database, status, schema_version, created_at, updated_at, backup_every, migration_error, features, (SELECT value FROM settings WHERE key = 'features')";
+const COLUMNS: &str = "id, name, subdomain, domain, database, status, schema_version, created_at, updated_at, backup_every, migration_error, features, (SELECT value FROM settings WHERE key = 'features'), max_storage_mb, max_products, requests_per_second";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Client> {
     Ok(Client {
@@ -79,6 +86,12 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Client> {
             row.get::<_, Option<String>>(12)?.as_deref(),
             row.get::<_, Option<String>>(11)?.as_deref(),
         ),
+        quotas: crate::quotas::Quotas {
+            max_storage_mb: row.get(13)?,
+            max_products: row.get(14)?,
+            requests_per_second: row.get(15)?,
+        },
+        usage: None,
     })
 }
 

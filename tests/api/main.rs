@@ -26,6 +26,7 @@ mod jobs;
 mod litestream;
 mod mail;
 mod observability;
+mod quotas;
 mod reconcile;
 mod resolution;
 mod schedules;
