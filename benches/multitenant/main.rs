@@ -142,6 +142,16 @@ fn main() -> anyhow::Result<()> {
     if args.iter().any(|a| a == "--jobs-only") {
         return jobs_only(&opt);
     }
+    if args.iter().any(|a| a == "--limits-only") {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        std::fs::create_dir_all(&opt.data_base)?;
+        let tmp = tempfile::tempdir_in(&opt.data_base)?;
+        let data_dir = tmp.path().join("data");
+        setup::provision(&data_dir, 1, 1, 1)?;
+        let figures = limit_cost_section(&runtime, &opt, &data_dir)?;
+        println!("{}", limit_cost_line(&figures));
+        return Ok(());
+    }
     if !cfg!(feature = "bench-hooks") {
         eprintln!(
             "note: built without --features bench-hooks, so W5's create latency includes the admin's Argon2 hash"
@@ -404,6 +414,10 @@ fn main() -> anyhow::Result<()> {
         json!({"w1_with": with_metrics, "w1_without": without_metrics, "ratio": metrics_ratio}),
     );
 
+    // Q: W1 with a per-shop rate limit that never bites (the bucket checked on every request) and without.
+    let limit_cost = limit_cost_section(&runtime, &opt, &data_dir)?;
+    extra.insert("limit_cost".into(), limit_cost.clone());
+
     // W7: a trivial new client migration over every shop, alone; then a second one while W2-style
     // reads go on (the warm shops were migrated by their first request, as the policy says).
     // Numbered after the built-in versions (`v3` and `v4` name the first and second extra one).
@@ -553,6 +567,7 @@ fn main() -> anyhow::Result<()> {
         mean(&without_metrics),
         yes(metrics_ratio >= 0.97)
     );
+    println!("{}", limit_cost_line(&limit_cost));
     println!(
         "W7 fleet migration: {w7_migrated} shops in {w7_secs:.1} s alone ({:.1} s per 10,000; ≤ 30 s: {}); \
          then {w7b_migrated} in {w7b_secs:.1} s while W2 ran at {w7_ratio:.2} × alone (≥ 0.70: {}; the run covered the \
@@ -578,6 +593,7 @@ fn main() -> anyhow::Result<()> {
         "w6": extra["w6"],
         "w7": extra["w7"],
         "metrics_cost": extra["metrics_cost"],
+        "limit_cost": extra["limit_cost"],
         "jobs": extra["jobs"],
         "w5": {"shops": opt.provision_shops, "create_per_s": create_rate, "create_median_ms": create_med,
                "delete_per_s": delete_rate, "delete_median_ms": delete_med, "cheap_hash": cfg!(feature = "bench-hooks")},
@@ -1146,4 +1162,41 @@ fn jobs_only(opt: &Options) -> anyhow::Result<()> {
     println!("{summary}");
     std::fs::write(&opt.json_path, serde_json::to_string_pretty(&figures)?)?;
     Ok(())
+}
+
+/// Q: W1 on servers with `VERGEFLOW_SHOP_RPS` set far above what the box can serve (every request
+/// takes a token from its shop's bucket, none is refused) and without, alternating, three each.
+fn limit_cost_section(
+    runtime: &tokio::runtime::Runtime,
+    opt: &Options,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Value> {
+    eprintln!("Q: W1 with and without a per-shop rate limit");
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for round in 0..6 {
+        let limited = round % 2 == 0;
+        let env: &[(&str, &str)] = if limited { &[("VERGEFLOW_SHOP_RPS", "100000000")] } else { &[] };
+        let srv = setup::start_server_with(data_dir, opt.capacity, setup::Hashing::Cheap, env)?;
+        let script: Arc<load::ScriptFn> =
+            Arc::new(move |_, _, _| vec![Step { bytes: get("/api/shop/products/1", "shop1.localhost"), tag: 0 }]);
+        let o = runtime.block_on(load::run(srv.addr, opt.concurrency, opt.warmup, opt.duration, script));
+        check_errors("Q", &o);
+        if limited { with.push(o.rps()) } else { without.push(o.rps()) }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    Ok(json!({"w1_with": with, "w1_without": without, "ratio": mean(&with) / mean(&without)}))
+}
+
+fn limit_cost_line(q: &Value) -> String {
+    let mean = |k: &str| {
+        let v: Vec<f64> = q[k].as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or_default();
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    };
+    let ratio = q["ratio"].as_f64().unwrap_or(f64::NAN);
+    format!(
+        "Q per-shop rate limit: W1 {:.0} req/s with, {:.0} without: {ratio:.3} (cost ≤ 3 %: {})",
+        mean("w1_with"),
+        mean("w1_without"),
+        if ratio >= 0.97 { "yes" } else { "NO" }
+    )
 }
