@@ -64,6 +64,8 @@ pub fn provision(
         let conn = db::open_file(&data_dir.join(&client.database), false, 256)?;
         conn.execute("INSERT INTO products (name, slug, price_cents, stock) VALUES ('Bench product', 'bench-product', 1999, 1000000)", [])?;
         if i <= buyer_shops {
+            // Checkouts charge tax and shipping, as a real shop's would.
+            conn.execute("UPDATE shop_settings SET tax_rate_bp = 1900, shipping_flat_cents = 495 WHERE id = 1", [])?;
             for b in 0..buyers_per_shop {
                 let user =
                     customers::store::register(&conn, "Bench buyer", &format!("b{b}@shop{i}.bench"), &admin_hash)?;
