@@ -163,6 +163,7 @@ pub fn api(api: &mut Api) {
         openapi,
     );
     crate::auth::routes::routes(api);
+    crate::auth::api_tokens::routes(api);
     // Before the shop routes: `/clients/import` must not be taken for `/clients/{id}`.
     crate::backups::routes::routes(api);
     crate::super_admin::routes::routes(api);

@@ -76,9 +76,20 @@ pub fn bearer_token(req: &HttpRequest) -> Result<Option<String>, AppError> {
 
 /// Looks the token up (synchronously; callers are already off the async workers).
 pub fn identify(conn: &rusqlite::Connection, token: Option<&str>) -> Result<Caller, AppError> {
-    let Some(token) = token else { return Ok(Caller::Anonymous) };
+    identify_with_abilities(conn, token).map(|(caller, _)| caller)
+}
+
+/// The caller and, for an API token, its abilities (JSON list).
+pub fn identify_with_abilities(
+    conn: &rusqlite::Connection,
+    token: Option<&str>,
+) -> Result<(Caller, Option<String>), AppError> {
+    let Some(token) = token else { return Ok((Caller::Anonymous, None)) };
     match tokens::find_valid(conn, token)? {
-        Some(row) => Caller::from_row(row),
+        Some(mut row) => {
+            let abilities = row.abilities.take();
+            Ok((Caller::from_row(row)?, abilities))
+        }
         None => Err(AppError::Unauthorized("this token is not valid, expired or revoked".into())),
     }
 }
@@ -98,7 +109,13 @@ impl FromRequest for Caller {
                 None => Caller::Anonymous,
                 Some(token) => {
                     let state = req.app_data::<web::Data<AppState>>().expect("AppState is registered").clone();
-                    state.main.run(move |conn| identify(conn, Some(&token))).await?
+                    let (caller, abilities) =
+                        state.main.run(move |conn| identify_with_abilities(conn, Some(&token))).await?;
+                    // An API token reaches only what its abilities cover.
+                    if let Some(abilities) = abilities {
+                        super::api_tokens::allow(&abilities, req.method(), req.match_pattern().as_deref())?;
+                    }
+                    caller
                 }
             };
             req.extensions_mut().insert(caller.clone());

@@ -1,5 +1,6 @@
 //! Who is calling: password hashing, bearer tokens, login throttling and the `Caller` extractor.
 
+pub mod api_tokens;
 pub mod caller;
 pub mod hash_pool;
 pub mod password;

@@ -65,11 +65,14 @@ pub struct TokenRow {
     pub user_client_id: Option<i64>,
     pub client_id: Option<i64>,
     pub customer_id: Option<i64>,
+    /// An API token's abilities (JSON list); `None` for a session, which may do all its user may.
+    pub abilities: Option<String>,
 }
 
 pub fn find_valid(conn: &Connection, token: &str) -> rusqlite::Result<Option<TokenRow>> {
     conn.prepare_cached(
-        "SELECT t.id, t.user_id, u.role, u.client_id, t.client_id, t.customer_id
+        "SELECT t.id, t.user_id, u.role, u.client_id, t.client_id, t.customer_id,
+                CASE t.purpose WHEN 'api' THEN t.abilities END
          FROM personal_access_tokens t LEFT JOIN users u ON u.id = t.user_id
          WHERE t.token_hash = ?1 AND t.expires_at > strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
     )?
@@ -81,6 +84,7 @@ pub fn find_valid(conn: &Connection, token: &str) -> rusqlite::Result<Option<Tok
             user_client_id: r.get(3)?,
             client_id: r.get(4)?,
             customer_id: r.get(5)?,
+            abilities: r.get(6)?,
         })
     })
     .optional()

@@ -15,7 +15,7 @@ use super::names::{HostSignal, Subdomain, parse_host};
 use super::pools::ClientDb;
 use super::registry::{Client, ClientStatus};
 use crate::auth::Caller;
-use crate::auth::caller::{bearer_token, identify};
+use crate::auth::caller::bearer_token;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -35,6 +35,8 @@ enum Signal {
 #[derive(Debug, Clone, Default)]
 pub struct Signals {
     token: Option<String>,
+    /// With a token: the request's method and route, for an API token's abilities.
+    route: Option<(actix_web::http::Method, Option<String>)>,
     subdomain: Option<Signal>,
     domain: Option<String>,
     parameter: Vec<Signal>,
@@ -59,6 +61,9 @@ fn parse_reference(raw: &str) -> Signal {
 impl Signals {
     pub fn read(req: &HttpRequest, state: &AppState) -> Result<Self, AppError> {
         let mut signals = Signals { token: bearer_token(req)?, ..Default::default() };
+        if signals.token.is_some() {
+            signals.route = Some((req.method().clone(), req.match_pattern()));
+        }
         if let Some(host) = crate::proxy::request_host(req, &state.settings) {
             match parse_host(&host, &state.settings.base_domain) {
                 HostSignal::None => {}
@@ -178,7 +183,14 @@ pub fn resolve(state: &AppState, signals: &Signals, caller: Option<Caller>) -> R
     let caller = match caller {
         Some(c) => c,
         None if signals.token.is_none() => Caller::Anonymous,
-        None => identify(&*state.main.get()?, signals.token.as_deref())?,
+        None => {
+            let (caller, abilities) =
+                crate::auth::caller::identify_with_abilities(&*state.main.get()?, signals.token.as_deref())?;
+            if let (Some(abilities), Some((method, pattern))) = (abilities, &signals.route) {
+                crate::auth::api_tokens::allow(&abilities, method, pattern.as_deref())?;
+            }
+            caller
+        }
     };
     let mut conn = None;
     let mut lookup = |key: &ClientKey| -> Lookup {

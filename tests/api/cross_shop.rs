@@ -208,7 +208,7 @@ async fn the_openapi_route_table_drives_a_complete_cross_shop_matrix() {
             let url = path.replace("{id}", &id.to_string());
             let token = match op["x-access"].as_str().unwrap() {
                 "Customer" => b_buyers[0].token.clone(),
-                "ShopAdmin" | "Shop" => b_admin.clone(),
+                "ShopAdmin" | "Shop" | "MainUser" => b_admin.clone(),
                 other => panic!("{method} {path}: no caller for access {other}"),
             };
             let mut req = app.as_user(method.to_uppercase().parse().unwrap(), &token, &url);

@@ -1,5 +1,6 @@
 //! Integration tests: the real server on port 0 over a fresh temporary data folder.
 
+mod api_tokens;
 mod audit;
 mod auth;
 mod backups;
