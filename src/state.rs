@@ -24,8 +24,6 @@ pub struct AppState {
     pub metrics: crate::observability::Metrics,
     /// Shops with order events to move into the job queue.
     pub relay: crate::events::relay::Relay,
-    /// Per-shop request rate limits.
-    pub rate_limits: crate::quotas::RateLimits,
 }
 
 impl AppState {
@@ -53,7 +51,6 @@ impl AppState {
             responses_5xx: AtomicU64::new(0),
             metrics: crate::observability::Metrics::default(),
             relay: crate::events::relay::Relay::default(),
-            rate_limits: crate::quotas::RateLimits::default(),
         })
     }
 }

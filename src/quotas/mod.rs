@@ -1,16 +1,16 @@
 //! Per-shop quotas — storage, products, requests per second — and what a shop uses.
 //!
 //! Storage is enforced by SQLite (`max_page_count` on every connection to the shop's file: a write
-//! past it is 507 `storage_full`), products at creation (422 `quota_exceeded`), requests by a token
-//! bucket per shop checked when a request's shop is resolved (429 `rate_limited` with
+//! past it is 507 `storage_full`), products at creation (422 `quota_exceeded`), requests by a
+//! [`Pace`] per open shop checked when a request's shop is resolved (429 `rate_limited` with
 //! `Retry-After`), so one busy shop cannot take every worker from the others.
 
 pub mod routes;
 
-use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
@@ -38,37 +38,39 @@ pub struct Usage {
     pub requests_24h: u64,
 }
 
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
-
-/// One token bucket per rate-limited shop: `rps` tokens a second, at most a second's worth saved.
+/// A shop's request pace (GCRA, the token bucket as one number): `rps` requests a second, with at
+/// most a second's worth in a burst. One atomic per open shop, kept with its pool; a shop whose pool
+/// was closed starts again with a full second.
 #[derive(Default)]
-pub struct RateLimits {
-    buckets: Mutex<HashMap<i64, Bucket>>,
+pub struct Pace {
+    /// When the bucket would be empty again, nanoseconds since [`epoch`].
+    tat: AtomicU64,
 }
 
-const MAX_BUCKETS: usize = 100_000;
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
 
-impl RateLimits {
-    /// Takes a token for one request of `client_id`, or says how long to wait for one.
-    pub fn admit(&self, client_id: i64, rps: u32) -> Result<(), AppError> {
-        let rate = f64::from(rps.max(1));
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock();
-        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(&client_id) {
-            buckets.clear();
+impl Pace {
+    /// Takes one request's token, or says how long to wait for one (429 `rate_limited`).
+    pub fn admit(&self, rps: u32) -> Result<(), AppError> {
+        const SECOND: u64 = 1_000_000_000;
+        let now = epoch().elapsed().as_nanos() as u64;
+        let interval = SECOND / u64::from(rps.max(1));
+        let tolerance = SECOND.saturating_sub(interval);
+        let mut tat = self.tat.load(Ordering::Relaxed);
+        loop {
+            let start = tat.max(now);
+            if start - now > tolerance {
+                let wait = (start - now - tolerance).div_ceil(SECOND).max(1);
+                return Err(AppError::TooManyRequests { code: "rate_limited", retry_after_secs: wait });
+            }
+            match self.tat.compare_exchange_weak(tat, start + interval, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return Ok(()),
+                Err(seen) => tat = seen,
+            }
         }
-        let b = buckets.entry(client_id).or_insert(Bucket { tokens: rate, at: now });
-        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(rate);
-        b.at = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            return Ok(());
-        }
-        let wait = ((1.0 - b.tokens) / rate).ceil().max(1.0) as u64;
-        Err(AppError::TooManyRequests { code: "rate_limited", retry_after_secs: wait })
     }
 }
 
@@ -89,17 +91,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_bucket_allows_a_seconds_burst_then_refills_at_the_rate() {
-        let limits = RateLimits::default();
+    fn a_pace_allows_a_seconds_burst_then_refills_at_the_rate() {
+        let (pace, other) = (Pace::default(), Pace::default());
         for _ in 0..5 {
-            limits.admit(1, 5).unwrap();
+            pace.admit(5).unwrap();
         }
-        match limits.admit(1, 5) {
+        match pace.admit(5) {
             Err(AppError::TooManyRequests { code: "rate_limited", retry_after_secs: 1 }) => {}
             other => panic!("{other:?}"),
         }
-        limits.admit(2, 5).expect("another shop has its own bucket");
+        other.admit(5).expect("another shop has its own pace");
         std::thread::sleep(std::time::Duration::from_millis(250));
-        limits.admit(1, 5).expect("a token came back after 200 ms");
+        pace.admit(5).expect("a token came back after 200 ms");
+        assert!(pace.admit(5).is_err(), "and only one");
     }
 }

@@ -165,6 +165,8 @@ pub struct TenantPool {
     /// The file's guard, to see a deletion before waiting on a connection that cannot open.
     guard: Arc<FileGuard>,
     last_used_ms: AtomicU64,
+    /// The shop's request rate (when it has a limit).
+    pace: crate::quotas::Pace,
 }
 
 struct PoolsState {
@@ -331,8 +333,13 @@ impl TenantPools {
                     .connection_timeout(CHECKOUT_TIMEOUT)
                     .thread_pool(Arc::clone(&self.threads))
                     .build_unchecked(manager);
-                let pool =
-                    Arc::new(TenantPool { client_id, pool: r2d2_pool, guard, last_used_ms: AtomicU64::new(now) });
+                let pool = Arc::new(TenantPool {
+                    client_id,
+                    pool: r2d2_pool,
+                    guard,
+                    last_used_ms: AtomicU64::new(now),
+                    pace: crate::quotas::Pace::default(),
+                });
                 if let Some((old_id, old)) = st.lru.insert(client_id, Arc::clone(&pool)) {
                     if old_id != client_id {
                         self.evictions.fetch_add(1, Ordering::Relaxed);
@@ -485,6 +492,11 @@ pub struct ClientDb {
 impl ClientDb {
     pub fn client_id(&self) -> i64 {
         self.pool.client_id
+    }
+
+    /// The shop's request pace, kept with its pool.
+    pub fn pace(&self) -> &crate::quotas::Pace {
+        &self.pool.pace
     }
 
     /// Checks out a connection (blocking; for the CLI, jobs and code already off the async workers).

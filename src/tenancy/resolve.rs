@@ -245,11 +245,6 @@ impl FromRequest for Shop {
                     format!("this shop is {}", client.status.as_str()),
                 ));
             }
-            // The shop's request rate, before any work is done for it.
-            let rps = client.quotas.requests_per_second.map(|r| r.clamp(1, u32::MAX.into()) as u32);
-            if let Some(rps) = rps.or(state.settings.shop_rps) {
-                state.rate_limits.admit(client.id, rps)?;
-            }
             let client = match crate::fleet::gate(&client)? {
                 crate::fleet::Gate::Serve => client,
                 crate::fleet::Gate::Migrate => {
@@ -275,6 +270,11 @@ impl FromRequest for Shop {
                 }
             };
             let db = state.tenancy.pools.checkout(client.id)?;
+            // The shop's request rate, before any query for it.
+            let rps = client.quotas.requests_per_second.map(|r| r.clamp(1, u32::MAX.into()) as u32);
+            if let Some(rps) = rps.or(state.settings.shop_rps) {
+                db.pace().admit(rps)?;
+            }
             if from_parameter {
                 let _ = req.get_session().insert(SESSION_CLIENT_KEY, client.id);
             }
