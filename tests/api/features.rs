@@ -86,21 +86,10 @@ async fn global_defaults_apply_to_shops_without_an_override() {
     let res =
         app.as_user(Method::GET, &customer, &format!("/api/shop/products/{}", product["id"])).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK, "the product itself is still there");
-    let address = app
-        .create(
-            &customer,
-            "/api/shop/addresses",
-            json!({"name": "B", "line1": "1 St", "city": "C", "postal_code": "1", "country": "DE"}),
-        )
-        .await;
+    let address = crate::shop_journeys::address(&app, &customer).await;
     app.create(&customer, "/api/shop/cart/items", json!({"product_id": product["id"], "quantity": 1})).await;
     let res = app
-        .send_as(
-            Method::POST,
-            &customer,
-            "/api/shop/checkout",
-            json!({"address_id": address["id"], "coupon_code": "SAVE10"}),
-        )
+        .send_as(Method::POST, &customer, "/api/shop/checkout", json!({"address_id": address, "coupon_code": "SAVE10"}))
         .await;
     let body = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
     assert!(body.to_string().contains("coupon_code"), "{body}");

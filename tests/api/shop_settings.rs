@@ -14,9 +14,9 @@ async fn patch(app: &TestApp, token: &str, body: Value) -> (StatusCode, Value) {
     (res.status(), res.json().await.unwrap_or(Value::Null))
 }
 
-async fn order_of(app: &TestApp, customer: &str, address: &Value, product: &Value, quantity: i64) -> Value {
+async fn order_of(app: &TestApp, customer: &str, address: i64, product: &Value, quantity: i64) -> Value {
     app.create(customer, "/api/shop/cart/items", json!({"product_id": product["id"], "quantity": quantity})).await;
-    app.create(customer, "/api/shop/checkout", json!({"address_id": address["id"]})).await
+    app.create(customer, "/api/shop/checkout", json!({"address_id": address})).await
 }
 
 #[tokio::test]
@@ -50,15 +50,9 @@ async fn checkout_charges_shipping_and_tax_by_the_shops_settings() {
         .create(&shop.admin_token, "/api/admin/products", json!({"name": "Tea", "price_cents": 1000, "stock": 50}))
         .await;
     let customer = app.register_customer("taxed", "buyer@taxed.test").await;
-    let address = app
-        .create(
-            &customer,
-            "/api/shop/addresses",
-            json!({"name": "B", "line1": "1 St", "city": "C", "postal_code": "1", "country": "DE"}),
-        )
-        .await;
+    let address = crate::shop_journeys::address(&app, &customer).await;
     // 20.00 of goods: 4.95 shipping; 19 % of 24.95 = 4.7405 → 4.74.
-    let order = order_of(&app, &customer, &address, &product, 2).await;
+    let order = order_of(&app, &customer, address, &product, 2).await;
     assert_eq!(
         (
             order["currency"].as_str(),
@@ -71,7 +65,7 @@ async fn checkout_charges_shipping_and_tax_by_the_shops_settings() {
         "{order}"
     );
     // 60.00 reaches the free-shipping line: 19 % of 60.00 = 11.40.
-    let order = order_of(&app, &customer, &address, &product, 6).await;
+    let order = order_of(&app, &customer, address, &product, 6).await;
     assert_eq!(
         (order["shipping_cents"].as_i64(), order["tax_cents"].as_i64(), order["total_cents"].as_i64()),
         (Some(0), Some(1140), Some(7140)),
@@ -88,7 +82,7 @@ async fn checkout_charges_shipping_and_tax_by_the_shops_settings() {
     let (status, set) =
         patch(&app, &shop.admin_token, json!({"free_shipping_over_cents": null, "tax_rate_bp": 0})).await;
     assert_eq!((status, set["free_shipping_over_cents"].clone()), (StatusCode::OK, Value::Null));
-    let order = order_of(&app, &customer, &address, &product, 6).await;
+    let order = order_of(&app, &customer, address, &product, 6).await;
     assert_eq!((order["shipping_cents"].as_i64(), order["total_cents"].as_i64()), (Some(495), Some(6495)));
 
     // Customer mail comes from the sender name.
