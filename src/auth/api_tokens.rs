@@ -99,9 +99,10 @@ struct TokenList {
 #[derive(Serialize, schemars::JsonSchema)]
 struct CreatedToken {
     #[serde(flatten)]
-    token: ApiToken,
-    /// The secret: `Authorization: Bearer <token>`. Shown this once; only its hash is kept.
-    secret: String,
+    api_token: ApiToken,
+    /// The secret, as sign-in answers it: `Authorization: Bearer <token>`. Shown this once; only its
+    /// hash is kept.
+    token: String,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -231,7 +232,7 @@ async fn create(state: web::Data<AppState>, caller: Caller, body: Body<TokenBody
         })
         .await?;
     tracing::info!(user_id, token_id = token.id, abilities = ?token.abilities, "API token created");
-    Ok(HttpResponse::Created().json(CreatedToken { token, secret }))
+    Ok(HttpResponse::Created().json(CreatedToken { api_token: token, token: secret }))
 }
 
 async fn revoke(state: web::Data<AppState>, caller: Caller, id: web::Path<i64>) -> Result<HttpResponse, AppError> {

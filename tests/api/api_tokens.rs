@@ -31,11 +31,11 @@ async fn a_token_reaches_only_what_its_abilities_cover_until_revoked() {
     .await;
     assert_eq!(code, StatusCode::CREATED, "{made}");
     assert_eq!(made["abilities"], json!(["catalog:read", "orders:read"]));
-    let secret = made["secret"].as_str().unwrap().to_string();
+    let secret = made["token"].as_str().unwrap().to_string();
     assert!(made["expires_at"].as_str().unwrap() > "2026");
     let listed = app.fetch(&shop.admin_token, "/api/auth/tokens").await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 1, "sessions are not listed: {listed}");
-    assert!(listed["data"][0].get("secret").is_none() && listed["data"][0]["name"] == "ERP sync");
+    assert!(listed["data"][0].get("token").is_none() && listed["data"][0]["name"] == "ERP sync");
 
     assert_eq!(status(&app, Method::GET, &secret, "/api/admin/products", None).await, StatusCode::OK);
     assert_eq!(status(&app, Method::GET, &secret, "/api/admin/orders", None).await, StatusCode::OK);
@@ -89,7 +89,7 @@ async fn abilities_are_checked_against_the_account_and_the_shape() {
     let (code, made) =
         create(&app, &app.super_token, json!({"name": "Monitoring", "abilities": ["registry:read"]})).await;
     assert_eq!(code, StatusCode::CREATED, "{made}");
-    let secret = made["secret"].as_str().unwrap();
+    let secret = made["token"].as_str().unwrap();
     assert_eq!(status(&app, Method::GET, secret, "/api/super-admin/clients", None).await, StatusCode::OK);
     let patch = Some(json!({"status": "suspended"}));
     assert_eq!(
