@@ -119,9 +119,7 @@ async fn for_client(
     _: SuperAdmin,
     path: web::Path<String>,
 ) -> Result<web::Json<Features>, AppError> {
-    let id = crate::super_admin::routes::client_id(&path)?;
-    let found = state.main.run(move |c| Ok(registry::find(c, id)?)).await?;
-    found.map(|c| web::Json(c.features)).ok_or_else(|| AppError::not_found("client_not_found", "no such client"))
+    Ok(web::Json(crate::super_admin::routes::find_client(&state, &path).await?.features))
 }
 
 async fn set_for_client(

@@ -84,21 +84,12 @@ pub async fn usage(state: &web::Data<AppState>, client: &Client) -> Result<Usage
     Ok(Usage { storage_bytes, products, orders, requests_24h: state.metrics.requests_24h(client.id) })
 }
 
-async fn find(state: &web::Data<AppState>, path: &str) -> Result<Client, AppError> {
-    let id = crate::super_admin::routes::client_id(path)?;
-    state
-        .main
-        .run(move |c| Ok(registry::find(c, id)?))
-        .await?
-        .ok_or_else(|| AppError::not_found("client_not_found", "no such client"))
-}
-
 async fn show(
     state: web::Data<AppState>,
     _: SuperAdmin,
     path: web::Path<String>,
 ) -> Result<web::Json<QuotaView>, AppError> {
-    let client = find(&state, &path).await?;
+    let client = crate::super_admin::routes::find_client(&state, &path).await?;
     Ok(web::Json(QuotaView { quotas: client.quotas, usage: usage(&state, &client).await? }))
 }
 

@@ -106,14 +106,19 @@ pub fn client_id(path: &str) -> Result<i64, AppError> {
         .ok_or_else(|| AppError::not_found("client_not_found", "no such client"))
 }
 
+/// The client a URL's `{id}` names, from the registry, or 404 `client_not_found`.
+pub async fn find_client(state: &AppState, path: &str) -> Result<Client, AppError> {
+    let id = client_id(path)?;
+    let found = state.main.run(move |c| Ok(registry::find(c, id)?)).await?;
+    found.ok_or_else(|| AppError::not_found("client_not_found", "no such client"))
+}
+
 async fn show(
     state: web::Data<AppState>,
     _: SuperAdmin,
     path: web::Path<String>,
 ) -> Result<web::Json<Client>, AppError> {
-    let id = client_id(&path)?;
-    let found = state.main.run(move |c| Ok(registry::find(c, id)?)).await?;
-    let mut client = found.ok_or_else(|| AppError::not_found("client_not_found", "no such client"))?;
+    let mut client = find_client(&state, &path).await?;
     client.usage = Some(crate::quotas::routes::usage(&state, &client).await?);
     Ok(web::Json(client))
 }
