@@ -107,6 +107,9 @@ impl FieldErrors {
     pub fn take<T>(&mut self, field: &str, parsed: Result<T, String>) -> Option<T> {
         parsed.map_err(|problem| self.add(field, problem)).ok()
     }
+    pub fn has(&self, field: &str) -> bool {
+        self.0.contains_key(field)
+    }
     pub fn into_result(self) -> Result<(), AppError> {
         if self.0.is_empty() {
             return Ok(());

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod content;
 pub mod coupons;
+pub mod custom_fields;
 pub mod customers;
 pub mod db;
 pub mod docs;

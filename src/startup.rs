@@ -172,6 +172,7 @@ pub fn api(api: &mut Api) {
     crate::storefront::routes::routes(api);
     crate::catalog::routes::routes(api);
     crate::customers::routes::routes(api);
+    crate::custom_fields::routes::routes(api);
     crate::cart::routes::routes(api);
     crate::addresses::routes::routes(api);
     crate::coupons::routes::routes(api);

@@ -1,12 +1,13 @@
 //! Catalog endpoints: `/api/admin/{categories,products}` for the shop's admin and
 //! `/api/shop/{categories,products}` for the storefront.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::store::{self, Category, CategoryFields, Product, ProductFields, ProductFilter};
 use crate::auth::Caller;
 use crate::body::Body;
+use crate::custom_fields;
 use crate::error::{AppError, FieldErrors};
 use crate::openapi::{Access, Answer, Api, PAGE, Spec, schema};
 use crate::pagination::{Page, PageQuery, Paginated};
@@ -194,6 +195,7 @@ struct ProductQuery {
 
 async fn list_products(
     shop: &Shop,
+    req: &HttpRequest,
     q: ProductQuery,
     active_only: bool,
 ) -> Result<web::Json<Paginated<Product>>, AppError> {
@@ -201,23 +203,32 @@ async fn list_products(
     if q.q.as_ref().is_some_and(|s| s.len() > 200) {
         return Err(AppError::invalid_field("q", "must be at most 200 characters"));
     }
-    let filter = ProductFilter { q: q.q, category_id: q.category_id, active_only };
-    let (rows, total) = shop.db.run(move |c| Ok(store::search_products(c, &filter, page)?)).await?;
+    let wanted = custom_fields::query_filters(req.query_string());
+    let (rows, total) = shop
+        .db
+        .run(move |c| {
+            let custom = custom_fields::store::filters(c, custom_fields::Entity::Product, &wanted)?;
+            let filter = ProductFilter { q: q.q, category_id: q.category_id, active_only, custom };
+            Ok(store::search_products(c, &filter, page)?)
+        })
+        .await?;
     Ok(web::Json(Paginated::new(rows, page, total)))
 }
 
 async fn admin_list_products(
     admin: ShopAdmin,
+    req: HttpRequest,
     q: web::Query<ProductQuery>,
 ) -> Result<web::Json<Paginated<Product>>, AppError> {
-    list_products(&admin.0, q.into_inner(), false).await
+    list_products(&admin.0, &req, q.into_inner(), false).await
 }
 
 async fn shop_list_products(
     shop: Shop,
+    req: HttpRequest,
     q: web::Query<ProductQuery>,
 ) -> Result<web::Json<Paginated<Product>>, AppError> {
-    list_products(&shop, q.into_inner(), true).await
+    list_products(&shop, &req, q.into_inner(), true).await
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -237,6 +248,9 @@ struct ProductBody {
     #[schemars(with = "Option<i64>")]
     category_id: Option<Option<i64>>,
     active: Option<bool>,
+    /// Values of the shop's product custom fields by key; null removes one (see `/api/admin/custom-fields`).
+    #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
+    custom: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ProductBody {
@@ -264,6 +278,7 @@ impl ProductBody {
             stock: self.stock.and_then(|s| errors.take("stock", validate::stock(s))),
             category_id: self.category_id,
             active: self.active,
+            custom: self.custom,
             name,
             slug,
         };

@@ -2,7 +2,9 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
+use serde_json::{Map, Value};
 
+use crate::custom_fields::{self, Entity};
 use crate::error::{AppError, is_unique_violation};
 use crate::pagination::Page;
 
@@ -140,12 +142,15 @@ pub struct Product {
     /// Mean of visible reviews, two decimals; null without reviews.
     pub rating_avg: Option<f64>,
     pub rating_count: i64,
+    /// Values of the shop's product custom fields, by key (see `/api/admin/custom-fields`).
+    #[schemars(with = "std::collections::BTreeMap<String, serde_json::Value>")]
+    pub custom: Map<String, Value>,
     pub created_at: String,
     pub updated_at: String,
 }
 
 const PRODUCT_COLUMNS: &str = "p.id, p.name, p.slug, p.description, p.price_cents, p.stock, p.category_id, p.active, \
-                               p.rating_sum, p.rating_count, p.created_at, p.updated_at";
+                               p.rating_sum, p.rating_count, p.created_at, p.updated_at, p.custom";
 
 fn product(r: &Row<'_>) -> rusqlite::Result<Product> {
     let rating_sum: i64 = r.get(8)?;
@@ -161,6 +166,7 @@ fn product(r: &Row<'_>) -> rusqlite::Result<Product> {
         active: r.get(7)?,
         rating_avg: (rating_count > 0).then(|| (rating_sum as f64 / rating_count as f64 * 100.0).round() / 100.0),
         rating_count,
+        custom: custom_fields::store::parse_stored(r.get(12)?),
         created_at: r.get(10)?,
         updated_at: r.get(11)?,
     })
@@ -182,6 +188,8 @@ pub struct ProductFilter {
     /// A category; products of its sub-categories are included.
     pub category_id: Option<i64>,
     pub active_only: bool,
+    /// Custom-field conditions, all required: (key, value typed by its field).
+    pub custom: Vec<(String, rusqlite::types::Value)>,
 }
 
 /// Turns user input into a safe FTS5 query: every word quoted, prefix-matched, all required.
@@ -196,7 +204,7 @@ pub fn fts_query(q: &str) -> Option<String> {
 }
 
 pub fn search_products(conn: &Connection, filter: &ProductFilter, page: Page) -> rusqlite::Result<(Vec<Product>, i64)> {
-    // ?1 active only, ?2 category, ?3 FTS query (NULL: no search), ?4 limit, ?5 offset.
+    // ?1 active only, ?2 category, ?3 FTS query (NULL: no search).
     const WHERE: &str = "(p.active = 1 OR NOT ?1)
         AND (?2 IS NULL OR p.category_id IN (SELECT id FROM categories WHERE id = ?2 OR parent_id = ?2))";
     let query = filter.q.as_deref().and_then(fts_query);
@@ -207,16 +215,30 @@ pub fn search_products(conn: &Connection, filter: &ProductFilter, page: Page) ->
         ),
         None => ("products p", "p.id"),
     };
-    let filter_args = params![filter.active_only, filter.category_id, query];
+    // Custom-field conditions follow as (path, value) pairs from ?4; keys are checked against the
+    // shop's definitions (`[a-z][a-z0-9_]*`) before they get here. LIMIT and OFFSET come last.
+    use rusqlite::types::Value as Sql;
+    let custom_sql: String = (0..filter.custom.len())
+        .map(|i| format!(" AND json_extract(p.custom, ?{}) = ?{}", 4 + 2 * i, 5 + 2 * i))
+        .collect();
+    let mut args: Vec<Sql> = vec![
+        Sql::Integer(filter.active_only.into()),
+        filter.category_id.map_or(Sql::Null, Sql::Integer),
+        query.map_or(Sql::Null, Sql::Text),
+    ];
+    for (key, value) in &filter.custom {
+        args.push(Sql::Text(format!("$.{key}")));
+        args.push(value.clone());
+    }
     let total = conn
-        .prepare_cached(&format!("SELECT COUNT(*) FROM {from} WHERE {WHERE} AND (?3 IS NULL OR 1)"))?
-        .query_row(filter_args, |r| r.get(0))?;
+        .prepare_cached(&format!("SELECT COUNT(*) FROM {from} WHERE {WHERE} AND (?3 IS NULL OR 1){custom_sql}"))?
+        .query_row(rusqlite::params_from_iter(&args), |r| r.get(0))?;
+    let (limit, offset) = (args.len() + 1, args.len() + 2);
+    args.extend([Sql::Integer(page.limit()), Sql::Integer(page.offset())]);
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {PRODUCT_COLUMNS} FROM {from} WHERE {WHERE} AND (?3 IS NULL OR 1) ORDER BY {order} LIMIT ?4 OFFSET ?5"
+        "SELECT {PRODUCT_COLUMNS} FROM {from} WHERE {WHERE} AND (?3 IS NULL OR 1){custom_sql} ORDER BY {order} LIMIT ?{limit} OFFSET ?{offset}"
     ))?;
-    let rows = stmt
-        .query_map(params![filter.active_only, filter.category_id, query, page.limit(), page.offset()], product)?
-        .collect::<Result<_, _>>()?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(&args), product)?.collect::<Result<_, _>>()?;
     Ok((rows, total))
 }
 
@@ -230,6 +252,8 @@ pub struct ProductFields {
     pub stock: Option<i64>,
     pub category_id: Option<Option<i64>>,
     pub active: Option<bool>,
+    /// Custom-field values to set (null removes one); checked against the definitions on write.
+    pub custom: Option<Map<String, Value>>,
 }
 
 fn check_category(conn: &Connection, category_id: Option<Option<i64>>) -> Result<(), AppError> {
@@ -243,9 +267,10 @@ fn check_category(conn: &Connection, category_id: Option<Option<i64>>) -> Result
 
 pub fn insert_product(conn: &Connection, f: &ProductFields) -> Result<Product, AppError> {
     check_category(conn, f.category_id)?;
+    let custom = custom_fields::store::merge(conn, Entity::Product, Map::new(), f.custom.as_ref(), true)?;
     conn.execute(
-        "INSERT INTO products (name, slug, description, price_cents, stock, category_id, active)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO products (name, slug, description, price_cents, stock, category_id, active, custom)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             f.name,
             f.slug,
@@ -253,7 +278,8 @@ pub fn insert_product(conn: &Connection, f: &ProductFields) -> Result<Product, A
             f.price_cents,
             f.stock.unwrap_or(0),
             f.category_id.flatten(),
-            f.active.unwrap_or(true)
+            f.active.unwrap_or(true),
+            custom_fields::store::to_stored(&custom)
         ],
     )
     .map_err(slug_conflict)?;
@@ -261,13 +287,17 @@ pub fn insert_product(conn: &Connection, f: &ProductFields) -> Result<Product, A
 }
 
 pub fn update_product(conn: &Connection, id: i64, f: &ProductFields) -> Result<Product, AppError> {
-    find_product(conn, id, false)?.ok_or_else(|| AppError::not_found("not_found", "no such product"))?;
+    let current = find_product(conn, id, false)?.ok_or_else(|| AppError::not_found("not_found", "no such product"))?;
     check_category(conn, f.category_id)?;
+    let custom = match &f.custom {
+        None => None,
+        Some(input) => Some(custom_fields::store::merge(conn, Entity::Product, current.custom, Some(input), false)?),
+    };
     conn.execute(
         "UPDATE products SET name = COALESCE(?2, name), slug = COALESCE(?3, slug),
                 description = COALESCE(?4, description), price_cents = COALESCE(?5, price_cents),
                 stock = COALESCE(?6, stock), category_id = CASE WHEN ?7 THEN ?8 ELSE category_id END,
-                active = COALESCE(?9, active), updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+                active = COALESCE(?9, active), custom = CASE WHEN ?10 THEN ?11 ELSE custom END, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
          WHERE id = ?1",
         params![
             id,
@@ -278,7 +308,9 @@ pub fn update_product(conn: &Connection, id: i64, f: &ProductFields) -> Result<P
             f.stock,
             f.category_id.is_some(),
             f.category_id.flatten(),
-            f.active
+            f.active,
+            custom.is_some(),
+            custom.as_ref().and_then(custom_fields::store::to_stored)
         ],
     )
     .map_err(slug_conflict)?;

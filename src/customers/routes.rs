@@ -7,6 +7,7 @@ use super::store::{self, Customer, ShopUser};
 use crate::auth::throttle::{self, AttemptKeys};
 use crate::auth::{Email, password, reset, tokens};
 use crate::body::Body;
+use crate::custom_fields::{Entity, store::apply};
 use crate::error::{AppError, FieldErrors};
 use crate::openapi::{Access, Answer, Api, PAGE, Spec, schema};
 use crate::pagination::{Page, PageQuery, Paginated};
@@ -65,7 +66,53 @@ pub fn routes(api: &mut Api) {
         )
         .query(PAGE),
         list,
+    )
+    .get(
+        "/api/admin/customers/{id}",
+        Spec::new("One customer", Access::ShopAdmin, Answer::Json(200, schema::<Customer>)),
+        show,
+    )
+    .patch(
+        "/api/admin/customers/{id}",
+        Spec::new("Change a customer's custom fields", Access::ShopAdmin, Answer::Json(200, schema::<Customer>))
+            .body_as(schema::<CustomerBody>, "CustomerUpdate", &["custom"]),
+        update,
     );
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"custom": {"loyalty_tier": "gold"}}))]
+struct CustomerBody {
+    /// Values of the shop's customer custom fields to set (null removes one).
+    #[schemars(with = "std::collections::BTreeMap<String, serde_json::Value>")]
+    custom: serde_json::Map<String, serde_json::Value>,
+}
+
+fn no_customer() -> AppError {
+    AppError::not_found("not_found", "no such customer")
+}
+
+async fn show(admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<Customer>, AppError> {
+    let id = id.into_inner();
+    admin.0.db.run(move |c| store::find_customer(c, id)?.ok_or_else(no_customer)).await.map(web::Json)
+}
+
+async fn update(
+    admin: ShopAdmin,
+    id: web::Path<i64>,
+    body: Body<CustomerBody>,
+) -> Result<web::Json<Customer>, AppError> {
+    let (id, input) = (id.into_inner(), body.into_inner().custom);
+    let updated = admin
+        .0
+        .db
+        .write(move |tx| {
+            let current = store::find_customer(tx, id)?.ok_or_else(no_customer)?;
+            apply(tx, Entity::Customer, id, current.custom, Some(&input), false)?;
+            Ok(store::find_customer(tx, id)?.expect("exists"))
+        })
+        .await?;
+    Ok(web::Json(updated))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -77,6 +124,9 @@ struct RegisterBody {
     email: String,
     #[schemars(length(min = 8, max = 1024))]
     password: String,
+    /// Values of the shop's customer custom fields by key (see `/api/admin/custom-fields`).
+    #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
+    custom: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
@@ -109,12 +159,15 @@ async fn register(
     let (name, email) = (name.unwrap_or_default(), email.map(|e| e.as_str().to_string()).unwrap_or_default());
     let address = crate::proxy::remote_address(&req, &state.settings);
     state.password_rates.admit(Some(&format!("shop:{}", shop.client.id)), &address).await?;
-    let hash = state.hashing.hash(body.into_inner().password).await?;
+    let RegisterBody { password, custom, .. } = body.into_inner();
+    let hash = state.hashing.hash(password).await?;
     let shop_name = shop.client.name.clone();
     let user = shop
         .db
         .write(move |tx| {
             let user = store::register(tx, &name, &email, &hash)?;
+            let record = store::customer_of_user(tx, user.id)?.expect("registration made it");
+            apply(tx, Entity::Customer, record.id, record.custom, custom.as_ref(), true)?;
             // The welcome mail, committed with the account.
             let customer = crate::events::Recipient::from(&user);
             let shop = crate::shop_settings::store::sender_name(tx, &shop_name)?;

@@ -101,28 +101,46 @@ pub struct Customer {
     pub orders_count: i64,
     pub total_spent_cents: i64,
     pub last_order_at: Option<String>,
+    /// Values of the shop's customer custom fields, by key (see `/api/admin/custom-fields`).
+    #[schemars(with = "std::collections::BTreeMap<String, serde_json::Value>")]
+    pub custom: serde_json::Map<String, serde_json::Value>,
     pub created_at: String,
+}
+
+const CUSTOMER_COLUMNS: &str =
+    "id, user_id, name, email, orders_count, total_spent_cents, last_order_at, created_at, custom";
+
+fn customer(r: &Row<'_>) -> rusqlite::Result<Customer> {
+    Ok(Customer {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        name: r.get(2)?,
+        email: r.get(3)?,
+        orders_count: r.get(4)?,
+        total_spent_cents: r.get(5)?,
+        last_order_at: r.get(6)?,
+        created_at: r.get(7)?,
+        custom: crate::custom_fields::store::parse_stored(r.get(8)?),
+    })
 }
 
 pub fn list_customers(conn: &Connection, page: Page) -> rusqlite::Result<(Vec<Customer>, i64)> {
     let total = conn.query_row("SELECT COUNT(*) FROM customers", [], |r| r.get(0))?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, user_id, name, email, orders_count, total_spent_cents, last_order_at, created_at
-         FROM customers ORDER BY id LIMIT ?1 OFFSET ?2",
-    )?;
-    let rows = stmt
-        .query_map([page.limit(), page.offset()], |r| {
-            Ok(Customer {
-                id: r.get(0)?,
-                user_id: r.get(1)?,
-                name: r.get(2)?,
-                email: r.get(3)?,
-                orders_count: r.get(4)?,
-                total_spent_cents: r.get(5)?,
-                last_order_at: r.get(6)?,
-                created_at: r.get(7)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers ORDER BY id LIMIT ?1 OFFSET ?2"))?;
+    let rows = stmt.query_map([page.limit(), page.offset()], customer)?.collect::<Result<_, _>>()?;
     Ok((rows, total))
+}
+
+pub fn find_customer(conn: &Connection, id: i64) -> rusqlite::Result<Option<Customer>> {
+    conn.prepare_cached(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = ?1"))?
+        .query_row([id], customer)
+        .optional()
+}
+
+/// The customer record of an account (made at registration).
+pub fn customer_of_user(conn: &Connection, user_id: i64) -> rusqlite::Result<Option<Customer>> {
+    conn.prepare_cached(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE user_id = ?1"))?
+        .query_row([user_id], customer)
+        .optional()
 }

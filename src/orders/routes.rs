@@ -6,6 +6,7 @@ use serde::Deserialize;
 use super::checkout;
 use super::store::{self, Order};
 use crate::body::Body;
+use crate::custom_fields::{Entity, store::apply};
 use crate::error::AppError;
 use crate::events::{self, Notice, Recipient};
 use crate::openapi::{Access, Answer, Api, Spec, schema};
@@ -14,6 +15,7 @@ use crate::shop_settings::store::sender_name;
 use crate::state::AppState;
 use crate::tenancy::resolve::{ShopAdmin, ShopCustomer};
 use crate::validate;
+use serde_json::Map;
 
 pub fn routes(api: &mut Api) {
     const LIST: &[(&str, &str)] = &[("status", "string"), ("page", "integer"), ("per_page", "integer")];
@@ -45,11 +47,12 @@ pub fn routes(api: &mut Api) {
     .get("/api/admin/orders/{id}", Spec::new("One order", Admin, Answer::Json(200, schema::<Order>)), admin_show)
     .patch(
         "/api/admin/orders/{id}",
-        Spec::new("Move an order to its next status", Admin, Answer::Json(200, schema::<Order>)).body_as(
-            schema::<StatusBody>,
-            "OrderStatusChange",
-            &["status"],
-        ),
+        Spec::new(
+            "Move an order to its next status and/or change its custom fields",
+            Admin,
+            Answer::Json(200, schema::<Order>),
+        )
+        .body_as(schema::<StatusBody>, "OrderStatusChange", &[]),
         admin_update,
     );
 }
@@ -61,6 +64,9 @@ struct CheckoutBody {
     address_id: Option<i64>,
     #[schemars(length(min = 3, max = 40))]
     coupon_code: Option<String>,
+    /// Values of the shop's order custom fields by key (see `/api/admin/custom-fields`).
+    #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
+    custom: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 async fn place(
@@ -78,11 +84,13 @@ async fn place(
     };
     let user_id = customer.customer_id;
     let shop_name = customer.shop.client.name.clone();
+    let custom = body.into_inner().custom;
     let order = customer
         .shop
         .db
         .write(move |tx| {
-            let order = checkout::place_order(tx, user_id, address_id, coupon_code.as_deref())?;
+            let mut order = checkout::place_order(tx, user_id, address_id, coupon_code.as_deref())?;
+            order.custom = apply(tx, Entity::Order, order.id, Map::new(), custom.as_ref(), true)?;
             // Its mail and webhooks, committed with it.
             let notice = Notice::OrderPlaced {
                 shop: sender_name(tx, &shop_name)?,
@@ -153,9 +161,14 @@ async fn admin_show(admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<Or
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"status": "shipped"}))]
 struct StatusBody {
-    #[schemars(with = "super::store::OrderStatus")]
-    status: String,
+    /// The next status; may be left out when only `custom` changes.
+    #[schemars(with = "Option<super::store::OrderStatus>")]
+    status: Option<String>,
+    /// Values of the shop's order custom fields to set (null removes one).
+    #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
+    custom: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 async fn admin_update(
@@ -164,8 +177,11 @@ async fn admin_update(
     id: web::Path<i64>,
     body: Body<StatusBody>,
 ) -> Result<web::Json<Order>, AppError> {
-    let to = body.into_inner().status;
-    if !store::STATUSES.contains(&to.as_str()) {
+    let StatusBody { status: to, custom } = body.into_inner();
+    if to.is_none() && custom.is_none() {
+        return Err(AppError::invalid_field("status", "is required (or give custom)"));
+    }
+    if to.as_deref().is_some_and(|to| !store::STATUSES.contains(&to)) {
         return Err(AppError::invalid_field("status", format!("must be one of {}", store::STATUSES.join(", "))));
     }
     let id = id.into_inner();
@@ -174,8 +190,16 @@ async fn admin_update(
         .0
         .db
         .write(move |tx| {
-            let from = store::find(tx, id, None)?.map(|o| o.status).unwrap_or_default();
-            let order = store::change_status(tx, id, &to)?;
+            let current =
+                store::find(tx, id, None)?.ok_or_else(|| AppError::not_found("not_found", "no such order"))?;
+            let from = current.status.clone();
+            if custom.is_some() {
+                apply(tx, Entity::Order, id, current.custom, custom.as_ref(), false)?;
+            }
+            let order = match &to {
+                Some(to) => store::change_status(tx, id, to)?,
+                None => store::find(tx, id, None)?.expect("exists"),
+            };
             let changed = from != order.status;
             if changed {
                 // The customer's mail and the webhooks, committed with the change.

@@ -72,6 +72,10 @@ pub struct Order {
     pub coupon_code: Option<String>,
     pub shipping_address: ShippingAddress,
     pub items: Vec<OrderItem>,
+    /// Values of the shop's order custom fields, by key (see `/api/admin/custom-fields`).
+    #[serde(default)]
+    #[schemars(with = "std::collections::BTreeMap<String, serde_json::Value>")]
+    pub custom: serde_json::Map<String, serde_json::Value>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -82,7 +86,7 @@ fn default_currency() -> String {
 
 const COLUMNS: &str = "id, number, status, user_id, customer_id, subtotal_cents, discount_cents, total_cents, coupon_code,
     ship_name, ship_line1, ship_line2, ship_city, ship_region, ship_postal_code, ship_country, ship_phone, created_at, updated_at,
-    currency, shipping_cents, tax_cents";
+    currency, shipping_cents, tax_cents, custom";
 
 fn order(r: &Row<'_>) -> rusqlite::Result<Order> {
     Ok(Order {
@@ -109,6 +113,7 @@ fn order(r: &Row<'_>) -> rusqlite::Result<Order> {
             phone: r.get(16)?,
         },
         items: Vec::new(),
+        custom: crate::custom_fields::store::parse_stored(r.get(22)?),
         created_at: r.get(17)?,
         updated_at: r.get(18)?,
     })

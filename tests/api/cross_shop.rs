@@ -50,6 +50,12 @@ async fn fill(app: &TestApp, subdomain: &str, count: usize) -> (String, Vec<i64>
         app.create(&t, "/api/admin/banners", json!({"title": format!("{subdomain} banner {i}")})).await;
         app.create(&t, "/api/admin/pages", json!({"slug": format!("page-{i}"), "title": "A page", "published": true}))
             .await;
+        app.create(
+            &t,
+            "/api/admin/custom-fields",
+            json!({"entity": "product", "key": format!("f{i}"), "label": "F", "type": "text"}),
+        )
+        .await;
         // Webhook ids are global (main.db); the big shop, filled first, holds 1..=count.
         app.create(
             &t,
@@ -77,6 +83,7 @@ fn admin_cases(catalog_id: i64, b: &Buyer) -> Vec<(Method, String, Option<Value>
         ("webhooks", catalog_id, json!({"active": false})),
         ("banners", catalog_id, json!({"position": 7})),
         ("pages", catalog_id, json!({"title": "Renamed"})),
+        ("custom-fields", catalog_id, json!({"label": "Renamed"})),
     ] {
         cases.push((Method::GET, format!("/api/admin/{kind}/{id}"), None));
         cases.push((Method::PATCH, format!("/api/admin/{kind}/{id}"), Some(patch)));
@@ -136,7 +143,7 @@ async fn another_shops_ids_are_not_found_for_every_verb() {
     let mut theirs = customer_cases(&a_buyers[1], a_products[0]);
     theirs.retain(|(_, path, _)| !path.contains("/products/"));
     cases += expect_404(&app, &own.token, theirs).await;
-    assert_eq!(cases, 39, "the matrix lost cases");
+    assert_eq!(cases, 42, "the matrix lost cases");
 
     // Nothing in the big shop changed.
     assert_eq!(app.fetch(&a_admin, &format!("/api/admin/orders/{}", a_buyers[1].order)).await, a_order_before);
@@ -184,6 +191,8 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
         ("patch", "/api/admin/webhooks/{id}") => json!({"active": false}),
         ("patch", "/api/admin/banners/{id}") => json!({"position": 7}),
         ("patch", "/api/admin/pages/{id}") => json!({"title": "Renamed"}),
+        ("patch", "/api/admin/custom-fields/{id}") => json!({"label": "Renamed"}),
+        ("patch", "/api/admin/customers/{id}") => json!({"custom": {}}),
         _ => return None,
     })
 }
@@ -203,7 +212,7 @@ async fn the_openapi_route_table_drives_a_complete_cross_shop_matrix() {
         }
         for (method, op) in ops.as_object().unwrap() {
             // Ids that exist in the big shop only: catalog ids 3, everything else 2.
-            let catalog_like = ["categories", "products", "coupons", "webhooks", "banners", "pages"];
+            let catalog_like = ["categories", "products", "coupons", "webhooks", "banners", "pages", "custom-fields"];
             let id = if catalog_like.iter().any(|k| path.contains(k)) { 3 } else { 2 };
             let url = path.replace("{id}", &id.to_string());
             let token = match op["x-access"].as_str().unwrap() {
@@ -221,7 +230,7 @@ async fn the_openapi_route_table_drives_a_complete_cross_shop_matrix() {
             cases += 1;
         }
     }
-    assert!(cases >= 23, "only {cases} id-taking operations found in the document");
+    assert!(cases >= 28, "only {cases} id-taking operations found in the document");
     eprintln!("cross-shop matrix from the OpenAPI document: {cases} operations");
     assert_eq!(app.fetch(&a_admin, "/api/admin/orders").await, before, "the big shop changed");
 }

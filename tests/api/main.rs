@@ -13,7 +13,9 @@ mod concurrency;
 mod content;
 mod crash;
 mod crash_backups;
+
 mod cross_shop;
+mod custom_fields;
 mod deploy;
 mod docs;
 mod doctor;
