@@ -165,7 +165,7 @@ async fn product_fields_are_validated_by_type_stored_filtered_and_removed_with_t
     let res = app.send_as(Method::PATCH, admin, &color_path, json!({"options": ["red", "blue"]})).await;
     assert_error(res, StatusCode::CONFLICT, "option_in_use").await;
     let (status, grown) = send(
-        &app,
+        app,
         Method::PATCH,
         admin,
         &color_path,
@@ -176,7 +176,7 @@ async fn product_fields_are_validated_by_type_stored_filtered_and_removed_with_t
         (status, grown["label"].as_str(), grown["options"].as_array().map(Vec::len)),
         (StatusCode::OK, Some("Color"), Some(4))
     );
-    let (status, err) = send(&app, Method::PATCH, admin, &color_path, json!({"type": "text"})).await;
+    let (status, err) = send(app, Method::PATCH, admin, &color_path, json!({"type": "text"})).await;
     assert_eq!((status, fields(&err)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["type".to_string()]));
 
     // Another shop has no such field, so its lists refuse the filter and its products carry none.
