@@ -768,8 +768,12 @@ pub fn doctor(settings: &Settings, repair: bool, json: bool) -> anyhow::Result<(
                     })
                 }
                 ("orphan", _) => match &f.file {
-                    Some(name) => crate::tenancy::files::move_aside(&settings.data_dir, &settings.data_dir.join(name))
-                        .map(|to| format!("moved to {}", to.display())),
+                    Some(name) => {
+                        // A bare name is in the data folder; a region's file comes as its whole path.
+                        let path = settings.data_dir.join(name);
+                        let root = path.parent().unwrap_or(&settings.data_dir).to_path_buf();
+                        crate::tenancy::files::move_aside(&root, &path).map(|to| format!("moved to {}", to.display()))
+                    }
                     None => continue,
                 },
                 _ => continue,

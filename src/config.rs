@@ -96,6 +96,10 @@ pub struct SettingsArgs {
     /// server can open a shop file it has open).
     #[arg(long, env = "VERGEFLOW_SHOP_LOCKING", value_enum, default_value = "shared", global = true)]
     pub shop_locking: crate::db::ShopLocking,
+    /// Regions for data residency: named folders shop files may live in, `eu=/srv/eu,us=/srv/us`
+    /// (a shop without a region lives in the data folder).
+    #[arg(long, env = "VERGEFLOW_STORAGE_ROOTS", default_value = "", global = true)]
+    pub storage_roots: String,
     /// Where backups are kept (default: <data-dir>/backups).
     #[arg(long, env = "VERGEFLOW_BACKUP_DIR", global = true)]
     pub backup_dir: Option<PathBuf>,
@@ -191,6 +195,8 @@ pub struct Settings {
     pub body_timeout: Duration,
     pub shop_locking: crate::db::ShopLocking,
     pub backup_dir: PathBuf,
+    /// Named storage roots (regions), in the order given.
+    pub storage_roots: Vec<(String, PathBuf)>,
     pub backup_keep: crate::backups::retention::Keep,
     /// `None`: scheduled backups are off.
     pub backup_every: Option<Duration>,
@@ -308,6 +314,8 @@ impl SettingsArgs {
             body_timeout: Duration::from_secs(self.body_timeout_secs.clamp(1, 3600)),
             shop_locking: self.shop_locking,
             backup_dir: self.backup_dir.unwrap_or_else(|| self.data_dir.join("backups")),
+            storage_roots: crate::tenancy::regions::parse_roots(&self.storage_roots)
+                .map_err(|e| anyhow::anyhow!("VERGEFLOW_STORAGE_ROOTS: {e}"))?,
             backup_keep: self.backup_keep.parse().map_err(|e| anyhow::anyhow!("VERGEFLOW_BACKUP_KEEP: {e}"))?,
             backup_every: crate::backups::parse_every(&self.backup_every)
                 .map_err(|e| anyhow::anyhow!("VERGEFLOW_BACKUP_EVERY: {e}"))?,
@@ -369,6 +377,7 @@ impl Settings {
             body_timeout_secs: 10,
             shop_locking: crate::db::ShopLocking::Shared,
             backup_dir: None,
+            storage_roots: String::new(),
             backup_keep: "10,7d,4w".into(),
             backup_every: "1d".into(),
             backup_threads: 2,

@@ -29,6 +29,7 @@ pub mod pagination;
 pub mod proxy;
 pub mod quotas;
 pub mod recently_viewed;
+pub mod regions;
 pub mod reviews;
 pub mod schedules;
 pub mod shop_settings;

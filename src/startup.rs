@@ -43,6 +43,12 @@ impl Application {
         let listener =
             TcpListener::bind(&settings.bind).with_context(|| format!("cannot listen on {}", settings.bind))?;
         let state = Arc::new(AppState::open(settings)?);
+        if let Some((id, region)) = state.tenancy.regions.load(&*state.main.get()?)?.into_iter().next() {
+            anyhow::bail!(
+                "client {id} lives in region '{region}', which VERGEFLOW_STORAGE_ROOTS does not name; \
+                 add it (e.g. {region}=/srv/{region}) or move the shop back first"
+            );
+        }
         {
             let mut main = state.main.get()?;
             let report = reconcile::reconcile(&state.tenancy, &mut main)?;
@@ -168,6 +174,7 @@ pub fn api(api: &mut Api) {
     crate::backups::routes::routes(api);
     crate::super_admin::routes::routes(api);
     crate::fleet::routes::routes(api);
+    crate::regions::routes::routes(api);
     crate::jobs::routes::routes(api);
     crate::storefront::routes::routes(api);
     crate::catalog::routes::routes(api);

@@ -34,6 +34,14 @@ impl AppState {
         let threads = db::shared_pool_threads();
         let main = MainDb::open(&settings.data_dir, Arc::clone(&threads))?;
         let tenancy = Arc::new(Tenancy::new(&settings, threads).context("preparing the shop template")?);
+        for (name, dir) in &settings.storage_roots {
+            crate::sys::create_private_folder(dir)
+                .with_context(|| format!("creating the folder of region {name}, {}", dir.display()))?;
+        }
+        let unplaced = tenancy.regions.load(&*main.get()?)?;
+        for (id, region) in unplaced {
+            tracing::error!(client_id = id, region, "the shop lives in a region VERGEFLOW_STORAGE_ROOTS does not name");
+        }
         for (id, mb) in crate::quotas::storage_quotas(&*main.get()?).context("reading the shops' storage quotas")? {
             tenancy.pools.set_storage_quota(id, Some(mb * 1024 * 1024));
         }

@@ -24,7 +24,11 @@ const AREAS: &[(&str, &[&str], Holder)] = &[
     ),
     ("orders", &["/api/admin/orders", "/api/admin/customers"], Holder::ShopAdmin),
     ("content", &["/api/admin/banners", "/api/admin/pages"], Holder::ShopAdmin),
-    ("settings", &["/api/admin/settings", "/api/admin/webhooks", "/api/admin/audit", "/api/admin/custom-fields"], Holder::ShopAdmin),
+    (
+        "settings",
+        &["/api/admin/settings", "/api/admin/webhooks", "/api/admin/audit", "/api/admin/custom-fields"],
+        Holder::ShopAdmin,
+    ),
     ("registry", &["/api/super-admin/"], Holder::SuperAdmin),
 ];
 

@@ -364,7 +364,7 @@ pub fn backup_client(
 ) -> Result<Outcome, AppError> {
     let _op = tenancy.file_ops.lock(id)?;
     let started = std::time::Instant::now();
-    let path = files::client_path(&tenancy.data_dir, id);
+    let path = tenancy.regions.path_of(id);
     let unavailable = |e: &dyn std::fmt::Display| {
         tracing::error!(client_id = id, error = %e, "shop file is missing or unreadable");
         AppError::unavailable("client_unavailable", "this shop's data is unavailable")

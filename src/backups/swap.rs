@@ -91,7 +91,7 @@ pub fn restore_client(
 /// Builds shop `id`'s replacement beside its file (`client_<id>.db.building`) from a verified
 /// backup; removed again if that fails. Returns its path and schema version.
 fn build_replacement(tenancy: &Tenancy, id: i64, backup: &Path) -> Result<(std::path::PathBuf, i64), AppError> {
-    let building = files::building_path(&tenancy.data_dir, id);
+    let building = files::building_path(&tenancy.regions.dir_of(id), id);
     files::remove_family(&building)?;
     let version = prepare_replacement(backup, &building)
         .map_err(|e| AppError::Internal(e.context(format!("preparing a replacement file for client {id}"))))
@@ -116,7 +116,7 @@ fn prepare_replacement(backup: &Path, building: &Path) -> anyhow::Result<i64> {
 /// With the shop retired: take the live file exclusively, keep it as the pre-restore backup, then
 /// rename the replacement over it.
 fn swap_in(tenancy: &Tenancy, id: i64, building: &Path, folder: &Path) -> Result<BackupInfo, AppError> {
-    let live = files::client_path(&tenancy.data_dir, id);
+    let live = tenancy.regions.path_of(id);
     let busy = || {
         AppError::conflict(
             "client_file_busy",
@@ -151,7 +151,7 @@ fn swap_in(tenancy: &Tenancy, id: i64, building: &Path, folder: &Path) -> Result
     }
     std::fs::rename(building, &live)
         .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("renaming the restored file into place")))?;
-    files::sync_dir(&tenancy.data_dir)?;
+    files::sync_dir(&tenancy.regions.dir_of(id))?;
     Ok(pre)
 }
 
@@ -180,7 +180,7 @@ pub fn restore_damaged(tenancy: &Tenancy, main: &Connection, id: i64) -> Result<
     lifecycle::require_served(main, id)?;
     let _op = tenancy.file_ops.lock(id)?;
     // Looked at again under the lock: a whole file is never replaced by an older backup.
-    let live = files::client_path(&tenancy.data_dir, id);
+    let live = tenancy.regions.path_of(id);
     if live.exists() && crate::tenancy::template::verify_file(&live, tenancy.locking, id).is_ok() {
         let version = registry::find(main, id)?.map_or(0, |c| c.schema_version);
         return Ok(RepairReport { client_id: id, restored: None, schema_version: version, damaged_moved_to: None });
@@ -208,14 +208,14 @@ pub fn restore_damaged(tenancy: &Tenancy, main: &Connection, id: i64) -> Result<
     let swapped = tenancy.pools.retire(id, DELETE_DRAIN_TIMEOUT).and_then(|()| {
         let mut moved = None;
         for p in files::family(&live).into_iter().filter(|p| p.exists()) {
-            let to = files::move_aside(&tenancy.data_dir, &p)?;
+            let to = files::move_aside(&tenancy.regions.dir_of(id), &p)?;
             if p == live {
                 moved = Some(to.display().to_string());
             }
         }
         std::fs::rename(&building, &live)
             .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("renaming the repaired file into place")))?;
-        files::sync_dir(&tenancy.data_dir)?;
+        files::sync_dir(&tenancy.regions.dir_of(id))?;
         Ok(moved)
     });
     tenancy.pools.reinstate(id);

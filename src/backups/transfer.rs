@@ -91,7 +91,7 @@ pub fn purge_final_exports(backup_dir: &Path, keep: Duration) -> usize {
 fn write_export(tenancy: &Tenancy, main: &Connection, id: i64, out: &Path) -> Result<u64, AppError> {
     let client = registry::find(main, id)?.ok_or_else(|| AppError::not_found("client_not_found", "no such client"))?;
     let admins = users::admins_of(main, id)?;
-    let live = files::client_path(&tenancy.data_dir, id);
+    let live = tenancy.regions.path_of(id);
     let write = || -> anyhow::Result<u64> {
         let conn = db::open_shop_file(&live, tenancy.locking, 256, db::BUSY_TIMEOUT)
             .with_context(|| format!("opening {}", live.display()))?;
@@ -261,19 +261,23 @@ pub fn import_client(
     // remove the row instead of building an empty shop.
     let id = {
         let tx = main.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let id = registry::insert_provisioning(&tx, &name, subdomain.as_str(), domain.as_ref().map(|d| d.as_str()))
-            .map_err(|e| {
-                if is_unique_violation(&e, "subdomain") {
-                    AppError::conflict(
-                        "subdomain_taken",
-                        format!("the subdomain '{}' is taken; import with ?subdomain= to rename", subdomain.as_str()),
-                    )
-                } else if is_unique_violation(&e, "domain") {
-                    AppError::conflict("domain_taken", "the shop's custom domain belongs to another shop here")
-                } else {
-                    e.into()
-                }
-            })?;
+        let id =
+            registry::insert_provisioning(&tx, &name, subdomain.as_str(), domain.as_ref().map(|d| d.as_str()), None)
+                .map_err(|e| {
+                    if is_unique_violation(&e, "subdomain") {
+                        AppError::conflict(
+                            "subdomain_taken",
+                            format!(
+                                "the subdomain '{}' is taken; import with ?subdomain= to rename",
+                                subdomain.as_str()
+                            ),
+                        )
+                    } else if is_unique_violation(&e, "domain") {
+                        AppError::conflict("domain_taken", "the shop's custom domain belongs to another shop here")
+                    } else {
+                        e.into()
+                    }
+                })?;
         tx.execute("UPDATE clients SET import_pending = 1 WHERE id = ?1", [id])?;
         for a in &checked.admins {
             users::insert_admin(&tx, id, &a.name, &a.email, &a.password_hash).map_err(|e| {

@@ -140,9 +140,7 @@ fn left_behind(state: &AppState) -> Result<Vec<i64>, AppError> {
     drop(main);
     Ok(shops
         .into_iter()
-        .filter(|c| {
-            files::last_write(&files::client_path(&state.tenancy.data_dir, c.id)).is_some_and(|at| at >= horizon)
-        })
+        .filter(|c| files::last_write(&state.tenancy.regions.path_of(c.id)).is_some_and(|at| at >= horizon))
         .map(|c| c.id)
         .collect())
 }
@@ -159,7 +157,7 @@ fn round(state: &AppState, ids: Vec<i64>, memory: &mut Memory) {
             }
             Ok(None) => {}
             Err(err) => {
-                if files::client_path(&state.tenancy.data_dir, id).exists() {
+                if state.tenancy.regions.path_of(id).exists() {
                     tracing::warn!(client_id = id, error = %err, "could not read a shop's event outbox; trying again soon");
                     memory.later.insert(id, Instant::now() + RETRY_AFTER);
                 }

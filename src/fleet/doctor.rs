@@ -24,11 +24,12 @@ pub struct Finding {
     /// `error` (exit 1) or `warning`.
     pub severity: String,
     /// What kind: `main_db`, `missing_file`, `corrupt`, `wrong_file`, `behind`, `ahead`,
-    /// `ledger_mismatch`, `migration_failed`, `lifecycle`, `building_file`, `orphan`, `disk`,
-    /// `open_files`, `locked`.
+    /// `ledger_mismatch`, `migration_failed`, `lifecycle`, `building_file`, `orphan`, `stray_copy`,
+    /// `unknown_region`, `disk`, `open_files`, `locked`.
     pub check: String,
     pub client_id: Option<i64>,
-    /// The file concerned (inside the data folder), when there is one.
+    /// The file concerned when there is one: its name inside the data folder, its whole path in a
+    /// region's folder.
     pub file: Option<String>,
     pub detail: String,
     /// What `--repair` did about it.
@@ -150,33 +151,66 @@ pub fn examine(settings: &Settings, main: &Connection, server_running: bool, thr
     findings.extend(shop_findings);
     report.shop_files_checked = checked;
 
-    // Files in the data folder that belong to no shop, and half-built ones.
-    let mut names: Vec<String> = std::fs::read_dir(dir)?
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
-    names.sort();
-    for name in &names {
-        match files::classify(name) {
-            DataFile::Client(id) if !known.contains(&id) => findings.push(
-                Finding::error("orphan", Some(id), "a shop file no registry row names; --repair moves it to orphans/")
-                    .file(name),
-            ),
-            DataFile::ClientSidecar(id) if !known.contains(&id) || !files::client_path(dir, id).exists() => findings
-                .push(
+    // Files in the data folder and every region's that belong to no shop, copies a move left
+    // behind, and half-built files.
+    let regions = crate::tenancy::regions::Regions::new(dir.clone(), settings.storage_roots.clone());
+    let home_of = |id: i64| {
+        let region = clients.iter().find(|c| c.id == id).and_then(|c| c.region.as_deref());
+        regions.dir(region).map(std::path::Path::to_path_buf)
+    };
+    for (_, root) in regions.all_dirs() {
+        let Ok(entries) = std::fs::read_dir(root) else { continue };
+        let mut names: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        let shown =
+            |name: &str| if root == dir.as_path() { name.to_string() } else { root.join(name).display().to_string() };
+        for name in &names {
+            match files::classify(name) {
+                DataFile::Client(id) | DataFile::ClientSidecar(id)
+                    if known.contains(&id) && home_of(id).is_some_and(|home| home != root) =>
+                {
+                    findings.push(
+                        Finding::error(
+                            "stray_copy",
+                            Some(id),
+                            "a copy of the shop's file outside the folder its region names (a move a stop \
+                             interrupted); the next start, or --repair, removes it",
+                        )
+                        .file(&shown(name)),
+                    )
+                }
+                DataFile::Client(id) if !known.contains(&id) => findings.push(
                     Finding::error(
                         "orphan",
                         Some(id),
-                        "a -wal/-shm file whose database is gone; --repair moves it aside",
+                        "a shop file no registry row names; --repair moves it to orphans/",
                     )
-                    .file(name),
+                    .file(&shown(name)),
                 ),
-            DataFile::Building(id) if !server_running => findings.push(
-                Finding::error("building_file", Some(id), "a half-built file a stop interrupted; --repair removes it")
-                    .file(name),
-            ),
-            _ => {}
+                DataFile::ClientSidecar(id) if !known.contains(&id) || !files::client_path(root, id).exists() => {
+                    findings.push(
+                        Finding::error(
+                            "orphan",
+                            Some(id),
+                            "a -wal/-shm file whose database is gone; --repair moves it aside",
+                        )
+                        .file(&shown(name)),
+                    )
+                }
+                DataFile::Building(id) if !server_running => findings.push(
+                    Finding::error(
+                        "building_file",
+                        Some(id),
+                        "a half-built file a stop interrupted; --repair removes it",
+                    )
+                    .file(&shown(name)),
+                ),
+                _ => {}
+            }
         }
     }
 
@@ -222,7 +256,15 @@ pub fn examine(settings: &Settings, main: &Connection, server_running: bool, thr
 fn check_shop(settings: &Settings, client: &registry::Client) -> (Vec<Finding>, bool) {
     let id = client.id;
     let name = files::client_file_name(id);
-    let path = files::client_path(&settings.data_dir, id);
+    let regions = crate::tenancy::regions::Regions::new(settings.data_dir.clone(), settings.storage_roots.clone());
+    let Some(dir) = regions.dir(client.region.as_deref()) else {
+        let detail = format!(
+            "the shop lives in region '{}', which VERGEFLOW_STORAGE_ROOTS does not name: the server will not start",
+            client.region.as_deref().unwrap_or_default()
+        );
+        return (vec![Finding::error("unknown_region", Some(id), detail)], false);
+    };
+    let path = files::client_path(dir, id);
     let target = migrations::latest_client_version();
     let mut out = Vec::new();
     if let Some(error) = &client.migration_error {

@@ -19,7 +19,7 @@ use super::ledger;
 use crate::db::{self, migrations};
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::tenancy::{Tenancy, files, lifecycle};
+use crate::tenancy::{Tenancy, lifecycle};
 
 /// What migrating one shop did.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -44,7 +44,7 @@ pub fn migrate_one(tenancy: &Tenancy, main: &Connection, id: i64) -> Result<Migr
     let _op = tenancy.file_ops.lock(id)?;
     let client = lifecycle::require_served(main, id)?;
     let target = migrations::latest_client_version();
-    let path = files::client_path(&tenancy.data_dir, id);
+    let path = tenancy.regions.path_of(id);
     if !path.exists() {
         return Err(AppError::unavailable("client_unavailable", format!("shop {id}'s file is missing; restore it")));
     }
@@ -108,7 +108,7 @@ pub fn settle_interrupted(tenancy: &Tenancy, main: &Connection) -> Result<Vec<i6
     let ids = ledger::interrupted(main)?;
     for &id in &ids {
         let Some(client) = crate::tenancy::registry::find(main, id)? else { continue };
-        let path = files::client_path(&tenancy.data_dir, id);
+        let path = tenancy.regions.path_of(id);
         // Missing: doctor and requests report it; the ledger keeps what it had.
         let version =
             if path.exists() { migrations::shop_file_version(&path, tenancy.locking)? } else { client.schema_version };

@@ -92,6 +92,11 @@ pub enum Task {
         client_id: i64,
         name: String,
     },
+    /// Moves a shop's file to another region (`None`: the data folder).
+    MoveClient {
+        client_id: i64,
+        region: Option<String>,
+    },
     /// Puts a missing or damaged shop file back from its newest verified backup (`doctor --repair`).
     RepairClient {
         client_id: i64,
@@ -153,6 +158,7 @@ impl Task {
             | Task::BackupClient { client_id }
             | Task::RestoreClient { client_id, .. }
             | Task::RepairClient { client_id }
+            | Task::MoveClient { client_id, .. }
             | Task::ExportClient { client_id, .. }
             | Task::DeliverWebhook { client_id, .. }
             | Task::Notify { client_id, .. } => Some(*client_id),
@@ -231,6 +237,7 @@ impl Task {
             Task::ScheduledBackups => "scheduled_backups",
             Task::RestoreClient { .. } => "restore_client",
             Task::RepairClient { .. } => "repair_client",
+            Task::MoveClient { .. } => "move_client",
             Task::ExportClient { .. } => "export_client",
             Task::ImportClient { .. } => "import_client",
             Task::SendMail { .. } => "send_mail",
@@ -307,6 +314,12 @@ impl Task {
             Task::RepairClient { client_id } => {
                 json(serde_json::to_value(backups::swap::restore_damaged(&state.tenancy, &main, *client_id)?))
             }
+            Task::MoveClient { client_id, region } => json(serde_json::to_value(crate::regions::moves::move_client(
+                &state.tenancy,
+                &main,
+                *client_id,
+                region.as_deref(),
+            )?)),
             Task::ExportClient { client_id, out } => {
                 let bytes = backups::transfer::export_client(&state.tenancy, &main, *client_id, out)?;
                 Ok(serde_json::json!({ "client_id": client_id, "out": out, "size_bytes": bytes }))

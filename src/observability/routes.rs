@@ -119,22 +119,32 @@ struct Ready {
     disk_free_bytes: u64,
 }
 
-/// The readiness checks, blocking: main.db answers, a file can be created in the data folder and
-/// synced, and the disk has room.
+/// The readiness checks, blocking: main.db answers, a file can be created in the data folder (and
+/// each region's) and synced, and their disks have room.
 fn check_ready(state: &AppState) -> Result<u64, String> {
     let main = state.main.get().map_err(|e| format!("main.db: {e}"))?;
     main.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map_err(|e| format!("main.db: {e}"))?;
-    let dir = &state.settings.data_dir;
-    let probe = dir.join(format!(".ready-{}", std::process::id()));
-    std::fs::write(&probe, b"ready")
-        .and_then(|()| std::fs::File::open(&probe)?.sync_all())
-        .and_then(|()| std::fs::remove_file(&probe))
-        .map_err(|e| format!("the data folder {} is not writable: {e}", dir.display()))?;
-    let (free, _) = crate::sys::disk_space(dir).map_err(|e| format!("disk space: {e}"))?;
-    if free < MIN_FREE_BYTES {
-        return Err(format!("only {} MiB free on the data folder's disk", free / (1024 * 1024)));
+    // The data folder and every region's folder: a shop in any of them must be able to write.
+    let mut data_free = 0;
+    for (region, dir) in state.tenancy.regions.all_dirs() {
+        let what = match region {
+            None => "the data folder".to_string(),
+            Some(name) => format!("region {name}'s folder"),
+        };
+        let probe = dir.join(format!(".ready-{}", std::process::id()));
+        std::fs::write(&probe, b"ready")
+            .and_then(|()| std::fs::File::open(&probe)?.sync_all())
+            .and_then(|()| std::fs::remove_file(&probe))
+            .map_err(|e| format!("{what} {} is not writable: {e}", dir.display()))?;
+        let (free, _) = crate::sys::disk_space(dir).map_err(|e| format!("disk space: {e}"))?;
+        if free < MIN_FREE_BYTES {
+            return Err(format!("only {} MiB free on {what}'s disk", free / (1024 * 1024)));
+        }
+        if region.is_none() {
+            data_free = free;
+        }
     }
-    Ok(free)
+    Ok(data_free)
 }
 
 async fn ready(state: web::Data<AppState>) -> HttpResponse {

@@ -56,7 +56,7 @@ struct QuotaBody {
 /// What a shop uses now: its file's size, its products and orders (read from its file), its
 /// requests of the last 24 hours.
 pub async fn usage(state: &web::Data<AppState>, client: &Client) -> Result<Usage, AppError> {
-    let path = crate::tenancy::files::client_path(&state.tenancy.data_dir, client.id);
+    let path = state.tenancy.regions.path_of(client.id);
     let storage_bytes = super::storage_bytes(&path);
     let counted = if !path.exists() {
         Err(AppError::unavailable("client_unavailable", "no shop file"))

@@ -232,7 +232,7 @@ pub fn auto_cancel(
         if client.status != crate::tenancy::registry::ClientStatus::Active {
             continue;
         }
-        let path = crate::tenancy::files::client_path(&state.tenancy.data_dir, client.id);
+        let path = state.tenancy.regions.path_of(client.id);
         if let (Some(h), Some(w)) = (horizon, crate::tenancy::files::last_write(&path))
             && w < h
         {

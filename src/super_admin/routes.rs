@@ -137,6 +137,10 @@ struct CreateBody {
     #[schemars(length(min = 8, max = 1024))]
     admin_password: String,
     admin_name: Option<String>,
+    /// The region (from VERGEFLOW_STORAGE_ROOTS) the shop's file is created in; left out or null:
+    /// the data folder.
+    #[schemars(length(min = 1, max = 32))]
+    region: Option<String>,
 }
 
 async fn create(state: web::Data<AppState>, _: SuperAdmin, body: Body<CreateBody>) -> Result<HttpResponse, AppError> {
@@ -148,7 +152,8 @@ async fn create(state: web::Data<AppState>, _: SuperAdmin, body: Body<CreateBody
         admin_email: &body.admin_email,
         admin_password: Some(&body.admin_password),
     };
-    let mut new = NewClient::parse(&input, &state.settings.base_domain)?;
+    let mut new = NewClient::parse(&input, &state.settings.base_domain)?
+        .in_region(&state.tenancy.regions, body.region.as_deref())?;
     // Only a signed-in super admin gets here, so no rate applies (bulk provisioning scripts are
     // normal); the hashing pool still bounds how many hashes run and wait at once.
     new.admin_password_hash = state.hashing.hash(body.admin_password.clone()).await?;

@@ -24,6 +24,10 @@ pub struct NewClient {
     pub admin_name: String,
     pub admin_email: String,
     pub admin_password_hash: String,
+    /// The region the shop's file is created in (checked against the configuration by
+    /// [`NewClient::in_region`]); `None`: the data folder.
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 impl NewClient {
@@ -59,8 +63,33 @@ impl NewClient {
             admin_name,
             admin_email: admin_email.as_str().to_string(),
             admin_password_hash: String::new(),
+            region: None,
         })
     }
+
+    /// Places the new shop in `region`, which must be configured (422 on `region` otherwise).
+    pub fn in_region(mut self, regions: &super::regions::Regions, region: Option<&str>) -> Result<Self, AppError> {
+        if let Some(name) = region
+            && regions.dir(Some(name)).is_none()
+        {
+            return Err(unknown_region(regions));
+        }
+        self.region = region.map(str::to_string);
+        Ok(self)
+    }
+}
+
+/// A 422 on `region` listing the configured regions.
+pub fn unknown_region(regions: &super::regions::Regions) -> AppError {
+    let names = regions.names();
+    AppError::invalid_field(
+        "region",
+        if names.is_empty() {
+            "no regions are configured (VERGEFLOW_STORAGE_ROOTS); leave region out".to_string()
+        } else {
+            format!("must be one of {} (or null for the data folder)", names.join(", "))
+        },
+    )
 }
 
 /// The shop `new` already made, if one exists: its subdomain with an admin holding the very
@@ -115,17 +144,22 @@ pub struct NewClientInput<'a> {
 }
 
 /// Step 1: the registry row (state `provisioning`) and the shop's admin, in one transaction.
-pub fn begin_provisioning(main: &mut Connection, new: &NewClient) -> Result<i64, AppError> {
+pub fn begin_provisioning(tenancy: &Tenancy, main: &mut Connection, new: &NewClient) -> Result<i64, AppError> {
     let tx = main.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let id = registry::insert_provisioning(&tx, &new.name, &new.subdomain, new.domain.as_deref()).map_err(|e| {
-        if is_unique_violation(&e, "subdomain") {
-            AppError::conflict("subdomain_taken", format!("the subdomain '{}' is taken", new.subdomain))
-        } else if is_unique_violation(&e, "domain") {
-            AppError::conflict("domain_taken", "that custom domain belongs to another shop")
-        } else {
-            e.into()
-        }
-    })?;
+    if new.region.as_deref().is_some_and(|r| tenancy.regions.dir(Some(r)).is_none()) {
+        return Err(unknown_region(&tenancy.regions));
+    }
+    let id =
+        registry::insert_provisioning(&tx, &new.name, &new.subdomain, new.domain.as_deref(), new.region.as_deref())
+            .map_err(|e| {
+                if is_unique_violation(&e, "subdomain") {
+                    AppError::conflict("subdomain_taken", format!("the subdomain '{}' is taken", new.subdomain))
+                } else if is_unique_violation(&e, "domain") {
+                    AppError::conflict("domain_taken", "that custom domain belongs to another shop")
+                } else {
+                    e.into()
+                }
+            })?;
     crate::auth::users::insert_admin(&tx, id, &new.admin_name, &new.admin_email, &new.admin_password_hash).map_err(
         |e| {
             if is_unique_violation(&e, "email") {
@@ -136,12 +170,14 @@ pub fn begin_provisioning(main: &mut Connection, new: &NewClient) -> Result<i64,
         },
     )?;
     tx.commit()?;
+    tenancy.regions.place(id, new.region.as_deref())?;
     Ok(id)
 }
 
 /// Steps 2–3: build (or adopt a valid) shop file, then mark the client `active`. Safe to repeat.
 pub fn finish_provisioning(tenancy: &Tenancy, main: &mut Connection, id: i64) -> Result<Client, AppError> {
-    let path = files::client_path(&tenancy.data_dir, id);
+    let dir = tenancy.regions.dir_of(id);
+    let path = files::client_path(&dir, id);
     let version = if path.exists() {
         match template::verify_file(&path, tenancy.locking, id) {
             Ok(()) => {
@@ -153,13 +189,13 @@ pub fn finish_provisioning(tenancy: &Tenancy, main: &mut Connection, id: i64) ->
             Err(problem) => {
                 tracing::warn!(client_id = id, %problem, "unusable file for a provisioning shop; moving it aside");
                 for p in files::family(&path).into_iter().filter(|p| p.exists()) {
-                    files::move_aside(&tenancy.data_dir, &p)?;
+                    files::move_aside(&dir, &p)?;
                 }
-                tenancy.template.build_file(&tenancy.data_dir, id)?
+                tenancy.template.build_file(&dir, id)?
             }
         }
     } else {
-        tenancy.template.build_file(&tenancy.data_dir, id)?
+        tenancy.template.build_file(&dir, id)?
     };
     let tx = main.transaction_with_behavior(TransactionBehavior::Immediate)?;
     registry::set_schema_version(&tx, id, version)?;
@@ -180,12 +216,13 @@ pub fn finish_provisioning(tenancy: &Tenancy, main: &mut Connection, id: i64) ->
 /// Creates a shop: registry row → file built under a temporary name and renamed → active.
 /// If building fails, the row, its admin and any partial file are removed again.
 pub fn provision_client(tenancy: &Tenancy, main: &mut Connection, new: &NewClient) -> Result<Client, AppError> {
-    let id = begin_provisioning(main, new)?;
+    let id = begin_provisioning(tenancy, main, new)?;
     finish_provisioning(tenancy, main, id).inspect_err(|err| {
         tracing::error!(client_id = id, error = %err, "provisioning failed; rolling back");
         // Nothing has opened the file: it was never active.
-        let _ = files::remove_family(&files::building_path(&tenancy.data_dir, id));
-        let _ = files::remove_family(&files::client_path(&tenancy.data_dir, id));
+        let dir = tenancy.regions.dir_of(id);
+        let _ = files::remove_family(&files::building_path(&dir, id));
+        let _ = files::remove_family(&files::client_path(&dir, id));
         let _ = registry::delete_row(main, id);
         tenancy.directory.invalidate(id);
     })
@@ -240,6 +277,7 @@ pub fn delete_client(
     let tx = main.transaction_with_behavior(TransactionBehavior::Immediate)?;
     registry::delete_row(&tx, id)?;
     tx.commit()?;
+    let _ = tenancy.regions.place(id, None);
     tenancy.directory.invalidate(id);
     tracing::info!(client_id = id, subdomain = %client.subdomain, "client deleted");
     crate::audit::lifecycle(
@@ -253,8 +291,11 @@ pub fn delete_client(
 
 /// Removes everything of a shop on disk: its file, sidecars, half-built file and backups.
 pub(super) fn remove_files(tenancy: &Tenancy, id: i64) -> Result<(), AppError> {
-    files::remove_family(&files::client_path(&tenancy.data_dir, id))?;
-    files::remove_family(&files::building_path(&tenancy.data_dir, id))?;
+    // Every root: a move a crash interrupted may have left a copy in another.
+    for (_, dir) in tenancy.regions.all_dirs() {
+        files::remove_family(&files::client_path(dir, id))?;
+        files::remove_family(&files::building_path(dir, id))?;
+    }
     let backups = crate::backups::Source::Client(id).folder(&tenancy.backup_dir);
     match std::fs::remove_dir_all(&backups) {
         Ok(()) => files::sync_dir(&tenancy.backup_dir)?,

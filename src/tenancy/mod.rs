@@ -8,6 +8,7 @@ pub mod lock;
 pub mod names;
 pub mod pools;
 pub mod reconcile;
+pub mod regions;
 pub mod registry;
 pub mod resolve;
 pub mod slru;
@@ -30,6 +31,8 @@ use template::ClientTemplate;
 /// Everything the server, the CLI and the job worker share about shops.
 pub struct Tenancy {
     pub data_dir: PathBuf,
+    /// Where each shop's file lives (the data folder or a region's root).
+    pub regions: Arc<regions::Regions>,
     pub base_domain: String,
     /// How shop files are locked against other processes.
     pub locking: crate::db::ShopLocking,
@@ -44,12 +47,14 @@ pub struct Tenancy {
 
 impl Tenancy {
     pub fn new(settings: &Settings, threads: Arc<ScheduledThreadPool>) -> anyhow::Result<Self> {
+        let regions = Arc::new(regions::Regions::new(settings.data_dir.clone(), settings.storage_roots.clone()));
         Ok(Self {
             data_dir: settings.data_dir.clone(),
+            regions: Arc::clone(&regions),
             base_domain: settings.base_domain.clone(),
             locking: settings.shop_locking,
             pools: TenantPools::new(
-                settings.data_dir.clone(),
+                regions,
                 settings.max_open_clients,
                 settings.client_pool_size,
                 settings.max_shop_bytes,

@@ -19,7 +19,6 @@ use rusqlite::Connection;
 use scheduled_thread_pool::ScheduledThreadPool;
 use serde::Serialize;
 
-use super::files;
 use super::slru::SegmentedLru;
 use crate::db::{self, CHECKOUT_TIMEOUT};
 use crate::error::AppError;
@@ -200,7 +199,7 @@ pub struct PoolStats {
 
 /// The LRU of shop pools.
 pub struct TenantPools {
-    data_dir: PathBuf,
+    regions: Arc<super::regions::Regions>,
     capacity: usize,
     pool_size: u32,
     max_pages: Option<u64>,
@@ -227,7 +226,7 @@ const MAX_PENDING_CLOSES: usize = 64;
 
 impl TenantPools {
     pub fn new(
-        data_dir: PathBuf,
+        regions: Arc<super::regions::Regions>,
         capacity: usize,
         pool_size: u32,
         max_shop_bytes: Option<u64>,
@@ -237,7 +236,7 @@ impl TenantPools {
     ) -> Self {
         let capacity = capacity.max(1);
         Self {
-            data_dir,
+            regions,
             capacity,
             pool_size: pool_size.max(1),
             max_pages: max_shop_bytes.map(|b| (b / 4096).max(1)),
@@ -296,7 +295,7 @@ impl TenantPools {
             return Ok(ClientDb { pool });
         }
         // A miss: check the file outside the lock (a syscall), then open the pool under it.
-        let path = files::client_path(&self.data_dir, client_id);
+        let path = self.regions.path_of(client_id);
         if !path.exists() {
             tracing::error!(client_id, path = %path.display(), "shop file is missing");
             return Err(AppError::unavailable("client_unavailable", "this shop's data is unavailable"));

@@ -18,6 +18,9 @@ pub struct ReconcileReport {
     pub deletions_finished: Vec<i64>,
     pub building_files_removed: Vec<String>,
     pub moved_aside: Vec<String>,
+    /// Copies of a shop's file outside the folder the registry names (a move a crash interrupted),
+    /// removed because the named folder holds the shop's file.
+    pub stray_copies_removed: Vec<String>,
     pub missing_files: Vec<i64>,
     pub imports_finished: Vec<i64>,
     pub imports_rolled_back: Vec<i64>,
@@ -33,6 +36,7 @@ impl ReconcileReport {
             && self.deletions_finished.is_empty()
             && self.building_files_removed.is_empty()
             && self.moved_aside.is_empty()
+            && self.stray_copies_removed.is_empty()
             && self.missing_files.is_empty()
             && self.imports_finished.is_empty()
             && self.imports_rolled_back.is_empty()
@@ -45,13 +49,16 @@ impl ReconcileReport {
 pub fn reconcile(tenancy: &Tenancy, main: &mut Connection) -> Result<ReconcileReport, AppError> {
     let mut report = ReconcileReport::default();
     let dir = &tenancy.data_dir;
+    let roots: Vec<std::path::PathBuf> = tenancy.regions.all_dirs().into_iter().map(|(_, d)| d.to_path_buf()).collect();
 
     // Half-built files are never served; whatever they held is rebuilt below if still wanted.
-    for name in data_file_names(dir)? {
-        if let DataFile::Building(_) = files::classify(&name) {
-            std::fs::remove_file(dir.join(&name))
-                .map_err(|e| anyhow::Error::new(e).context(format!("removing {name}")))?;
-            report.building_files_removed.push(name);
+    for root in &roots {
+        for name in data_file_names(root)? {
+            if let DataFile::Building(_) = files::classify(&name) {
+                std::fs::remove_file(root.join(&name))
+                    .map_err(|e| anyhow::Error::new(e).context(format!("removing {name}")))?;
+                report.building_files_removed.push(shown(dir, root, &name));
+            }
         }
     }
 
@@ -96,25 +103,42 @@ pub fn reconcile(tenancy: &Tenancy, main: &mut Connection) -> Result<ReconcileRe
     }
 
     let known: HashSet<i64> = registry::all_ids(main)?.into_iter().collect();
-    let names = data_file_names(dir)?;
-    for name in &names {
-        let orphan = match files::classify(name) {
-            DataFile::Client(id) => !known.contains(&id),
-            // A -wal or -shm whose database is gone must never be picked up by a future file.
-            DataFile::ClientSidecar(id) => !known.contains(&id) || !files::client_path(dir, id).exists(),
-            _ => false,
-        };
-        if orphan {
-            let moved = files::move_aside(dir, &dir.join(name))?;
-            tracing::warn!(file = %name, to = %moved.display(), "reconciled: moved a file that belongs to no shop aside");
-            report.moved_aside.push(name.clone());
+    for root in &roots {
+        for name in &data_file_names(root)? {
+            let id = match files::classify(name) {
+                DataFile::Client(id) | DataFile::ClientSidecar(id) => id,
+                _ => continue,
+            };
+            if !root.join(name).exists() {
+                continue; // went with its database just above
+            }
+            let home = tenancy.regions.dir_of(id);
+            if known.contains(&id) && home != *root && files::client_path(&home, id).exists() {
+                // A copy a move left behind (before or after its switch): the registry's folder
+                // holds the shop's file, so this one is never served again.
+                files::remove_family(&files::client_path(root, id))?;
+                tracing::warn!(client_id = id, file = %root.join(name).display(), "reconciled: removed a stray copy a move left behind");
+                report.stray_copies_removed.push(shown(dir, root, name));
+                continue;
+            }
+            let orphan = match files::classify(name) {
+                DataFile::Client(id) => !known.contains(&id),
+                // A -wal or -shm whose database is gone must never be picked up by a future file.
+                DataFile::ClientSidecar(id) => !known.contains(&id) || !files::client_path(root, id).exists(),
+                _ => false,
+            };
+            if orphan {
+                let moved = files::move_aside(root, &root.join(name))?;
+                tracing::warn!(file = %name, to = %moved.display(), "reconciled: moved a file that belongs to no shop aside");
+                report.moved_aside.push(shown(dir, root, name));
+            }
         }
     }
 
     report.migrations_settled = crate::fleet::migrate::settle_interrupted(tenancy, main)?;
 
     for client in registry::all_with_status(main, &[ClientStatus::Active, ClientStatus::Suspended])? {
-        if !files::client_path(dir, client.id).exists() {
+        if !tenancy.regions.path_of(client.id).exists() {
             tracing::error!(
                 client_id = client.id,
                 "shop file is missing; the shop will answer 503 until it is restored"
@@ -126,6 +150,11 @@ pub fn reconcile(tenancy: &Tenancy, main: &mut Connection) -> Result<ReconcileRe
         tracing::info!(report = ?report, "reconciliation changed the data folder");
     }
     Ok(report)
+}
+
+/// A file's name as reports show it: bare in the data folder, the whole path in a region's.
+fn shown(data_dir: &std::path::Path, root: &std::path::Path, name: &str) -> String {
+    if root == data_dir { name.to_string() } else { root.join(name).display().to_string() }
 }
 
 fn data_file_names(dir: &std::path::Path) -> Result<Vec<String>, AppError> {

@@ -43,8 +43,12 @@ pub struct Client {
     pub name: String,
     pub subdomain: String,
     pub domain: Option<String>,
-    /// The shop file's name inside the data folder, `client_<id>.db`.
+    /// The shop file's name inside its region's folder, `client_<id>.db`.
     pub database: String,
+    /// The region (storage root from VERGEFLOW_STORAGE_ROOTS) the shop's file lives in; null: the
+    /// data folder.
+    #[serde(default)]
+    pub region: Option<String>,
     pub status: ClientStatus,
     pub schema_version: i64,
     /// Why the last migration of this shop failed; null when it did not. Such a shop answers 503
@@ -67,7 +71,7 @@ pub struct Client {
     pub usage: Option<crate::quotas::Usage>,
 }
 
-const COLUMNS: &str = "id, name, subdomain, domain, database, status, schema_version, created_at, updated_at, backup_every, migration_error, features, (SELECT value FROM settings WHERE key = 'features'), max_storage_mb, max_products, requests_per_second";
+const COLUMNS: &str = "id, name, subdomain, domain, database, status, schema_version, created_at, updated_at, backup_every, migration_error, features, (SELECT value FROM settings WHERE key = 'features'), max_storage_mb, max_products, requests_per_second, region";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Client> {
     Ok(Client {
@@ -92,6 +96,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Client> {
             requests_per_second: row.get(15)?,
         },
         usage: None,
+        region: row.get(16)?,
     })
 }
 
@@ -150,10 +155,11 @@ pub fn insert_provisioning(
     name: &str,
     subdomain: &str,
     domain: Option<&str>,
+    region: Option<&str>,
 ) -> rusqlite::Result<i64> {
     conn.execute(
-        "INSERT INTO clients (name, subdomain, domain, status) VALUES (?1, ?2, ?3, 'provisioning')",
-        params![name, subdomain, domain],
+        "INSERT INTO clients (name, subdomain, domain, status, region) VALUES (?1, ?2, ?3, 'provisioning', ?4)",
+        params![name, subdomain, domain, region],
     )?;
     Ok(conn.last_insert_rowid())
 }

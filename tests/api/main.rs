@@ -31,6 +31,7 @@ mod mail;
 mod observability;
 mod quotas;
 mod reconcile;
+mod regions;
 mod resolution;
 mod schedules;
 mod shop_journeys;

@@ -26,7 +26,7 @@ fn begin(data_dir: &Path, subdomain: &str) -> (AppState, i64) {
     };
     let mut new = NewClient::parse(&input, "localhost").unwrap();
     new.admin_password_hash = password::hash(ADMIN_PASSWORD).unwrap();
-    let id = lifecycle::begin_provisioning(&mut state.main.get().unwrap(), &new).unwrap();
+    let id = lifecycle::begin_provisioning(&state.tenancy, &mut state.main.get().unwrap(), &new).unwrap();
     (state, id)
 }
 
