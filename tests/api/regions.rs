@@ -340,3 +340,35 @@ async fn kills_during_moves_leave_one_whole_copy_where_the_registry_points() {
     );
     assert!(caught_inside >= 2, "only {caught_inside} of {ROUNDS} kills fell inside a move");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_up_removes_the_copies_and_half_built_files_a_move_left_in_other_roots() {
+    let with_roots = |s: &mut vergeflow::config::Settings| {
+        let (eu, us) = roots_of(&s.data_dir);
+        s.storage_roots = vec![("eu".into(), eu), ("us".into(), us)];
+    };
+    let app = spawn_app_with(with_roots).await;
+    let (eu, us) = roots_of(&app.data_dir);
+    let (_, shop) = create_in(&app, "leftover", json!("eu")).await;
+    let id = shop["id"].as_i64().unwrap();
+    let admin = app.login_token("admin@leftover.test", "shop-admin-password").await;
+    app.create(&admin, "/api/admin/products", json!({"name": "Kept", "price_cents": 100})).await;
+    let (data, tmp) = app.stop().await;
+    // What a kill leaves: the copy a move made before its switch (or the one it left after), a
+    // sidecar with it, and a half-built copy in the third root. The registry names eu.
+    let live = eu.join(format!("client_{id}.db"));
+    std::fs::copy(&live, data.join(format!("client_{id}.db"))).unwrap();
+    std::fs::write(data.join(format!("client_{id}.db-shm")), b"stale").unwrap();
+    std::fs::copy(&live, us.join(format!("client_{id}.db.building"))).unwrap();
+    // A file of no shop in a region's folder is set aside, as in the data folder.
+    std::fs::copy(&live, us.join("client_999.db")).unwrap();
+
+    let app = crate::helpers::spawn_on(&data, with_roots).await;
+    assert_eq!(copies(&data, id), [live.clone()]);
+    assert!(!data.join(format!("client_{id}.db-shm")).exists());
+    assert!(!us.join(format!("client_{id}.db.building")).exists());
+    assert!(!us.join("client_999.db").exists() && us.join("orphans").exists(), "moved aside in its own root");
+    let admin = app.login_token("admin@leftover.test", "shop-admin-password").await;
+    assert_eq!(app.fetch(&admin, "/api/admin/products").await["meta"]["total"], 1);
+    drop(tmp);
+}
