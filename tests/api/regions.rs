@@ -364,7 +364,7 @@ async fn start_up_removes_the_copies_and_half_built_files_a_move_left_in_other_r
     std::fs::copy(&live, us.join("client_999.db")).unwrap();
 
     let app = crate::helpers::spawn_on(&data, with_roots).await;
-    assert_eq!(copies(&data, id), [live.clone()]);
+    assert_eq!(copies(&data, id), [live]);
     assert!(!data.join(format!("client_{id}.db-shm")).exists());
     assert!(!us.join(format!("client_{id}.db.building")).exists());
     assert!(!us.join("client_999.db").exists() && us.join("orphans").exists(), "moved aside in its own root");
