@@ -363,6 +363,46 @@ async fn start_up_removes_the_copies_and_half_built_files_a_move_left_in_other_r
     // A file of no shop in a region's folder is set aside, as in the data folder.
     std::fs::copy(&live, us.join("client_999.db")).unwrap();
 
+    // doctor (read-only) names each of them first.
+    let roots = format!("eu={},us={}", eu.display(), us.display());
+    let doctor = |roots: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vergeflow"))
+            .args(["doctor", "--json", "--data-dir", data.to_str().unwrap()])
+            .env("VERGEFLOW_STORAGE_ROOTS", roots)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut found: Vec<String> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| format!("{} {}", f["check"].as_str().unwrap(), f["file"].as_str().unwrap_or("-")))
+            .collect();
+        found.sort();
+        found
+    };
+    let us_file = |name: &str| us.join(name).display().to_string();
+    assert_eq!(
+        doctor(&roots),
+        [
+            format!("building_file {}", us_file(&format!("client_{id}.db.building"))),
+            format!("orphan {}", us_file("client_999.db")),
+            format!("stray_copy client_{id}.db"),
+            format!("stray_copy client_{id}.db-shm"),
+        ]
+    );
+    // Without eu configured, doctor says so and the server refuses to start, naming shop and region.
+    assert!(doctor("").contains(&"unknown_region -".to_string()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vergeflow"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir", data.to_str().unwrap()])
+        .env("VERGEFLOW_ADMIN_PASSWORD", "super-secret-password")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("client {id} lives in region 'eu'")), "{stderr}");
+
     let app = crate::helpers::spawn_on(&data, with_roots).await;
     assert_eq!(copies(&data, id), [live]);
     assert!(!data.join(format!("client_{id}.db-shm")).exists());
