@@ -106,34 +106,60 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
     type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let checked = check_content_type(req);
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        let timeout =
-            req.app_data::<web::Data<AppState>>().map_or(Duration::from_secs(10), |s| s.settings.body_timeout);
-        let mut payload = payload.take();
-        let req = req.clone();
+        let read = read_body(req, payload);
+        Box::pin(async move { parse(&read.await?).map(Body) })
+    }
+}
+
+/// A JSON object body kept byte for byte as it arrived (for signatures over the exact bytes),
+/// with its parsed value; the same checks and limits as [`Body`].
+pub struct RawJson {
+    pub bytes: web::Bytes,
+    pub value: serde_json::Value,
+}
+
+impl FromRequest for RawJson {
+    type Error = AppError;
+    type Future = LocalBoxFuture<'static, Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let read = read_body(req, payload);
         Box::pin(async move {
-            checked?;
-            let read = actix_web::rt::time::timeout(timeout, read_within_limit(&mut payload, declared)).await;
-            match read {
-                Ok(Ok(bytes)) => parse(&bytes).map(Body),
-                Ok(Err(err)) => {
-                    if matches!(err, AppError::PayloadTooLarge { .. }) {
-                        req.extensions_mut().insert(UnreadPayload(payload));
-                    }
-                    Err(err)
-                }
-                Err(_) => {
-                    req.extensions_mut().insert(UnreadPayload(payload));
-                    Err(AppError::RequestTimeout { secs: timeout.as_secs() })
-                }
-            }
+            let bytes = read.await?.freeze();
+            let value = parse(&bytes)?;
+            Ok(RawJson { bytes, value })
         })
     }
+}
+
+/// Reads a JSON request body: content type, size and time limits checked.
+fn read_body(req: &HttpRequest, payload: &mut Payload) -> LocalBoxFuture<'static, Result<web::BytesMut, AppError>> {
+    let checked = check_content_type(req);
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let timeout = req.app_data::<web::Data<AppState>>().map_or(Duration::from_secs(10), |s| s.settings.body_timeout);
+    let mut payload = payload.take();
+    let req = req.clone();
+    Box::pin(async move {
+        checked?;
+        let read = actix_web::rt::time::timeout(timeout, read_within_limit(&mut payload, declared)).await;
+        match read {
+            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Err(err)) => {
+                if matches!(err, AppError::PayloadTooLarge { .. }) {
+                    req.extensions_mut().insert(UnreadPayload(payload));
+                }
+                Err(err)
+            }
+            Err(_) => {
+                req.extensions_mut().insert(UnreadPayload(payload));
+                Err(AppError::RequestTimeout { secs: timeout.as_secs() })
+            }
+        }
+    })
 }
 
 async fn read_within_limit(payload: &mut Payload, declared: Option<u64>) -> Result<web::BytesMut, AppError> {

@@ -96,6 +96,13 @@ pub struct SettingsArgs {
     /// server can open a shop file it has open).
     #[arg(long, env = "VERGEFLOW_SHOP_LOCKING", value_enum, default_value = "shared", global = true)]
     pub shop_locking: crate::db::ShopLocking,
+    /// Where Stripe's API is (tests point it at a local fake).
+    #[arg(long, env = "VERGEFLOW_STRIPE_API_BASE", default_value = "https://api.stripe.com", global = true)]
+    pub stripe_api_base: String,
+    /// The key that seals payment provider secrets, 64 hex digits (default: <data-dir>/secret.key,
+    /// made on first start).
+    #[arg(long, env = "VERGEFLOW_SECRET_KEY", global = true, hide_env_values = true)]
+    pub secret_key: Option<String>,
     /// Regions for data residency: named folders shop files may live in, `eu=/srv/eu,us=/srv/us`
     /// (a shop without a region lives in the data folder).
     #[arg(long, env = "VERGEFLOW_STORAGE_ROOTS", default_value = "", global = true)]
@@ -195,6 +202,9 @@ pub struct Settings {
     pub body_timeout: Duration,
     pub shop_locking: crate::db::ShopLocking,
     pub backup_dir: PathBuf,
+    pub stripe_api_base: String,
+    /// `VERGEFLOW_SECRET_KEY` as given (the key file is read when the state opens).
+    pub secret_key: Option<String>,
     /// Named storage roots (regions), in the order given.
     pub storage_roots: Vec<(String, PathBuf)>,
     pub backup_keep: crate::backups::retention::Keep,
@@ -314,6 +324,8 @@ impl SettingsArgs {
             body_timeout: Duration::from_secs(self.body_timeout_secs.clamp(1, 3600)),
             shop_locking: self.shop_locking,
             backup_dir: self.backup_dir.unwrap_or_else(|| self.data_dir.join("backups")),
+            stripe_api_base: self.stripe_api_base.trim_end_matches('/').to_string(),
+            secret_key: self.secret_key,
             storage_roots: crate::tenancy::regions::parse_roots(&self.storage_roots)
                 .map_err(|e| anyhow::anyhow!("VERGEFLOW_STORAGE_ROOTS: {e}"))?,
             backup_keep: self.backup_keep.parse().map_err(|e| anyhow::anyhow!("VERGEFLOW_BACKUP_KEEP: {e}"))?,
@@ -378,6 +390,8 @@ impl Settings {
             shop_locking: crate::db::ShopLocking::Shared,
             backup_dir: None,
             storage_roots: String::new(),
+            stripe_api_base: "https://api.stripe.com".into(),
+            secret_key: None,
             backup_keep: "10,7d,4w".into(),
             backup_every: "1d".into(),
             backup_threads: 2,

@@ -39,6 +39,9 @@ pub enum AppError {
     RequestTimeout { secs: u64 },
     #[error("{message}")]
     Unavailable { code: &'static str, message: String },
+    /// 502: a service the request needed (a payment provider) failed or refused.
+    #[error("{message}")]
+    BadGateway { code: &'static str, message: String },
     /// The shop's file reached its size limit or the disk is full.
     #[error("{0}")]
     StorageFull(String),
@@ -82,6 +85,7 @@ impl AppError {
             | Self::Conflict { code, .. }
             | Self::Unprocessable { code, .. }
             | Self::Unavailable { code, .. }
+            | Self::BadGateway { code, .. }
             | Self::TooManyRequests { code, .. } => code,
             Self::Unauthorized(_) => "unauthenticated",
             Self::PayloadTooLarge { .. } => "payload_too_large",
@@ -140,6 +144,7 @@ impl ResponseError for AppError {
             Self::Validation { .. } | Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } | Self::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             Self::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -26,6 +26,7 @@ pub mod observability;
 pub mod openapi;
 pub mod orders;
 pub mod pagination;
+pub mod payments;
 pub mod proxy;
 pub mod quotas;
 pub mod recently_viewed;

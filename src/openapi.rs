@@ -305,7 +305,8 @@ fn tag(path: &str) -> &'static str {
 /// Paths answering one thing rather than a list: their GET is `get`, not `list`.
 const SINGLETONS: &[&str] = &["me", "cart", "stats", "shop", "health", "metrics", "openapi.json", "export"];
 /// Last path segments that are actions: their POST keeps the action's name alone.
-const ACTIONS: &[&str] = &["login", "logout", "register", "migrate", "checkout", "restore", "import"];
+const ACTIONS: &[&str] =
+    &["login", "logout", "register", "migrate", "checkout", "restore", "import", "capture", "sync", "webhook", "move"];
 
 /// A short, stable operation id: `shop_admin_products_list`, `storefront_checkout`, `auth_login`.
 pub fn operation_id(method: &Method, path: &str) -> String {
@@ -422,6 +423,10 @@ impl Document {
         }
         if matches!(*method, Method::POST | Method::PATCH | Method::DELETE) && spec.access != Access::Public {
             errors.push(("409", "Conflict"));
+        }
+        // Where a payment provider is called.
+        if path.contains("/payment") || path.ends_with("/refunds") || path.ends_with("/checkout") {
+            errors.push(("502", "BadGateway"));
         }
         if path.ends_with("/login") || path.ends_with("/register") {
             errors.extend([("429", "TooManyRequests"), ("503", "Unavailable")]);
@@ -569,6 +574,7 @@ impl Document {
                     "ValidationFailed": response("the input is invalid; `fields` names each bad field"),
                     "TooManyRequests": too_many,
                     "Unavailable": unavailable,
+                    "BadGateway": response("the payment provider failed or refused (`payment_provider_error`); its message is passed on"),
                     "Error": response("any other error")
                 }
             }

@@ -15,6 +15,8 @@ pub struct AppState {
     pub settings: Settings,
     pub main: MainDb,
     pub tenancy: Arc<Tenancy>,
+    /// Seals payment provider secrets (`VERGEFLOW_SECRET_KEY` or `<data>/secret.key`).
+    pub secret_key: crate::payments::secrets::SecretKey,
     pub throttle: LoginThrottle,
     pub password_rates: PasswordRates,
     pub reset_rates: ResetRates,
@@ -45,12 +47,15 @@ impl AppState {
         for (id, mb) in crate::quotas::storage_quotas(&*main.get()?).context("reading the shops' storage quotas")? {
             tenancy.pools.set_storage_quota(id, Some(mb * 1024 * 1024));
         }
+        let secret_key = crate::payments::secrets::SecretKey::load(&settings.data_dir, settings.secret_key.as_deref())
+            .context("loading the key that seals payment provider secrets")?;
         let password_rates = PasswordRates::new(settings.password_rate_per_ip, settings.password_rate_per_shop);
         let hashing = HashPool::start(settings.hash_threads, settings.hash_queue);
         Ok(Self {
             settings,
             main,
             tenancy,
+            secret_key,
             throttle: LoginThrottle::default(),
             password_rates,
             reset_rates: ResetRates::default(),

@@ -36,6 +36,15 @@ impl Caller {
         }
     }
 
+    /// Who this is in histories and logs: `user:N`, `customer:N` or `anonymous`.
+    pub fn actor(&self) -> String {
+        match self {
+            Caller::SuperAdmin { user_id, .. } | Caller::Admin { user_id, .. } => format!("user:{user_id}"),
+            Caller::Customer { customer_id, .. } => format!("customer:{customer_id}"),
+            Caller::Anonymous => "anonymous".into(),
+        }
+    }
+
     /// The main-registry user id, for super admins and shop admins.
     pub fn main_user_id(&self) -> Option<i64> {
         match self {

@@ -2,5 +2,7 @@
 //! order list and status changes.
 
 pub mod checkout;
+pub mod history;
 pub mod routes;
+pub mod status;
 pub mod store;

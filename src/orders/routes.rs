@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::checkout;
+use super::history::{self, OrderEvent};
 use super::store::{self, Order};
 use crate::body::Body;
 use crate::custom_fields::{Entity, store::apply};
@@ -54,11 +55,104 @@ pub fn routes(api: &mut Api) {
         )
         .body_as(schema::<StatusBody>, "OrderStatusChange", &[]),
         admin_update,
+    )
+    .get(
+        "/api/admin/orders/{id}/events",
+        Spec::new(
+            "An order's history: placed, payments, status changes, refunds, notes",
+            Admin,
+            Answer::Json(200, schema::<EventList>),
+        ),
+        admin_events,
+    )
+    .post(
+        "/api/admin/orders/{id}/notes",
+        Spec::new(
+            "Add a note to an order's history (internal, or shown to the customer)",
+            Admin,
+            Answer::Json(201, schema::<OrderEvent>),
+        )
+        .body_as(schema::<NoteBody>, "OrderNote", &["note"]),
+        add_note,
+    )
+    .get(
+        "/api/shop/orders/{id}/events",
+        Spec::new(
+            "The history of one of the customer's orders (what concerns them)",
+            Customer,
+            Answer::Json(200, schema::<EventList>),
+        ),
+        my_events,
     );
 }
 
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct EventList {
+    data: Vec<OrderEvent>,
+}
+
+fn no_order() -> AppError {
+    AppError::not_found("not_found", "no such order")
+}
+
+async fn admin_events(admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<EventList>, AppError> {
+    let id = id.into_inner();
+    let data = admin
+        .0
+        .db
+        .run(move |c| {
+            store::find(c, id, None)?.ok_or_else(no_order)?;
+            Ok(history::list(c, id, false)?)
+        })
+        .await?;
+    Ok(web::Json(EventList { data }))
+}
+
+async fn my_events(customer: ShopCustomer, id: web::Path<i64>) -> Result<web::Json<EventList>, AppError> {
+    let (id, user_id) = (id.into_inner(), customer.customer_id);
+    let data = customer
+        .shop
+        .db
+        .run(move |c| {
+            store::find(c, id, Some(user_id))?.ok_or_else(no_order)?;
+            Ok(history::list(c, id, true)?)
+        })
+        .await?;
+    Ok(web::Json(EventList { data }))
+}
+
 #[derive(Deserialize, schemars::JsonSchema)]
-#[schemars(example = serde_json::json!({"address_id": 1, "coupon_code": "TEA10"}))]
+#[schemars(example = serde_json::json!({"note": "Gift wrapped as asked", "visible_to_customer": true}))]
+struct NoteBody {
+    #[schemars(length(min = 1, max = 2000))]
+    note: Option<String>,
+    /// Shown on the customer's order history; internal when false (the default).
+    visible_to_customer: Option<bool>,
+}
+
+async fn add_note(admin: ShopAdmin, id: web::Path<i64>, body: Body<NoteBody>) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    let b = body.into_inner();
+    let note = match b.note.as_deref().map(str::trim) {
+        Some(n) if !n.is_empty() && n.chars().count() <= 2000 => n.to_string(),
+        Some(_) => return Err(AppError::invalid_field("note", "must be 1 to 2000 characters")),
+        None => return Err(AppError::invalid_field("note", "is required")),
+    };
+    let (visible, actor) = (b.visible_to_customer.unwrap_or(false), admin.0.caller.actor());
+    let event = admin
+        .0
+        .db
+        .write(move |tx| {
+            store::find(tx, id, None)?.ok_or_else(no_order)?;
+            let event_id = history::record(tx, id, "note", Some(&note), visible, None, &actor)?;
+            Ok(history::list(tx, id, false)?.into_iter().find(|e| e.id == event_id).expect("just written"))
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(event))
+}
+
+#[derive(Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"address_id": 1, "coupon_code": "TEA10", "payment_method": "stripe"}))]
 struct CheckoutBody {
     #[schemars(range(min = 1))]
     address_id: Option<i64>,
@@ -67,13 +161,26 @@ struct CheckoutBody {
     /// Values of the shop's order custom fields by key (see `/api/admin/custom-fields`).
     #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
     custom: Option<serde_json::Map<String, serde_json::Value>>,
+    /// How the buyer pays: one of the shop's enabled providers (`GET /api/shop/payment-methods`);
+    /// may be left out when the shop has one (or has set none up: `manual`).
+    #[schemars(with = "Option<crate::payments::Provider>")]
+    payment_method: Option<String>,
 }
 
 async fn place(
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     customer: ShopCustomer,
     body: Body<CheckoutBody>,
 ) -> Result<HttpResponse, AppError> {
+    let idempotency_key = crate::payments::routes::idempotency_key(&req)?;
+    let request_hash = crate::payments::routes::request_hash(&*body);
+    let payment_method = match body.payment_method.as_deref() {
+        None => None,
+        Some(p) => Some(crate::payments::Provider::parse(p).ok_or_else(|| {
+            AppError::invalid_field("payment_method", "must be manual, bank_transfer, cash_on_delivery or stripe")
+        })?),
+    };
     let address_id = body.address_id.ok_or_else(|| AppError::invalid_field("address_id", "is required"))?;
     let coupon_code = match body.coupon_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         None => None,
@@ -85,12 +192,38 @@ async fn place(
     let user_id = customer.customer_id;
     let shop_name = customer.shop.client.name.clone();
     let custom = body.into_inner().custom;
-    let order = customer
+    let scope = format!("checkout:customer:{user_id}");
+    let actor = customer.shop.caller.actor();
+    let (order, repeated) = customer
         .shop
         .db
         .write(move |tx| {
+            // The same Idempotency-Key and body again: the order it made, nothing placed twice.
+            if let Some(key) = &idempotency_key
+                && let Some(order_id) = crate::payments::store::recall(tx, &scope, key, &request_hash)?
+            {
+                let order = store::find(tx, order_id, Some(user_id))?.ok_or_else(|| {
+                    AppError::Internal(anyhow::anyhow!("order {order_id} of an idempotency key vanished"))
+                })?;
+                return Ok((order, true));
+            }
+            let provider = crate::payments::store::choose(tx, payment_method)?;
             let mut order = checkout::place_order(tx, user_id, address_id, coupon_code.as_deref())?;
             order.custom = apply(tx, Entity::Order, order.id, Map::new(), custom.as_ref(), true)?;
+            crate::payments::store::insert_payment(
+                tx,
+                order.id,
+                provider.config.provider,
+                order.total_cents,
+                &order.currency,
+            )?;
+            order.payment = crate::payments::store::payment_of(tx, order.id)?;
+            let placed =
+                serde_json::json!({ "total_cents": order.total_cents, "payment_method": provider.config.provider });
+            crate::orders::history::record(tx, order.id, "placed", None, true, Some(placed), &actor)?;
+            if let Some(key) = &idempotency_key {
+                crate::payments::store::remember(tx, &scope, key, &request_hash, order.id)?;
+            }
             // Its mail and webhooks, committed with it.
             let notice = Notice::OrderPlaced {
                 shop: sender_name(tx, &shop_name)?,
@@ -99,12 +232,29 @@ async fn place(
                 order: Box::new(order.clone()),
             };
             events::record(tx, &notice)?;
-            Ok(order)
+            Ok((order, false))
         })
         .await?;
-    tracing::info!(order_id = order.id, total_cents = order.total_cents, "order placed");
-    state.relay.hint(customer.shop.client.id);
-    Ok(HttpResponse::Created().json(order))
+    if !repeated {
+        tracing::info!(order_id = order.id, total_cents = order.total_cents, "order placed");
+        state.relay.hint(customer.shop.client.id);
+    }
+    let mut order = order;
+    // The provider's side (a Stripe PaymentIntent) once the order is committed. If the provider
+    // fails, the order stands with its payment pending; `POST /api/shop/orders/{id}/payment` retries.
+    match crate::payments::routes::begin(&state, &customer.shop, order.id).await {
+        Ok(payment) => order.payment = payment,
+        Err(e) => tracing::warn!(order_id = order.id, error = %e, "the order's payment could not be started"),
+    }
+    Ok(HttpResponse::Created().json(for_customer(order)))
+}
+
+/// An order as its customer sees it: without the provider's internal id.
+fn for_customer(mut order: Order) -> Order {
+    if let Some(p) = order.payment.as_mut() {
+        p.provider_ref = None;
+    }
+    order
 }
 
 #[derive(Deserialize)]
@@ -128,7 +278,7 @@ async fn my_orders(customer: ShopCustomer, q: web::Query<OrderQuery>) -> Result<
     let (page, status, user_id) = (Page::parse(q.page, q.per_page)?, status_filter(q.status)?, customer.customer_id);
     let (rows, total) =
         customer.shop.db.run(move |c| Ok(store::list(c, Some(user_id), status.as_deref(), page)?)).await?;
-    Ok(web::Json(Paginated::new(rows, page, total)))
+    Ok(web::Json(Paginated::new(rows.into_iter().map(for_customer).collect(), page, total)))
 }
 
 async fn my_order(customer: ShopCustomer, id: web::Path<i64>) -> Result<web::Json<Order>, AppError> {
@@ -140,7 +290,7 @@ async fn my_order(customer: ShopCustomer, id: web::Path<i64>) -> Result<web::Jso
             store::find(c, id, Some(user_id))?.ok_or_else(|| AppError::not_found("not_found", "no such order"))
         })
         .await
-        .map(web::Json)
+        .map(|o| web::Json(for_customer(o)))
 }
 
 async fn admin_list(admin: ShopAdmin, q: web::Query<OrderQuery>) -> Result<web::Json<Paginated<Order>>, AppError> {
@@ -169,6 +319,9 @@ struct StatusBody {
     /// Values of the shop's order custom fields to set (null removes one).
     #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
     custom: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The parcel's tracking number, kept in the order's history with the status change.
+    #[schemars(length(min = 1, max = 100))]
+    tracking_number: Option<String>,
 }
 
 async fn admin_update(
@@ -177,46 +330,48 @@ async fn admin_update(
     id: web::Path<i64>,
     body: Body<StatusBody>,
 ) -> Result<web::Json<Order>, AppError> {
-    let StatusBody { status: to, custom } = body.into_inner();
+    let StatusBody { status: to, custom, tracking_number } = body.into_inner();
     if to.is_none() && custom.is_none() {
         return Err(AppError::invalid_field("status", "is required (or give custom)"));
     }
+    let tracking_number = match tracking_number.as_deref().map(str::trim) {
+        None => None,
+        Some(t) if t.is_empty() || t.len() > 100 || t.chars().any(char::is_control) => {
+            return Err(AppError::invalid_field("tracking_number", "must be 1 to 100 characters"));
+        }
+        Some(t) if to.is_none() => {
+            let _ = t;
+            return Err(AppError::invalid_field("tracking_number", "goes with a status change"));
+        }
+        Some(t) => Some(t.to_string()),
+    };
     if to.as_deref().is_some_and(|to| !store::STATUSES.contains(&to)) {
         return Err(AppError::invalid_field("status", format!("must be one of {}", store::STATUSES.join(", "))));
     }
     let id = id.into_inner();
     let shop_name = admin.0.client.name.clone();
+    let actor = admin.0.caller.actor();
     let (order, changed) = admin
         .0
         .db
         .write(move |tx| {
             let current =
                 store::find(tx, id, None)?.ok_or_else(|| AppError::not_found("not_found", "no such order"))?;
-            let from = current.status.clone();
             if custom.is_some() {
                 apply(tx, Entity::Order, id, current.custom, custom.as_ref(), false)?;
             }
-            let order = match &to {
-                Some(to) => store::change_status(tx, id, to)?,
-                None => store::find(tx, id, None)?.expect("exists"),
-            };
-            let changed = from != order.status;
-            if changed {
-                // The customer's mail and the webhooks, committed with the change.
-                let customer = match order.user_id {
-                    Some(user_id) => crate::customers::store::find_user(tx, user_id)?,
-                    None => None,
-                };
-                let notice = Notice::OrderStatusChanged {
-                    shop: sender_name(tx, &shop_name)?,
-                    order: Box::new(order.clone()),
-                    customer: customer.as_ref().map(Recipient::from),
-                    from,
-                    reason: None,
-                };
-                events::record(tx, &notice)?;
+            match &to {
+                // Stock, totals, the customer's mail and webhooks and the history, committed together.
+                Some(to) => {
+                    let (order, changed) = super::status::change(tx, id, to, &shop_name, None, &actor)?;
+                    if changed && let Some(number) = &tracking_number {
+                        let data = serde_json::json!({ "tracking_number": number });
+                        super::history::record(tx, id, "tracking", Some(number), true, Some(data), &actor)?;
+                    }
+                    Ok((order, changed))
+                }
+                None => Ok((store::find(tx, id, None)?.expect("exists"), false)),
             }
-            Ok((order, changed))
         })
         .await?;
     tracing::info!(order_id = order.id, status = %order.status, "order status changed");

@@ -69,9 +69,15 @@ pub struct Order {
     pub tax_cents: i64,
     /// subtotal − discount + shipping + tax.
     pub total_cents: i64,
+    /// What was refunded of the payment so far.
+    #[serde(default)]
+    pub refunded_cents: i64,
     pub coupon_code: Option<String>,
     pub shipping_address: ShippingAddress,
     pub items: Vec<OrderItem>,
+    /// The order's payment (null for orders placed before payments existed).
+    #[serde(default)]
+    pub payment: Option<crate::payments::Payment>,
     /// Values of the shop's order custom fields, by key (see `/api/admin/custom-fields`).
     #[serde(default)]
     #[schemars(with = "std::collections::BTreeMap<String, serde_json::Value>")]
@@ -86,7 +92,7 @@ fn default_currency() -> String {
 
 const COLUMNS: &str = "id, number, status, user_id, customer_id, subtotal_cents, discount_cents, total_cents, coupon_code,
     ship_name, ship_line1, ship_line2, ship_city, ship_region, ship_postal_code, ship_country, ship_phone, created_at, updated_at,
-    currency, shipping_cents, tax_cents, custom";
+    currency, shipping_cents, tax_cents, custom, refunded_cents";
 
 fn order(r: &Row<'_>) -> rusqlite::Result<Order> {
     Ok(Order {
@@ -101,6 +107,8 @@ fn order(r: &Row<'_>) -> rusqlite::Result<Order> {
         shipping_cents: r.get(20)?,
         tax_cents: r.get(21)?,
         total_cents: r.get(7)?,
+        refunded_cents: r.get(23)?,
+        payment: None,
         coupon_code: r.get(8)?,
         shipping_address: ShippingAddress {
             name: r.get(9)?,
@@ -124,6 +132,7 @@ fn with_items(conn: &Connection, mut orders: Vec<Order>) -> rusqlite::Result<Vec
         "SELECT id, product_id, name, unit_price_cents, quantity, line_total_cents FROM order_items WHERE order_id = ?1 ORDER BY id",
     )?;
     for o in &mut orders {
+        o.payment = crate::payments::store::payment_of(conn, o.id)?;
         o.items = stmt
             .query_map([o.id], |r| {
                 Ok(OrderItem {

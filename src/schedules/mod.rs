@@ -270,26 +270,18 @@ fn cancel_overdue(
         let ids: Vec<i64> = tx
             .prepare(
                 "SELECT id FROM orders WHERE status = 'pending'
-                 AND created_at < strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1) ORDER BY id",
+                 AND created_at < strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1)
+                 AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.order_id = orders.id
+                                 AND p.status IN ('authorized', 'captured', 'partially_refunded', 'refunded'))
+                 ORDER BY id",
             )?
             .query_map([format!("-{minutes} minutes")], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         let mut done = Vec::new();
         for id in ids {
-            let order = crate::orders::store::change_status(&tx, id, "cancelled")?;
-            let buyer = match order.user_id {
-                Some(u) => crate::customers::store::find_user(&tx, u)?,
-                None => None,
-            };
-            // The customer's mail and the webhooks, committed with the cancellation.
-            let notice = crate::events::Notice::OrderStatusChanged {
-                shop: crate::shop_settings::store::sender_name(&tx, &client.name)?,
-                order: Box::new(order.clone()),
-                customer: buyer.as_ref().map(crate::events::Recipient::from),
-                from: "pending".into(),
-                reason: Some("unpaid".into()),
-            };
-            crate::events::record(&tx, &notice)?;
+            // Stock, totals, the customer's mail and webhooks and the history, committed together.
+            let (order, _) =
+                crate::orders::status::change(&tx, id, "cancelled", &client.name, Some("unpaid"), "system")?;
             done.push(order.id);
         }
         tx.commit()?;

@@ -34,13 +34,17 @@ fn help_lists_every_setting_with_its_environment_variable() {
         .split("env = \"")
         .skip(1)
         .map(|rest| rest.split('"').next().unwrap())
-        .filter(|v| !["VERGEFLOW_ADMIN_PASSWORD", "VERGEFLOW_METRICS_TOKEN", "VERGEFLOW_SMTP_URL"].contains(v)) // listed, values hidden
+        .filter(|v| {
+            !["VERGEFLOW_ADMIN_PASSWORD", "VERGEFLOW_METRICS_TOKEN", "VERGEFLOW_SMTP_URL", "VERGEFLOW_SECRET_KEY"]
+                .contains(v)
+        }) // listed, values hidden
         .collect();
     assert!(vars.len() >= 19, "{vars:?}");
     for var in vars {
         assert!(help.contains(&format!("[env: {var}=")), "{var} missing from --help:\n{help}");
     }
     assert!(help.contains("VERGEFLOW_ADMIN_PASSWORD") && help.contains("VERGEFLOW_METRICS_TOKEN"));
+    assert!(help.contains("[env: VERGEFLOW_SECRET_KEY]"), "the key that seals provider secrets is never echoed");
     assert!(help.contains("[env: VERGEFLOW_SMTP_URL]"), "the SMTP URL (it may hold a password) is never echoed");
     let example = include_str!("../../.env.example");
     for var in config.split("env = \"").skip(1).map(|rest| rest.split('"').next().unwrap()) {

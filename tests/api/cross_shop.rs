@@ -193,6 +193,8 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
         ("patch", "/api/admin/pages/{id}") => json!({"title": "Renamed"}),
         ("patch", "/api/admin/custom-fields/{id}") => json!({"label": "Renamed"}),
         ("patch", "/api/admin/customers/{id}") => json!({"custom": {}}),
+        ("post", "/api/admin/orders/{id}/notes") => json!({"note": "A note"}),
+        ("post", "/api/admin/orders/{id}/refunds") => json!({"amount_cents": 1}),
         _ => return None,
     })
 }

@@ -1,5 +1,5 @@
 //! Fleet migrations with a real next schema version (below, "V2" is the built-in version and "V3"
-//! the next one, now 4 and 5): the real binary, given the next version's fixture in
+//! the next one, the built-in latest and one more): the real binary, given the next version's fixture in
 //! `tests/fixtures/client_next` through VERGEFLOW_EXTRA_CLIENT_MIGRATIONS, migrates V2 shops on first
 //! open and as a batch (with a canary), records a shop whose data violates V3 and leaves it whole at
 //! V2; an older binary refuses V3 files (without marking them failed). Then SIGKILL in the middle
@@ -16,8 +16,31 @@ use crate::crash::{Server, data_dir, jitter, ro};
 use crate::crash_backups::{drain_queue, wait_job};
 use crate::helpers::{SUPER_EMAIL, SUPER_PASSWORD};
 
+/// The built-in schema version ("V2" below) and the fixture's ("V3").
+fn cur() -> i64 {
+    vergeflow::db::migrations::latest_client_version()
+}
+fn next() -> i64 {
+    cur() + 1
+}
+
+/// `{"<version>": shops, …}` as the migrations summary counts them.
+fn by_version(counts: &[(i64, i64)]) -> Value {
+    Value::Object(counts.iter().map(|(v, n)| (v.to_string(), json!(n))).collect())
+}
+
+/// The next version's fixture, numbered one past the built-in migrations (so new built-in
+/// migrations never collide with it), in a folder of its own.
 fn with_v3() -> [(&'static str, &'static str); 1] {
-    [("VERGEFLOW_EXTRA_CLIENT_MIGRATIONS", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/client_next"))]
+    static DIR: std::sync::OnceLock<(tempfile::TempDir, String)> = std::sync::OnceLock::new();
+    let (_, path) = DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/client_next/gtin_and_unique_names.sql");
+        std::fs::copy(fixture, dir.path().join(format!("V{}__gtin_and_unique_names.sql", next()))).unwrap();
+        let path = dir.path().to_str().unwrap().to_string();
+        (dir, path)
+    });
+    [("VERGEFLOW_EXTRA_CLIENT_MIGRATIONS", path.as_str())]
 }
 
 /// (file version, has V3's column, has V3's index, has V3's table): a V2 file has none, a V3 all.
@@ -37,8 +60,8 @@ fn file_state(path: &Path) -> (i64, bool, bool, bool) {
 /// Asserts a file is whole at V2 or V3 and returns its version.
 fn whole_version(path: &Path) -> i64 {
     match file_state(path) {
-        (4, false, false, false) => 4,
-        (5, true, true, true) => 5,
+        (v, false, false, false) if v == cur() => v,
+        (v, true, true, true) if v == next() => v,
         other => panic!("{} is between versions: {other:?}", path.display()),
     }
 }
@@ -106,37 +129,37 @@ async fn a_real_v3_migrates_on_first_open_and_in_batches_records_failures_and_ol
     let token = server.token(SUPER_EMAIL, SUPER_PASSWORD).await;
     let (status, summary) = get(&server, &token, "/api/super-admin/migrations").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(summary["target_version"], 5);
-    assert_eq!(summary["shops_by_version"], json!({"4": 4}));
+    assert_eq!(summary["target_version"], next());
+    assert_eq!(summary["shops_by_version"], by_version(&[(cur(), 4)]));
     assert_eq!(summary["failed"], json!([]));
 
     // Policy for older files: migrated on first open, then served.
     let (status, products) = shop_products(&server, "first").await;
     assert_eq!(status, StatusCode::OK, "{products}");
     assert_eq!(products["meta"]["total"], 3);
-    assert_eq!(whole_version(&data.join("client_1.db")), 5);
+    assert_eq!(whole_version(&data.join("client_1.db")), next());
     let (_, client) = get(&server, &token, "/api/super-admin/clients/1").await;
-    assert_eq!((client["schema_version"].as_i64(), client["migration_error"].clone()), (Some(5), Value::Null));
+    assert_eq!((client["schema_version"].as_i64(), client["migration_error"].clone()), (Some(next()), Value::Null));
 
     // A failing canary stops the run before any other shop is touched.
     let report = start_fleet_run(&server, &token, "?canary=3").await;
     assert_eq!(report["stopped_by_canary"], true, "{report}");
     assert_eq!(report["failed"][0]["client_id"], 3);
     assert!(report["failed"][0]["error"].as_str().unwrap().contains("UNIQUE"), "{report}");
-    assert_eq!(whole_version(&data.join("client_2.db")), 4, "the canary's failure left the others alone");
-    assert_eq!(whole_version(&data.join("client_3.db")), 4, "the failed shop is untouched");
+    assert_eq!(whole_version(&data.join("client_2.db")), cur(), "the canary's failure left the others alone");
+    assert_eq!(whole_version(&data.join("client_3.db")), cur(), "the failed shop is untouched");
 
     // Without a canary, the run goes past the failing shop.
     let report = start_fleet_run(&server, &token, "").await;
     assert_eq!((report["migrated"].as_u64(), report["already_current"].as_u64()), (Some(2), Some(1)), "{report}");
     assert_eq!(report["failed"].as_array().unwrap().len(), 1, "{report}");
-    for (id, version) in [(1, 5), (2, 5), (3, 4), (4, 5)] {
+    for (id, version) in [(1, next()), (2, next()), (3, cur()), (4, next())] {
         assert_eq!(whole_version(&data.join(format!("client_{id}.db"))), version, "client {id}");
     }
     let (_, summary) = get(&server, &token, "/api/super-admin/migrations").await;
-    assert_eq!(summary["shops_by_version"], json!({"4": 1, "5": 3}));
+    assert_eq!(summary["shops_by_version"], by_version(&[(cur(), 1), (next(), 3)]));
     assert_eq!(summary["failed"][0]["client_id"], 3, "{summary}");
-    assert_eq!(summary["failed"][0]["version"], 4);
+    assert_eq!(summary["failed"][0]["version"], cur());
     assert!(summary["failed"][0]["at"].is_string());
     assert!(summary["running"].is_null());
     let (_, client) = get(&server, &token, "/api/super-admin/clients/3").await;
@@ -160,7 +183,7 @@ async fn a_real_v3_migrates_on_first_open_and_in_batches_records_failures_and_ol
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body["applied"], json!([5]));
+    assert_eq!(body["applied"], json!([next()]));
     assert_eq!(body["client"]["migration_error"], Value::Null);
     assert_eq!(shop_products(&server, "dup").await.0, StatusCode::OK);
     server.kill();
@@ -172,7 +195,10 @@ async fn a_real_v3_migrates_on_first_open_and_in_batches_records_failures_and_ol
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(body["message"].as_str().unwrap().contains("newer VergeFlow"), "{body}");
     let (_, summary) = get(&server, &token, "/api/super-admin/migrations").await;
-    assert_eq!((summary["target_version"].as_i64(), summary["shops_by_version"].clone()), (Some(4), json!({"5": 4})));
+    assert_eq!(
+        (summary["target_version"].as_i64(), summary["shops_by_version"].clone()),
+        (Some(cur()), by_version(&[(next(), 4)]))
+    );
     server.kill();
 
     // Its CLI names every shop it cannot migrate, with the reason, and fails.
@@ -185,15 +211,20 @@ async fn a_real_v3_migrates_on_first_open_and_in_batches_records_failures_and_ol
     for (id, sub) in [(1, "first"), (2, "second"), (3, "dup"), (4, "fourth")] {
         assert!(stderr.contains(&format!("shop {id} ({sub}): ")), "{stderr}");
     }
-    assert!(stderr.contains("newer than this server's 4"), "{stderr}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("0 migrated, 0 already at version 4, 4 failed"));
+    assert!(stderr.contains(&format!("newer than this server's {}", cur())), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("0 migrated, 0 already at version {}, 4 failed", cur()))
+    );
 
     // None of that marked the shops failed: the V3 binary serves them again at once.
     let server = Server::start_with(&data, &with_v3()).await;
     let token = server.token(SUPER_EMAIL, SUPER_PASSWORD).await;
     assert_eq!(shop_products(&server, "first").await.0, StatusCode::OK);
     let (_, summary) = get(&server, &token, "/api/super-admin/migrations").await;
-    assert_eq!((summary["shops_by_version"].clone(), summary["failed"].clone()), (json!({"5": 4}), json!([])));
+    assert_eq!(
+        (summary["shops_by_version"].clone(), summary["failed"].clone()),
+        (by_version(&[(next(), 4)]), json!([]))
+    );
     // A run with a current canary counts every shop once.
     let report = start_fleet_run(&server, &token, "?canary=1").await;
     assert_eq!((report["migrated"].as_u64(), report["already_current"].as_u64()), (Some(0), Some(4)), "{report}");
@@ -240,7 +271,7 @@ async fn kills_during_fleet_migrations_leave_every_shop_whole_at_one_version_and
 
         // What the kill left: every file whole at V2 or V3 (read before any process opens it again).
         let versions: Vec<i64> = (1..=shops).map(|id| whole_version(&data.join(format!("client_{id}.db")))).collect();
-        if versions.contains(&4) && versions.contains(&5) {
+        if versions.contains(&cur()) && versions.contains(&next()) {
             caught_between += 1;
         }
         // After the restart (and any run queued before the kill), the ledger agrees with the files.
@@ -257,7 +288,7 @@ async fn kills_during_fleet_migrations_leave_every_shop_whole_at_one_version_and
         let report = start_fleet_run(&server, &token, "").await;
         assert_eq!(report["failed"], json!([]), "{report}");
         for id in 1..=shops {
-            assert_eq!(whole_version(&data.join(format!("client_{id}.db"))), 5);
+            assert_eq!(whole_version(&data.join(format!("client_{id}.db"))), next());
         }
         assert_eq!(shop_products(&server, &format!("r{round}s0")).await.0, StatusCode::OK);
         server.kill();

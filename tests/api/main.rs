@@ -29,6 +29,7 @@ mod jobs;
 mod litestream;
 mod mail;
 mod observability;
+mod payments;
 mod quotas;
 mod reconcile;
 mod regions;

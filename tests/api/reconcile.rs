@@ -154,7 +154,7 @@ async fn stray_files_are_moved_aside_and_never_served_or_reused() {
 
     let app = spawn_on(&data, |_| {}).await;
 
-    assert_eq!(app.data_files(), vec!["main.db", "main.db-shm", "main.db-wal"]);
+    assert_eq!(app.data_files(), vec!["main.db", "main.db-shm", "main.db-wal", "secret.key"]);
     let orphans = list_files(&data.join("orphans"));
     assert_eq!(orphans.len(), 3, "{orphans:?}");
     let res = app.get("/api/shop?client=77").send().await.unwrap();

@@ -1,0 +1,551 @@
+//! Payments end to end: the offline providers (the admin confirms), Stripe through a real fake
+//! Stripe server on loopback (localstripe from PyPI into `target/stripe-venv`, started by the test
+//! with its state in a temp folder), refunds, the order's history, idempotency keys, signed
+//! webhooks, and one shop's provider secrets never visible to or usable by another.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_error, spawn_app_with};
+use crate::shop_journeys::address;
+
+const LOCALSTRIPE_VERSION: &str = "1.15.10";
+
+fn python() -> PathBuf {
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/stripe-venv");
+    let py = venv.join("bin/python");
+    let has = || Command::new(&py).args(["-c", "import localstripe"]).status().is_ok_and(|s| s.success());
+    if !has() {
+        let ok = Command::new("python3").arg("-m").arg("venv").arg(&venv).status().is_ok_and(|s| s.success())
+            && Command::new(venv.join("bin/pip"))
+                .args([
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    &format!("localstripe=={LOCALSTRIPE_VERSION}"),
+                ])
+                .status()
+                .is_ok_and(|s| s.success());
+        assert!(ok && has(), "could not install localstripe into {}", venv.display());
+    }
+    py
+}
+
+/// localstripe on a loopback port, its state in a folder of its own.
+pub struct FakeStripe {
+    child: Child,
+    pub base: String,
+    _state: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+impl Drop for FakeStripe {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl FakeStripe {
+    pub fn start() -> FakeStripe {
+        let state = tempfile::tempdir().unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/localstripe_server.py");
+        let mut child = Command::new(python())
+            .arg(script)
+            .arg(state.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting localstripe");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        let port = line.trim().strip_prefix("listening on ").expect("localstripe did not start").to_string();
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        FakeStripe { child, base: format!("http://127.0.0.1:{port}"), _state: state, http }
+    }
+
+    /// A call as the buyer's browser (Stripe.js) or Stripe's dashboard would make it.
+    pub async fn call(&self, method: Method, path: &str, form: &[(&str, &str)]) -> Value {
+        let res = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .basic_auth("sk_test_shop_a", Some(""))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        res.json().await.unwrap()
+    }
+
+    /// The buyer confirms a PaymentIntent with a card (what Stripe.js does with the client secret).
+    pub async fn pay(&self, intent: &str, card: &str) -> Value {
+        let pm = self
+            .call(
+                Method::POST,
+                "/v1/payment_methods",
+                &[
+                    ("type", "card"),
+                    ("card[number]", card),
+                    ("card[exp_month]", "12"),
+                    ("card[exp_year]", "2031"),
+                    ("card[cvc]", "123"),
+                ],
+            )
+            .await;
+        self.call(
+            Method::POST,
+            &format!("/v1/payment_intents/{intent}"),
+            &[("payment_method", pm["id"].as_str().unwrap())],
+        )
+        .await;
+        self.call(Method::POST, &format!("/v1/payment_intents/{intent}/confirm"), &[]).await
+    }
+
+    /// Makes localstripe deliver its events to `url`, signed with `secret`.
+    pub async fn send_webhooks_to(&self, name: &str, url: &str, secret: &str) {
+        let res = self
+            .http
+            .post(format!("{}/_config/webhooks/{name}", self.base))
+            .form(&[("url", url), ("secret", secret)])
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{}", res.text().await.unwrap());
+    }
+}
+
+async fn send(app: &TestApp, method: Method, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    let res = app.send_as(method, token, path, body).await;
+    (res.status(), res.json().await.unwrap_or(Value::Null))
+}
+
+/// A customer with an address and `quantity` of `product` in the cart.
+async fn buyer_with_cart(app: &TestApp, sub: &str, email: &str, product: &Value, quantity: i64) -> (String, i64) {
+    let token = app.register_customer(sub, email).await;
+    let address = address(app, &token).await;
+    app.create(&token, "/api/shop/cart/items", json!({"product_id": product["id"], "quantity": quantity})).await;
+    (token, address)
+}
+
+async fn fill_cart(app: &TestApp, token: &str, product: &Value, quantity: i64) {
+    app.create(token, "/api/shop/cart/items", json!({"product_id": product["id"], "quantity": quantity})).await;
+}
+
+fn kinds(events: &Value) -> Vec<String> {
+    events["data"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn offline_providers_refunds_history_and_idempotency() {
+    let app = spawn_app_with(|_| {}).await;
+    let shop = app.create_shop("offline").await;
+    let admin = &shop.admin_token;
+    let product =
+        app.create(admin, "/api/admin/products", json!({"name": "Tea", "price_cents": 1000, "stock": 20})).await;
+
+    // A shop that set nothing up takes orders as `manual`, as before payments.
+    let methods: Value =
+        app.on_shop(Method::GET, "offline", "/api/shop/payment-methods").send().await.unwrap().json().await.unwrap();
+    assert_eq!(methods["data"], json!([{"provider": "manual", "instructions": null}]));
+
+    let (status, bank) = send(
+        &app,
+        Method::PUT,
+        admin,
+        "/api/admin/payment-providers/bank_transfer",
+        json!({"enabled": true, "instructions": "IBAN DE00 1234, reference: your order number"}),
+    )
+    .await;
+    assert_eq!((status, bank["enabled"].as_bool()), (StatusCode::OK, Some(true)), "{bank}");
+    send(&app, Method::PUT, admin, "/api/admin/payment-providers/cash_on_delivery", json!({"enabled": true})).await;
+    // Refusals: an unknown provider, secrets on an offline one, Stripe enabled without its key.
+    let res = app.send_as(Method::PUT, admin, "/api/admin/payment-providers/paypal", json!({"enabled": true})).await;
+    assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
+    let (status, err) = send(
+        &app,
+        Method::PUT,
+        admin,
+        "/api/admin/payment-providers/manual",
+        json!({"secret_key": "sk_test_12345678"}),
+    )
+    .await;
+    assert_eq!((status, err["fields"]["secret_key"].is_string()), (StatusCode::UNPROCESSABLE_ENTITY, true), "{err}");
+    let (status, err) =
+        send(&app, Method::PUT, admin, "/api/admin/payment-providers/stripe", json!({"enabled": true})).await;
+    assert_eq!((status, err["fields"]["secret_key"].is_string()), (StatusCode::UNPROCESSABLE_ENTITY, true), "{err}");
+    let methods: Value =
+        app.on_shop(Method::GET, "offline", "/api/shop/payment-methods").send().await.unwrap().json().await.unwrap();
+    let names: Vec<&str> =
+        methods["data"].as_array().unwrap().iter().map(|m| m["provider"].as_str().unwrap()).collect();
+    assert_eq!(names, ["bank_transfer", "cash_on_delivery"], "stripe was not left half set up: {methods}");
+
+    // Checkout names its method once the shop has several; the bank's instructions come with it.
+    let (customer, address_id) = buyer_with_cart(&app, "offline", "buyer@offline.test", &product, 2).await;
+    let (status, err) =
+        send(&app, Method::POST, &customer, "/api/shop/checkout", json!({"address_id": address_id})).await;
+    assert_eq!(
+        (status, err["fields"]["payment_method"].is_string()),
+        (StatusCode::UNPROCESSABLE_ENTITY, true),
+        "{err}"
+    );
+    let (status, err) = send(
+        &app,
+        Method::POST,
+        &customer,
+        "/api/shop/checkout",
+        json!({"address_id": address_id, "payment_method": "manual"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "manual is not enabled here: {err}");
+
+    // Idempotency-Key: the same key and body give the first order again, nothing sold twice.
+    let checkout = |key: &'static str, body: Value| {
+        app.as_user(Method::POST, &customer, "/api/shop/checkout").header("Idempotency-Key", key).json(&body).send()
+    };
+    let body = json!({"address_id": address_id, "payment_method": "bank_transfer"});
+    let res = checkout("order-1", body.clone()).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let order: Value = res.json().await.unwrap();
+    let payment = &order["payment"];
+    assert_eq!(
+        (payment["provider"].as_str(), payment["status"].as_str(), payment["amount_cents"].as_i64()),
+        (Some("bank_transfer"), Some("pending"), Some(2000)),
+        "{order}"
+    );
+    assert!(payment["instructions"].as_str().unwrap().contains("IBAN"), "{order}");
+    let again: Value = checkout("order-1", body.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!(again["id"], order["id"]);
+    assert_eq!(app.fetch(admin, "/api/admin/orders").await["meta"]["total"], 1);
+    assert_eq!(app.fetch(admin, &format!("/api/admin/products/{}", product["id"])).await["stock"], 18);
+    let res =
+        checkout("order-1", json!({"address_id": address_id, "payment_method": "cash_on_delivery"})).await.unwrap();
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused").await;
+    let res = app
+        .as_user(Method::POST, &customer, "/api/shop/checkout")
+        .header("Idempotency-Key", "")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::BAD_REQUEST, "invalid_idempotency_key").await;
+
+    // The admin confirms the money: the payment is captured and the order paid.
+    let order_path = format!("/api/admin/orders/{}", order["id"]);
+    let (status, nothing) =
+        send(&app, Method::POST, admin, &format!("{order_path}/refunds"), json!({"amount_cents": 100})).await;
+    assert_eq!((status, nothing["error"].as_str()), (StatusCode::CONFLICT, Some("payment_not_captured")));
+    let (status, paid) = send(&app, Method::POST, admin, &format!("{order_path}/payment/capture"), json!(null)).await;
+    assert_eq!(
+        (status, paid["status"].as_str(), paid["payment"]["status"].as_str()),
+        (StatusCode::OK, Some("paid"), Some("captured")),
+        "{paid}"
+    );
+    let (status, _) = send(&app, Method::POST, admin, &format!("{order_path}/payment/capture"), json!(null)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "captured once");
+
+    // Refunds: partial twice, with an idempotent repeat; then more than is left is refused.
+    let refund = |key: &'static str, body: Value| {
+        app.as_user(Method::POST, admin, &format!("{order_path}/refunds"))
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+    };
+    let first: Value =
+        refund("r1", json!({"amount_cents": 500, "reason": "one cup broken"})).await.unwrap().json().await.unwrap();
+    let repeat: Value =
+        refund("r1", json!({"amount_cents": 500, "reason": "one cup broken"})).await.unwrap().json().await.unwrap();
+    assert_eq!(first["id"], repeat["id"], "{first} {repeat}");
+    let second = refund("r2", json!({"amount_cents": 700, "restock": true})).await.unwrap();
+    assert_eq!(second.status(), StatusCode::CREATED);
+    assert_eq!(app.fetch(admin, &format!("/api/admin/products/{}", product["id"])).await["stock"], 20, "restocked");
+    let res = refund("r3", json!({"amount_cents": 801})).await.unwrap();
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "refund_exceeds_captured").await;
+    let res = refund("r4", json!({"amount_cents": 800, "restock": true})).await.unwrap();
+    assert_error(res, StatusCode::CONFLICT, "already_restocked").await;
+    let shown = app.fetch(admin, &order_path).await;
+    assert_eq!(
+        (shown["refunded_cents"].as_i64(), shown["payment"]["status"].as_str()),
+        (Some(1200), Some("partially_refunded"))
+    );
+    refund("r5", json!({"amount_cents": 800})).await.unwrap();
+    let shown = app.fetch(admin, &order_path).await;
+    assert_eq!((shown["refunded_cents"].as_i64(), shown["payment"]["status"].as_str()), (Some(2000), Some("refunded")));
+    assert_eq!(app.fetch(admin, &format!("{order_path}/refunds")).await["data"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        app.fetch(admin, "/api/admin/customers").await["data"][0]["total_spent_cents"],
+        0,
+        "totals follow refunds"
+    );
+
+    // History: the admin sees everything, the customer what concerns them.
+    app.create(admin, &format!("{order_path}/notes"), json!({"note": "Called the customer"})).await;
+    app.create(
+        admin,
+        &format!("{order_path}/notes"),
+        json!({"note": "Sorry for the broken cup!", "visible_to_customer": true}),
+    )
+    .await;
+    let (status, shipped) =
+        send(&app, Method::PATCH, admin, &order_path, json!({"status": "shipped", "tracking_number": "1Z999AA1"}))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{shipped}");
+    let all = app.fetch(admin, &format!("{order_path}/events")).await;
+    assert_eq!(
+        kinds(&all),
+        [
+            "placed",
+            "paid",
+            "status_changed",
+            "refunded",
+            "refunded",
+            "refunded",
+            "note",
+            "note",
+            "status_changed",
+            "tracking"
+        ]
+    );
+    let mine = app.fetch(&customer, &format!("/api/shop/orders/{}/events", order["id"])).await;
+    let mine_text = mine.to_string();
+    assert!(mine_text.contains("Sorry for the broken cup") && !mine_text.contains("Called the customer"), "{mine}");
+    assert!(mine_text.contains("1Z999AA1") && !mine_text.contains("user:"), "{mine}");
+
+    // Another customer's or shop's order is not theirs.
+    let other = app.register_customer("offline", "other@offline.test").await;
+    let res =
+        app.as_user(Method::GET, &other, &format!("/api/shop/orders/{}/events", order["id"])).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn stripe_authorises_captures_refunds_and_its_webhooks_are_verified() {
+    let stripe = FakeStripe::start();
+    let base = stripe.base.clone();
+    let app = spawn_app_with(move |s| s.stripe_api_base = base).await;
+    let shop = app.create_shop("striped").await;
+    let other = app.create_shop("plainshop").await;
+    let admin = &shop.admin_token;
+    let product =
+        app.create(admin, "/api/admin/products", json!({"name": "Kettle", "price_cents": 2500, "stock": 10})).await;
+    let (status, set) = send(&app, Method::PUT, admin, "/api/admin/payment-providers/stripe",
+        json!({"enabled": true, "capture": "manual", "secret_key": "sk_test_shop_a", "webhook_secret": "whsec_shop_a_secret"})).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    assert_eq!((set["secret_key_set"].as_bool(), set["webhook_secret_set"].as_bool()), (Some(true), Some(true)));
+    // Write-only: no answer, listing or file holds the secrets in the clear.
+    let listed = app.fetch(admin, "/api/admin/payment-providers").await.to_string();
+    assert!(!listed.contains("sk_test_shop_a") && !listed.contains("whsec_shop_a"), "{listed}");
+    let file = std::fs::read(app.data_dir.join(format!("client_{}.db", shop.id))).unwrap();
+    let wal = std::fs::read(app.data_dir.join(format!("client_{}.db-wal", shop.id))).unwrap_or_default();
+    for bytes in [&file, &wal] {
+        assert!(!bytes.windows(14).any(|w| w == b"sk_test_shop_a"), "the secret key is in the shop file in the clear");
+    }
+    // Another shop sees nothing of it.
+    let others = app.fetch(&other.admin_token, "/api/admin/payment-providers").await;
+    assert_eq!(others["data"][3]["secret_key_set"], false, "{others}");
+    let url = format!("{}/api/shop/payments/stripe/webhook?client=striped", app.address);
+    stripe.send_webhooks_to("striped", &url, "whsec_shop_a_secret").await;
+
+    // Checkout makes a PaymentIntent; the buyer confirms it with the client secret.
+    let (customer, address_id) = buyer_with_cart(&app, "striped", "buyer@striped.test", &product, 2).await;
+    let order = app.create(&customer, "/api/shop/checkout", json!({"address_id": address_id})).await;
+    let payment = &order["payment"];
+    assert_eq!(
+        (payment["provider"].as_str(), payment["status"].as_str()),
+        (Some("stripe"), Some("pending")),
+        "{order}"
+    );
+    let secret = payment["client_secret"].as_str().expect("a client secret for the buyer");
+    let intent = secret.split("_secret_").next().unwrap().to_string();
+    assert!(payment.get("provider_ref").is_none(), "the customer does not see the provider's id: {order}");
+    let confirmed = stripe.pay(&intent, "4242424242424242").await;
+    assert_eq!(confirmed["status"], "requires_capture", "{confirmed}");
+
+    // Stripe announces an authorisation with `payment_intent.amount_capturable_updated`, which the
+    // fake does not send; the admin's sync reads the intent back the same way the webhook does.
+    let order_path = format!("/api/admin/orders/{}", order["id"]);
+    let (status, authorised) =
+        send(&app, Method::POST, admin, &format!("{order_path}/payment/sync"), json!(null)).await;
+    assert_eq!(
+        (status, authorised["payment"]["status"].as_str()),
+        (StatusCode::OK, Some("authorized")),
+        "{authorised}"
+    );
+    assert_eq!(authorised["status"], "pending", "authorised is not paid");
+    let (status, captured) =
+        send(&app, Method::POST, admin, &format!("{order_path}/payment/capture"), json!(null)).await;
+    assert_eq!(status, StatusCode::OK, "{captured}");
+    assert_eq!(
+        (
+            captured["status"].as_str(),
+            captured["payment"]["status"].as_str(),
+            captured["payment"]["captured_cents"].as_i64()
+        ),
+        (Some("paid"), Some("captured"), Some(5000)),
+        "{captured}"
+    );
+
+    // Partial refunds twice through Stripe, then more than is left is refused before Stripe is asked.
+    for (amount, key) in [(1000, "refund-a"), (1500, "refund-b")] {
+        let res = app
+            .as_user(Method::POST, admin, &format!("{order_path}/refunds"))
+            .header("Idempotency-Key", key)
+            .json(&json!({"amount_cents": amount}))
+            .send()
+            .await
+            .unwrap();
+        let made: Value = res.json().await.unwrap();
+        assert!(made["provider_ref"].as_str().is_some_and(|r| r.starts_with("re_")), "{made}");
+    }
+    let res = app.send_as(Method::POST, admin, &format!("{order_path}/refunds"), json!({"amount_cents": 2501})).await;
+    assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "refund_exceeds_captured").await;
+    let at_stripe =
+        stripe.call(Method::GET, &format!("/v1/payment_intents/{intent}?expand[]=latest_charge"), &[]).await;
+    assert_eq!(at_stripe["latest_charge"]["amount_refunded"], 2500, "{at_stripe}");
+    let (status, synced) = send(&app, Method::POST, admin, &format!("{order_path}/payment/sync"), json!(null)).await;
+    assert_eq!(
+        (status, synced["payment"]["status"].as_str(), synced["payment"]["refunded_cents"].as_i64()),
+        (StatusCode::OK, Some("partially_refunded"), Some(2500)),
+        "{synced}"
+    );
+
+    // Webhooks: a wrong signature is refused; a replayed event is not applied twice.
+    let event = json!({"id": "evt_replayed", "type": "payment_intent.succeeded", "created": 1,
+                       "data": {"object": {"object": "payment_intent", "id": intent}}});
+    let body = event.to_string();
+    let post = |signature: String, body: String| {
+        app.http
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .header("Stripe-Signature", signature)
+            .body(body)
+            .send()
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let res = post(sign("whsec_wrong_secret", now, &body), body.clone()).await.unwrap();
+    assert_error(res, StatusCode::BAD_REQUEST, "invalid_signature").await;
+    let res = post(sign("whsec_shop_a_secret", now - 600, &body), body.clone()).await.unwrap();
+    assert_error(res, StatusCode::BAD_REQUEST, "invalid_signature").await;
+    let first: Value = post(sign("whsec_shop_a_secret", now, &body), body.clone()).await.unwrap().json().await.unwrap();
+    let replay: Value =
+        post(sign("whsec_shop_a_secret", now, &body), body.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (first["applied"].as_bool(), replay["applied"].as_bool()),
+        (Some(true), Some(false)),
+        "{first} {replay}"
+    );
+    // Another shop's endpoint refuses shop A's secret (it has its own, or none).
+    let other_url = format!("{}/api/shop/payments/stripe/webhook?client=plainshop", app.address);
+    let res = app
+        .http
+        .post(&other_url)
+        .header("Content-Type", "application/json")
+        .header("Stripe-Signature", sign("whsec_shop_a_secret", now, &body))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_error(res, StatusCode::BAD_REQUEST, "invalid_signature").await;
+
+    // With automatic capture, the buyer's confirmation captures at once and Stripe's signed
+    // `payment_intent.succeeded` webhook marks the order paid.
+    send(&app, Method::PUT, admin, "/api/admin/payment-providers/stripe", json!({"capture": "automatic"})).await;
+    fill_cart(&app, &customer, &product, 1).await;
+    let auto = app.create(&customer, "/api/shop/checkout", json!({"address_id": address_id})).await;
+    let secret = auto["payment"]["client_secret"].as_str().unwrap();
+    assert_eq!(stripe.pay(secret.split("_secret_").next().unwrap(), "4242424242424242").await["status"], "succeeded");
+    let auto_path = format!("/api/admin/orders/{}", auto["id"]);
+    let paid = wait_for(&app, admin, &auto_path, |o| o["payment"]["status"] == "captured").await;
+    assert_eq!(
+        (paid["status"].as_str(), paid["payment"]["captured_cents"].as_i64()),
+        (Some("paid"), Some(2500)),
+        "{paid}"
+    );
+    let history = app.fetch(admin, &format!("{auto_path}/events")).await;
+    assert!(history.to_string().contains("provider:stripe"), "the webhook did it: {history}");
+
+    // A declined card: the payment fails, the order stays unpaid, and the auto-cancel releases its stock.
+    fill_cart(&app, &customer, &product, 3).await;
+    let declined = app.create(&customer, "/api/shop/checkout", json!({"address_id": address_id})).await;
+    let secret = declined["payment"]["client_secret"].as_str().unwrap();
+    stripe.pay(secret.split("_secret_").next().unwrap(), "4000000000000341").await;
+    let declined_path = format!("/api/admin/orders/{}", declined["id"]);
+    let failed = wait_for(&app, admin, &declined_path, |o| o["payment"]["status"] == "failed").await;
+    assert_eq!(failed["status"], "pending", "{failed}");
+    assert!(failed["payment"]["failure_reason"].is_string(), "{failed}");
+    assert_eq!(app.fetch(admin, &format!("/api/admin/products/{}", product["id"])).await["stock"], 4);
+    send(&app, Method::PATCH, admin, "/api/admin/settings", json!({"auto_cancel_unpaid_hours": 1})).await;
+    rusqlite::Connection::open(app.data_dir.join(format!("client_{}.db", shop.id)))
+        .unwrap()
+        .execute("UPDATE orders SET created_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-2 hours')", [])
+        .unwrap();
+    let job = vergeflow::jobs::enqueue(
+        &app.state.main.get().unwrap(),
+        &vergeflow::jobs::Task::AutoCancelOrders { client_id: None, since: None },
+    )
+    .unwrap();
+    wait_job(&app, job).await;
+    let cancelled = app.fetch(admin, &declined_path).await;
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert_eq!(app.fetch(admin, &format!("/api/admin/products/{}", product["id"])).await["stock"], 7, "stock released");
+    assert_eq!(app.fetch(admin, &order_path).await["status"], "paid", "a paid order is never auto-cancelled");
+
+    // The same Idempotency-Key twice makes one order and one PaymentIntent.
+    fill_cart(&app, &customer, &product, 1).await;
+    let intents_before =
+        stripe.call(Method::GET, "/v1/payment_intents?limit=100", &[]).await["data"].as_array().unwrap().len();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let res = app
+            .as_user(Method::POST, &customer, "/api/shop/checkout")
+            .header("Idempotency-Key", "stripe-once")
+            .json(&json!({"address_id": address_id}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let o: Value = res.json().await.unwrap();
+        ids.push((o["id"].clone(), o["payment"]["client_secret"].clone()));
+    }
+    assert_eq!(ids[0], ids[1]);
+    let intents_after =
+        stripe.call(Method::GET, "/v1/payment_intents?limit=100", &[]).await["data"].as_array().unwrap().len();
+    assert_eq!(intents_after, intents_before + 1, "one charge attempt");
+}
+
+fn sign(secret: &str, t: i64, body: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!("t={t},v1={hex}")
+}
+
+async fn wait_for(app: &TestApp, token: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = app.fetch(token, path).await;
+        if done(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{path} never got there: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn wait_job(app: &TestApp, id: i64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let job = app.fetch(&app.super_token, &format!("/api/super-admin/jobs/{id}")).await;
+        if job["status"] == "done" {
+            return;
+        }
+        assert!(job["status"] != "failed" && Instant::now() < deadline, "{job}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
