@@ -135,6 +135,8 @@ pub enum Task {
     },
     /// Drops what has expired (the `prune` schedule).
     Prune,
+    /// Reads watched Stripe payments back from Stripe (`payments::reconcile`).
+    ReconcilePayments,
     /// Does nothing but report how long it waited: the benchmark's trivial job.
     #[cfg(feature = "bench-hooks")]
     Noop {
@@ -244,6 +246,7 @@ impl Task {
             Task::PasswordReset { .. } => "password_reset",
             Task::DeliverWebhook { .. } => "deliver_webhook",
             Task::Prune => "prune",
+            Task::ReconcilePayments => "reconcile_payments",
             Task::Notify { .. } => "notify",
             #[cfg(feature = "bench-hooks")]
             Task::Noop { .. } => "noop",
@@ -352,6 +355,10 @@ impl Task {
             }
             // Expanded in the transaction that marks this job done (`on_success`).
             Task::Notify { .. } => Ok(serde_json::json!({ "outcome": "expanded" })),
+            Task::ReconcilePayments => {
+                drop(main);
+                crate::payments::reconcile::run(state)
+            }
             #[cfg(feature = "bench-hooks")]
             Task::Noop { queued_us } => {
                 let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();

@@ -371,9 +371,18 @@ pub fn spawn(state: Arc<AppState>) -> Background {
 
 fn maintenance_loop(state: &AppState, stop: &AtomicBool) {
     let mut last = Instant::now() - MAINTENANCE_EVERY;
+    let mut ticks: u64 = 0;
     while !stop.load(Ordering::SeqCst) {
         if last.elapsed() >= MAINTENANCE_EVERY {
             last = Instant::now();
+            // Payments Stripe may know more about: at start, then every minute.
+            if ticks.is_multiple_of(4)
+                && let Ok(conn) = state.main.get()
+                && let Err(err) = crate::payments::reconcile::queue_if_due(&conn)
+            {
+                tracing::error!(error = %err, "could not queue the payment reconciliation");
+            }
+            ticks += 1;
             let closed = state.tenancy.pools.close_idle(state.settings.idle_client_after);
             if closed > 0 {
                 tracing::debug!(closed, "closed idle shop pools");

@@ -8,6 +8,7 @@
 //! and `…/payment/sync` bring Stripe's state in).
 
 pub mod flow;
+pub mod reconcile;
 pub mod routes;
 pub mod secrets;
 pub mod store;

@@ -257,6 +257,8 @@ async fn capture(
                 ));
             }
             let api = stripe_api(&state, &shop).await?;
+            let client_id = shop.client.id;
+            state.main.run(move |c| Ok(super::reconcile::watch(c, client_id, id)?)).await?;
             let (intent, key) = (
                 payment.provider_ref.clone().unwrap_or_default(),
                 format!("vergeflow-{}-capture-{}", shop.client.id, payment.id),
@@ -558,6 +560,8 @@ pub async fn begin(state: &AppState, shop: &Shop, order_id: i64) -> Result<Optio
         .run(|c| Ok(store::provider(c, Provider::Stripe)?.is_some_and(|p| p.config.capture == "manual")))
         .await?;
     let client_id = shop.client.id;
+    // Watched before Stripe is asked: a crash after Stripe made the intent is caught up with.
+    state.main.run(move |c| Ok(super::reconcile::watch(c, client_id, order_id)?)).await?;
     let (amount, currency, payment_id) = (payment.amount_cents, payment.currency.clone(), payment.id);
     let intent = web::block(move || {
         let metadata = [("client_id", client_id.to_string()), ("order_id", order_id.to_string())];
