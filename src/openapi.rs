@@ -19,6 +19,8 @@ pub enum Access {
     Shop,
     /// A signed-in customer of the shop.
     Customer,
+    /// A signed-in customer, or a guest whose cart travels in the `Cart-Token` header.
+    Buyer,
     /// The shop's admin, or a super admin naming the shop.
     ShopAdmin,
     /// A signed-in super admin or shop admin.
@@ -348,7 +350,7 @@ fn error_ref(name: &str) -> Value {
 
 impl Document {
     fn add(&mut self, method: &Method, path: &str, spec: &Spec) {
-        let shop_scoped = matches!(spec.access, Access::Shop | Access::Customer | Access::ShopAdmin);
+        let shop_scoped = matches!(spec.access, Access::Shop | Access::Customer | Access::Buyer | Access::ShopAdmin);
         let mut parameters: Vec<Value> = path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
@@ -447,6 +449,8 @@ impl Document {
             Access::Public => json!([]),
             // A token is optional: a customer's or an admin's names their shop.
             Access::Shop => json!([{}, {"bearer": []}]),
+            // A customer's token, a guest's cart token, or (a guest's first item) neither.
+            Access::Buyer => json!([{"bearer": []}, {"cartToken": []}, {}]),
             _ => json!([{"bearer": []}]),
         };
         if let Some(body) = spec.body {
@@ -552,7 +556,9 @@ impl Document {
             "paths": self.paths,
             "components": {
                 "schemas": schemas,
-                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "a token from a sign-in, shown once"}},
+                "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "a token from a sign-in, shown once"},
+                                    "cartToken": {"type": "apiKey", "in": "header", "name": "Cart-Token",
+                                                  "description": "a guest's cart: answered by the guest's first `POST /api/shop/cart/items`"}},
                 "parameters": {
                     "XClient": {"name": "X-Client", "in": "header", "required": false,
                                 "description": "the shop, by id (plain digits) or subdomain, when the Host does not name it",

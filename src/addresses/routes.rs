@@ -39,9 +39,9 @@ pub fn routes(api: &mut Api) {
     .delete("/api/shop/addresses/{id}", Spec::new("Delete an address", Customer, Answer::NoContent), remove);
 }
 
-#[derive(Deserialize, schemars::JsonSchema)]
+#[derive(Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"name": "Ada Lovelace", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"}))]
-struct AddressBody {
+pub struct AddressBody {
     #[schemars(length(min = 1, max = 200))]
     name: Option<String>,
     #[schemars(length(min = 1, max = 200))]
@@ -63,6 +63,29 @@ struct AddressBody {
 }
 
 impl AddressBody {
+    /// A whole address for a guest's order; problems are named `<prefix>.<field>`.
+    pub fn shipping(self, prefix: &str) -> Result<crate::orders::store::ShippingAddress, AppError> {
+        let fields = self.parse(true).map_err(|e| match e {
+            AppError::Validation { fields, .. } => {
+                let fields: std::collections::BTreeMap<String, String> =
+                    fields.into_iter().map(|(k, v)| (format!("{prefix}.{k}"), v)).collect();
+                let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+                AppError::Validation { message: format!("invalid fields: {}", names.join(", ")), fields }
+            }
+            other => other,
+        })?;
+        Ok(crate::orders::store::ShippingAddress {
+            name: fields.name.unwrap_or_default(),
+            line1: fields.line1.unwrap_or_default(),
+            line2: fields.line2.flatten(),
+            city: fields.city.unwrap_or_default(),
+            region: fields.region.flatten(),
+            postal_code: fields.postal_code.unwrap_or_default(),
+            country: fields.country.unwrap_or_default(),
+            phone: fields.phone.flatten(),
+        })
+    }
+
     fn parse(self, creating: bool) -> Result<AddressFields, AppError> {
         let mut errors = FieldErrors::default();
         if creating {

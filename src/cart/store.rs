@@ -1,4 +1,5 @@
-//! Cart SQL over one shop's connection. Every query is scoped to the customer.
+//! Cart SQL over one shop's connection. Every query is scoped to the cart's owner: a signed-in
+//! customer, or a guest's cart known by its token (`carts`).
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
@@ -41,22 +42,47 @@ fn item(r: &Row<'_>) -> rusqlite::Result<CartItem> {
     })
 }
 
-pub fn cart(conn: &Connection, user_id: i64) -> rusqlite::Result<Cart> {
-    let mut stmt = conn.prepare_cached(&format!("{ITEM_SELECT} WHERE c.user_id = ?1 ORDER BY c.id"))?;
-    let items: Vec<CartItem> = stmt.query_map([user_id], item)?.collect::<Result<_, _>>()?;
+/// Whose cart: a customer's (by account) or a guest's (by `carts` row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    Customer(i64),
+    Guest(i64),
+}
+
+impl Owner {
+    /// The `cart_items` column naming this owner (SQL built from it, never from input).
+    pub fn column(self) -> &'static str {
+        match self {
+            Owner::Customer(_) => "user_id",
+            Owner::Guest(_) => "cart_id",
+        }
+    }
+    pub fn id(self) -> i64 {
+        match self {
+            Owner::Customer(id) | Owner::Guest(id) => id,
+        }
+    }
+}
+
+pub fn cart(conn: &Connection, owner: Owner) -> rusqlite::Result<Cart> {
+    let col = owner.column();
+    let mut stmt = conn.prepare_cached(&format!("{ITEM_SELECT} WHERE c.{col} = ?1 ORDER BY c.id"))?;
+    let items: Vec<CartItem> = stmt.query_map([owner.id()], item)?.collect::<Result<_, _>>()?;
     let subtotal_cents = items.iter().map(|i| i.line_total_cents).sum();
     Ok(Cart { items, subtotal_cents })
 }
 
-pub fn find_item(conn: &Connection, user_id: i64, id: i64) -> rusqlite::Result<Option<CartItem>> {
-    conn.prepare_cached(&format!("{ITEM_SELECT} WHERE c.user_id = ?1 AND c.id = ?2"))?
-        .query_row(params![user_id, id], item)
+pub fn find_item(conn: &Connection, owner: Owner, id: i64) -> rusqlite::Result<Option<CartItem>> {
+    let col = owner.column();
+    conn.prepare_cached(&format!("{ITEM_SELECT} WHERE c.{col} = ?1 AND c.id = ?2"))?
+        .query_row(params![owner.id(), id], item)
         .optional()
 }
 
 /// Adds a product (or more of it) to the cart. The product must be active; the total quantity
 /// must stay within bounds and within stock.
-pub fn add(conn: &Connection, user_id: i64, product_id: i64, quantity: i64) -> Result<CartItem, AppError> {
+pub fn add(conn: &Connection, owner: Owner, product_id: i64, quantity: i64) -> Result<CartItem, AppError> {
+    let col = owner.column();
     let product: Option<(bool, i64)> = conn
         .query_row("SELECT active, stock FROM products WHERE id = ?1", [product_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
@@ -65,8 +91,8 @@ pub fn add(conn: &Connection, user_id: i64, product_id: i64, quantity: i64) -> R
     };
     let current: i64 = conn
         .query_row(
-            "SELECT quantity FROM cart_items WHERE user_id = ?1 AND product_id = ?2",
-            params![user_id, product_id],
+            &format!("SELECT quantity FROM cart_items WHERE {col} = ?1 AND product_id = ?2"),
+            params![owner.id(), product_id],
             |r| r.get(0),
         )
         .optional()?
@@ -74,14 +100,16 @@ pub fn add(conn: &Connection, user_id: i64, product_id: i64, quantity: i64) -> R
     let wanted = current + quantity;
     check_quantity(wanted, stock)?;
     let id: i64 = conn.query_row(
-        "INSERT INTO cart_items (user_id, product_id, quantity) VALUES (?1, ?2, ?3)
-         ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = excluded.quantity,
-            updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
-         RETURNING id",
-        params![user_id, product_id, wanted],
+        &format!(
+            "INSERT INTO cart_items ({col}, product_id, quantity) VALUES (?1, ?2, ?3)
+             ON CONFLICT ({col}, product_id) DO UPDATE SET quantity = excluded.quantity,
+                updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+             RETURNING id"
+        ),
+        params![owner.id(), product_id, wanted],
         |r| r.get(0),
     )?;
-    Ok(find_item(conn, user_id, id)?.expect("just written"))
+    Ok(find_item(conn, owner, id)?.expect("just written"))
 }
 
 fn check_quantity(wanted: i64, stock: i64) -> Result<(), AppError> {
@@ -93,22 +121,85 @@ fn check_quantity(wanted: i64, stock: i64) -> Result<(), AppError> {
     Ok(())
 }
 
-pub fn set_quantity(conn: &Connection, user_id: i64, id: i64, quantity: i64) -> Result<CartItem, AppError> {
-    let Some(current) = find_item(conn, user_id, id)? else {
+pub fn set_quantity(conn: &Connection, owner: Owner, id: i64, quantity: i64) -> Result<CartItem, AppError> {
+    let Some(current) = find_item(conn, owner, id)? else {
         return Err(AppError::not_found("not_found", "no such cart item"));
     };
     let stock: i64 = conn.query_row("SELECT stock FROM products WHERE id = ?1", [current.product_id], |r| r.get(0))?;
     check_quantity(quantity, stock)?;
     conn.execute(
-        "UPDATE cart_items SET quantity = ?3, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE user_id = ?1 AND id = ?2",
-        params![user_id, id, quantity],
+        &format!(
+            "UPDATE cart_items SET quantity = ?3, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE {} = ?1 AND id = ?2",
+            owner.column()
+        ),
+        params![owner.id(), id, quantity],
     )?;
-    Ok(find_item(conn, user_id, id)?.expect("exists"))
+    Ok(find_item(conn, owner, id)?.expect("exists"))
 }
 
-pub fn remove(conn: &Connection, user_id: i64, id: i64) -> Result<(), AppError> {
-    match conn.execute("DELETE FROM cart_items WHERE user_id = ?1 AND id = ?2", params![user_id, id])? {
+pub fn remove(conn: &Connection, owner: Owner, id: i64) -> Result<(), AppError> {
+    let sql = format!("DELETE FROM cart_items WHERE {} = ?1 AND id = ?2", owner.column());
+    match conn.execute(&sql, params![owner.id(), id])? {
         0 => Err(AppError::not_found("not_found", "no such cart item")),
         _ => Ok(()),
     }
+}
+
+/// How long a guest cart lives after its last change.
+pub const GUEST_CART_DAYS: i64 = 30;
+
+fn token_hash(token: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new guest cart: its id and the token (shown once; only its hash is kept).
+pub fn new_guest_cart(conn: &Connection) -> rusqlite::Result<(i64, String)> {
+    prune_guest_carts(conn)?;
+    let mut bytes = [0u8; 24];
+    rand::fill(&mut bytes);
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    conn.execute(
+        &format!("INSERT INTO carts (token_hash, expires_at) VALUES (?1, strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+{GUEST_CART_DAYS} days'))"),
+        [token_hash(&token)],
+    )?;
+    Ok((conn.last_insert_rowid(), token))
+}
+
+/// The guest cart a token names, if it exists and has not expired.
+pub fn guest_cart(conn: &Connection, token: &str) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(
+        "SELECT id FROM carts WHERE token_hash = ?1 AND expires_at > strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
+    )?
+    .query_row([token_hash(token)], |r| r.get(0))
+    .optional()
+}
+
+/// Keeps a guest cart alive for another 30 days (on every change).
+pub fn touch_guest_cart(conn: &Connection, cart_id: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        &format!("UPDATE carts SET expires_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+{GUEST_CART_DAYS} days') WHERE id = ?1"),
+        [cart_id],
+    )?;
+    Ok(())
+}
+
+/// Moves a guest cart's lines into a customer's cart (quantities added, capped at what the
+/// product's stock and the line limit allow) and removes the guest cart. Answers the lines moved.
+pub fn merge_into(conn: &Connection, cart_id: i64, user_id: i64) -> rusqlite::Result<usize> {
+    let moved = conn.execute(
+        "INSERT INTO cart_items (user_id, product_id, quantity)
+         SELECT ?2, g.product_id, MIN(g.quantity, 1000) FROM cart_items g WHERE g.cart_id = ?1 AND true
+         ON CONFLICT (user_id, product_id) DO UPDATE SET
+            quantity = MIN(cart_items.quantity + excluded.quantity, 1000),
+            updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
+        params![cart_id, user_id],
+    )?;
+    conn.execute("DELETE FROM carts WHERE id = ?1", [cart_id])?;
+    Ok(moved)
+}
+
+/// Drops expired guest carts (with their lines).
+pub fn prune_guest_carts(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM carts WHERE expires_at <= strftime('%Y-%m-%dT%H:%M:%SZ', 'now')", [])
 }

@@ -159,6 +159,7 @@ async fn register(
     let (name, email) = (name.unwrap_or_default(), email.map(|e| e.as_str().to_string()).unwrap_or_default());
     let address = crate::proxy::remote_address(&req, &state.settings);
     state.password_rates.admit(Some(&format!("shop:{}", shop.client.id)), &address).await?;
+    let cart_token = crate::cart::routes::cart_token(&req)?;
     let RegisterBody { password, custom, .. } = body.into_inner();
     let hash = state.hashing.hash(password).await?;
     let shop_name = shop.client.name.clone();
@@ -168,6 +169,12 @@ async fn register(
             let user = store::register(tx, &name, &email, &hash)?;
             let record = store::customer_of_user(tx, user.id)?.expect("registration made it");
             apply(tx, Entity::Customer, record.id, record.custom, custom.as_ref(), true)?;
+            // A guest's cart becomes the new account's.
+            if let Some(token) = &cart_token
+                && let Some(cart_id) = crate::cart::store::guest_cart(tx, token)?
+            {
+                crate::cart::store::merge_into(tx, cart_id, user.id)?;
+            }
             // The welcome mail, committed with the account.
             let customer = crate::events::Recipient::from(&user);
             let shop = crate::shop_settings::store::sender_name(tx, &shop_name)?;
@@ -238,6 +245,20 @@ async fn login(
         return Err(AppError::Unauthorized("e-mail or password is wrong".into()));
     };
     state.throttle.record_success(&keys);
+    // A guest's cart joins the customer's on sign-in.
+    if let Some(token) = crate::cart::routes::cart_token(&req).ok().flatten() {
+        let user_id = user.id;
+        let merged = shop
+            .db
+            .write(move |tx| match crate::cart::store::guest_cart(tx, &token)? {
+                Some(cart_id) => Ok(crate::cart::store::merge_into(tx, cart_id, user_id)?),
+                None => Ok(0),
+            })
+            .await?;
+        if merged > 0 {
+            tracing::info!(customer_id = user.id, lines = merged, "guest cart merged at sign-in");
+        }
+    }
     Ok(web::Json(issue_token(&state, shop.client.id, user).await?))
 }
 

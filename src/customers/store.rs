@@ -80,6 +80,36 @@ pub fn record_order(conn: &Connection, user_id: i64, total_cents: i64) -> rusqli
     )
 }
 
+/// Adds a guest's order to the guest customer record with that e-mail (made on the first one;
+/// registering later does not join them); returns its id.
+pub fn record_guest_order(conn: &Connection, name: &str, email: &str, total_cents: i64) -> rusqlite::Result<i64> {
+    let found: Option<i64> = conn
+        .query_row("SELECT id FROM customers WHERE user_id IS NULL AND email = ?1 ORDER BY id LIMIT 1", [email], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    match found {
+        Some(id) => {
+            conn.execute(
+                "UPDATE customers SET orders_count = orders_count + 1, total_spent_cents = total_spent_cents + ?2,
+                        last_order_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), name = ?3,
+                        updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+                 WHERE id = ?1",
+                params![id, total_cents, name],
+            )?;
+            Ok(id)
+        }
+        None => {
+            conn.execute(
+                "INSERT INTO customers (user_id, name, email, orders_count, total_spent_cents, last_order_at)
+                 VALUES (NULL, ?1, ?2, 1, ?3, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+                params![name, email, total_cents],
+            )?;
+            Ok(conn.last_insert_rowid())
+        }
+    }
+}
+
 /// Takes a cancelled order back out of the customer's totals.
 pub fn forget_order(conn: &Connection, customer_id: i64, total_cents: i64) -> rusqlite::Result<()> {
     conn.execute(

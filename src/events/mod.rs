@@ -23,11 +23,14 @@ pub mod relay;
 pub struct Recipient {
     pub name: String,
     pub email: String,
+    /// Where a guest follows their order (a signed link); none for customers with an account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
 }
 
 impl From<&ShopUser> for Recipient {
     fn from(u: &ShopUser) -> Self {
-        Recipient { name: u.name.clone(), email: u.email.clone() }
+        Recipient { name: u.name.clone(), email: u.email.clone(), link: None }
     }
 }
 
@@ -68,6 +71,7 @@ fn summary<'a>(order: &'a Order, customer: &'a Recipient) -> OrderSummary<'a> {
             .collect(),
         customer_name: &customer.name,
         customer_email: &customer.email,
+        link: customer.link.as_deref(),
     }
 }
 

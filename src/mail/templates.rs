@@ -127,6 +127,8 @@ pub struct OrderSummary<'a> {
     pub lines: Vec<Line<'a>>,
     pub customer_name: &'a str,
     pub customer_email: &'a str,
+    /// A guest's signed link to their order.
+    pub link: Option<&'a str>,
 }
 
 fn lines_text(o: &OrderSummary<'_>) -> String {
@@ -157,23 +159,25 @@ fn lines_html(o: &OrderSummary<'_>) -> String {
 
 pub fn order_placed_customer(a: &Addressing<'_>, o: &OrderSummary<'_>) -> Outgoing {
     let subject = format!("Your order {} at {}", o.number, a.sender);
+    let follow = o.link.map(|l| format!("Follow your order at {l}\n\n")).unwrap_or_default();
     let text = format!(
-        "Hello {},\n\nthank you for your order {}. It is {}.\n\n{}\n— {}\n",
+        "Hello {},\n\nthank you for your order {}. It is {}.\n\n{}\n{follow}— {}\n",
         o.customer_name,
         o.number,
         o.status,
         lines_text(o),
         a.sender
     );
-    let html = html_page(
-        &subject,
-        &[
-            format!("Hello {},", escape(o.customer_name)),
-            format!("thank you for your order <strong>{}</strong>. It is {}.", escape(o.number), escape(o.status)),
-            lines_html(o),
-            format!("— {}", escape(a.sender)),
-        ],
-    );
+    let mut parts = vec![
+        format!("Hello {},", escape(o.customer_name)),
+        format!("thank you for your order <strong>{}</strong>. It is {}.", escape(o.number), escape(o.status)),
+        lines_html(o),
+    ];
+    if let Some(link) = o.link {
+        parts.push(format!("Follow your order at <a href=\"{0}\">{0}</a>", escape(link)));
+    }
+    parts.push(format!("— {}", escape(a.sender)));
+    let html = html_page(&subject, &parts);
     outgoing(a, "order_placed", subject, text, html)
 }
 

@@ -8,16 +8,49 @@ use crate::coupons;
 use crate::customers;
 use crate::error::AppError;
 
-/// Places the customer's order. Must run inside an immediate transaction: prices and stock are
-/// re-read under the write lock, so no two checkouts can sell the same unit.
+/// Who buys: a signed-in customer with one of their addresses, or a guest with their cart, e-mail
+/// and the address typed at checkout.
+#[derive(Debug, Clone)]
+pub enum Buyer {
+    Customer { user_id: i64, address_id: i64 },
+    Guest { cart_id: i64, email: String, address: Box<store::ShippingAddress> },
+}
+
+/// Places the customer's order (see [`place`]).
 pub fn place_order(
     conn: &Connection,
     user_id: i64,
     address_id: i64,
     coupon_code: Option<&str>,
 ) -> Result<Order, AppError> {
-    let address = addresses::store::find(conn, user_id, address_id)?
-        .ok_or_else(|| AppError::invalid_field("address_id", "no such address"))?;
+    place(conn, &Buyer::Customer { user_id, address_id }, coupon_code)
+}
+
+/// Places a buyer's order. Must run inside an immediate transaction: prices and stock are
+/// re-read under the write lock, so no two checkouts can sell the same unit.
+pub fn place(conn: &Connection, buyer: &Buyer, coupon_code: Option<&str>) -> Result<Order, AppError> {
+    let (owner, address) = match buyer {
+        Buyer::Customer { user_id, address_id } => {
+            let a = addresses::store::find(conn, *user_id, *address_id)?
+                .ok_or_else(|| AppError::invalid_field("address_id", "no such address"))?;
+            let address = store::ShippingAddress {
+                name: a.name,
+                line1: a.line1,
+                line2: a.line2,
+                city: a.city,
+                region: a.region,
+                postal_code: a.postal_code,
+                country: a.country,
+                phone: a.phone,
+            };
+            (crate::cart::store::Owner::Customer(*user_id), address)
+        }
+        Buyer::Guest { cart_id, address, .. } => (crate::cart::store::Owner::Guest(*cart_id), (**address).clone()),
+    };
+    let (user_id, email) = match buyer {
+        Buyer::Customer { user_id, .. } => (Some(*user_id), None),
+        Buyer::Guest { email, .. } => (None, Some(email.as_str())),
+    };
 
     struct Line {
         product_id: i64,
@@ -28,11 +61,12 @@ pub fn place_order(
         stock: i64,
     }
     let lines: Vec<Line> = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT p.id, p.name, p.price_cents, c.quantity, p.active, p.stock
-             FROM cart_items c JOIN products p ON p.id = c.product_id WHERE c.user_id = ?1 ORDER BY c.id",
-        )?
-        .query_map([user_id], |r| {
+             FROM cart_items c JOIN products p ON p.id = c.product_id WHERE c.{} = ?1 ORDER BY c.id",
+            owner.column()
+        ))?
+        .query_map([owner.id()], |r| {
             Ok(Line {
                 product_id: r.get(0)?,
                 name: r.get(1)?,
@@ -79,7 +113,10 @@ pub fn place_order(
     let settings = crate::shop_settings::store::get(conn)?;
     let charges = settings.charges(subtotal, discount);
     let total = subtotal - discount + charges.shipping_cents + charges.tax_cents;
-    let customer_id = customers::store::record_order(conn, user_id, total)?;
+    let customer_id = match (user_id, email) {
+        (Some(user_id), _) => customers::store::record_order(conn, user_id, total)?,
+        (None, email) => customers::store::record_guest_order(conn, &address.name, email.unwrap_or_default(), total)?,
+    };
 
     // Short, sequential and unique by construction: the number is derived from the row id, chosen
     // here under the write lock. Orders are never deleted, so ids (and numbers) never repeat.
@@ -88,8 +125,8 @@ pub fn place_order(
     conn.execute(
         "INSERT INTO orders (id, number, user_id, customer_id, status, subtotal_cents, discount_cents, total_cents,
                              coupon_id, coupon_code, ship_name, ship_line1, ship_line2, ship_city, ship_region,
-                             ship_postal_code, ship_country, ship_phone, currency, shipping_cents, tax_cents)
-         VALUES (?17, ?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?18, ?19, ?20)",
+                             ship_postal_code, ship_country, ship_phone, currency, shipping_cents, tax_cents, email)
+         VALUES (?17, ?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?18, ?19, ?20, ?21)",
         params![
             number,
             user_id,
@@ -110,7 +147,8 @@ pub fn place_order(
             order_id,
             settings.currency,
             charges.shipping_cents,
-            charges.tax_cents
+            charges.tax_cents,
+            email
         ],
     )?;
     let mut insert_item = conn.prepare_cached(
@@ -126,8 +164,8 @@ pub fn place_order(
             return Err(AppError::conflict("out_of_stock", format!("'{}' sold out", l.name)));
         }
     }
-    conn.execute("DELETE FROM cart_items WHERE user_id = ?1", [user_id])?;
-    Ok(store::find(conn, order_id, Some(user_id))?.expect("just placed"))
+    conn.execute(&format!("DELETE FROM cart_items WHERE {} = ?1", owner.column()), [owner.id()])?;
+    Ok(store::find(conn, order_id, None)?.expect("just placed"))
 }
 
 /// The number a merchant and a customer see: `1001`, `1002`, … per shop. Orders placed before

@@ -23,11 +23,12 @@ pub fn routes(api: &mut Api) {
     use Access::{Customer, ShopAdmin as Admin};
     api.post(
         "/api/shop/checkout",
-        Spec::new("Turn the cart into an order", Customer, Answer::Json(201, schema::<Order>)).body_as(
-            schema::<CheckoutBody>,
-            "Checkout",
-            &["address_id"],
-        ),
+        Spec::new(
+            "Turn the cart into an order (a customer's, or a guest's by Cart-Token)",
+            Access::Buyer,
+            Answer::Json(201, schema::<Order>),
+        )
+        .body_as(schema::<CheckoutBody>, "Checkout", &[]),
         place,
     )
     .get(
@@ -74,6 +75,16 @@ pub fn routes(api: &mut Api) {
         )
         .body_as(schema::<NoteBody>, "OrderNote", &["note"]),
         add_note,
+    )
+    .get(
+        "/api/shop/guest-orders/{id}",
+        Spec::new(
+            "A guest's order, through the signed link its mail holds",
+            Access::Shop,
+            Answer::Json(200, schema::<Order>),
+        )
+        .query(&[("access", "string")]),
+        guest_order,
     )
     .get(
         "/api/shop/orders/{id}/events",
@@ -161,18 +172,48 @@ struct CheckoutBody {
     /// Values of the shop's order custom fields by key (see `/api/admin/custom-fields`).
     #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
     custom: Option<serde_json::Map<String, serde_json::Value>>,
+    /// A guest's e-mail (checkout with a `Cart-Token`, without signing in).
+    #[schemars(length(min = 3, max = 254), email)]
+    email: Option<String>,
+    /// A guest's address (customers give `address_id` instead).
+    #[schemars(with = "Option<GuestAddress>")]
+    address: Option<crate::addresses::routes::AddressBody>,
     /// How the buyer pays: one of the shop's enabled providers (`GET /api/shop/payment-methods`);
     /// may be left out when the shop has one (or has set none up: `manual`).
     #[schemars(with = "Option<crate::payments::Provider>")]
     payment_method: Option<String>,
 }
 
+/// A guest's shipping address at checkout: the fields of `AddressCreate`.
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)] // describes the document only
+struct GuestAddress {
+    #[schemars(length(min = 1, max = 200))]
+    name: String,
+    #[schemars(length(min = 1, max = 200))]
+    line1: String,
+    #[schemars(length(max = 200))]
+    line2: Option<String>,
+    #[schemars(length(min = 1, max = 100))]
+    city: String,
+    #[schemars(length(max = 100))]
+    region: Option<String>,
+    #[schemars(length(min = 1, max = 20))]
+    postal_code: String,
+    /// An assigned ISO 3166-1 alpha-2 code, e.g. DE.
+    #[schemars(regex(pattern = "^[A-Za-z]{2}$"))]
+    country: String,
+    #[schemars(length(max = 40))]
+    phone: Option<String>,
+}
+
 async fn place(
     state: web::Data<AppState>,
     req: actix_web::HttpRequest,
-    customer: ShopCustomer,
+    shop: crate::tenancy::resolve::Shop,
     body: Body<CheckoutBody>,
 ) -> Result<HttpResponse, AppError> {
+    let owner = crate::cart::routes::owner(&shop, &req).await?;
     let idempotency_key = crate::payments::routes::idempotency_key(&req)?;
     let request_hash = crate::payments::routes::request_hash(&*body);
     let payment_method = match body.payment_method.as_deref() {
@@ -181,34 +222,82 @@ async fn place(
             AppError::invalid_field("payment_method", "must be manual, bank_transfer, cash_on_delivery or stripe")
         })?),
     };
-    let address_id = body.address_id.ok_or_else(|| AppError::invalid_field("address_id", "is required"))?;
+    let mut body = body.into_inner();
+    let buyer = match owner {
+        Some(crate::cart::store::Owner::Customer(user_id)) => {
+            let address_id = body.address_id.ok_or_else(|| AppError::invalid_field("address_id", "is required"))?;
+            checkout::Buyer::Customer { user_id, address_id }
+        }
+        Some(crate::cart::store::Owner::Guest(cart_id)) => {
+            let mut errors = crate::error::FieldErrors::default();
+            let email = match body.email.as_deref() {
+                None => {
+                    errors.add("email", "is required for a guest's order");
+                    None
+                }
+                Some(e) => errors.take("email", crate::auth::Email::parse(e)).map(|e| e.as_str().to_string()),
+            };
+            let address = match body.address.take().map(|a| a.shipping("address")) {
+                None => {
+                    errors.add("address", "is required for a guest's order");
+                    None
+                }
+                Some(Ok(a)) => Some(a),
+                Some(Err(AppError::Validation { fields, .. })) => {
+                    for (field, problem) in fields {
+                        errors.add(&field, problem);
+                    }
+                    None
+                }
+                Some(Err(other)) => return Err(other),
+            };
+            errors.into_result()?;
+            let (Some(email), Some(address)) = (email, address) else {
+                return Err(AppError::Internal(anyhow::anyhow!("validated guest fields missing")));
+            };
+            checkout::Buyer::Guest { cart_id, email, address: Box::new(address) }
+        }
+        None => return Err(AppError::Unauthorized("sign in, or send the Cart-Token of your cart".into())),
+    };
+    let body = Body(body);
     let coupon_code = match body.coupon_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
         None => None,
-        Some(_) if !customer.shop.client.features.is_on(crate::features::Feature::Coupons) => {
+        Some(_) if !shop.client.features.is_on(crate::features::Feature::Coupons) => {
             return Err(AppError::invalid_field("coupon_code", "this shop does not take coupons"));
         }
         Some(c) => Some(validate::coupon_code(c).map_err(|e| AppError::invalid_field("coupon_code", e))?),
     };
-    let user_id = customer.customer_id;
-    let shop_name = customer.shop.client.name.clone();
+    let shop_name = shop.client.name.clone();
     let custom = body.into_inner().custom;
-    let scope = format!("checkout:customer:{user_id}");
-    let actor = customer.shop.caller.actor();
-    let (order, repeated) = customer
-        .shop
+    let (scope, user_id) = match &buyer {
+        checkout::Buyer::Customer { user_id, .. } => (format!("checkout:customer:{user_id}"), Some(*user_id)),
+        checkout::Buyer::Guest { cart_id, .. } => (format!("checkout:cart:{cart_id}"), None),
+    };
+    let actor = match &buyer {
+        checkout::Buyer::Customer { .. } => shop.caller.actor(),
+        checkout::Buyer::Guest { cart_id, .. } => format!("guest:{cart_id}"),
+    };
+    let (key, client_id) = (state.secret_key.clone(), shop.client.id);
+    let link_base = format!(
+        "{}://{}.{}",
+        if state.settings.secure_cookies { "https" } else { "http" },
+        shop.client.subdomain,
+        state.settings.base_domain
+    );
+    let (order, repeated) = shop
         .db
         .write(move |tx| {
             // The same Idempotency-Key and body again: the order it made, nothing placed twice.
             if let Some(key) = &idempotency_key
                 && let Some(order_id) = crate::payments::store::recall(tx, &scope, key, &request_hash)?
             {
-                let order = store::find(tx, order_id, Some(user_id))?.ok_or_else(|| {
+                let order = store::find(tx, order_id, user_id)?.ok_or_else(|| {
                     AppError::Internal(anyhow::anyhow!("order {order_id} of an idempotency key vanished"))
                 })?;
                 return Ok((order, true));
             }
             let provider = crate::payments::store::choose(tx, payment_method)?;
-            let mut order = checkout::place_order(tx, user_id, address_id, coupon_code.as_deref())?;
+            let mut order = checkout::place(tx, &buyer, coupon_code.as_deref())?;
             order.custom = apply(tx, Entity::Order, order.id, Map::new(), custom.as_ref(), true)?;
             crate::payments::store::insert_payment(
                 tx,
@@ -228,7 +317,17 @@ async fn place(
             let notice = Notice::OrderPlaced {
                 shop: sender_name(tx, &shop_name)?,
                 low_stock: events::low_stock(tx, &order)?,
-                customer: crate::customers::store::find_user(tx, user_id)?.as_ref().map(Recipient::from),
+                customer: match (&buyer, user_id) {
+                    (_, Some(user_id)) => {
+                        crate::customers::store::find_user(tx, user_id)?.as_ref().map(Recipient::from)
+                    }
+                    (checkout::Buyer::Guest { email, address, .. }, None) => Some(Recipient {
+                        name: address.name.clone(),
+                        email: email.clone(),
+                        link: Some(guest_link(&link_base, &key, client_id, order.id)),
+                    }),
+                    _ => None,
+                },
                 order: Box::new(order.clone()),
             };
             events::record(tx, &notice)?;
@@ -237,16 +336,47 @@ async fn place(
         .await?;
     if !repeated {
         tracing::info!(order_id = order.id, total_cents = order.total_cents, "order placed");
-        state.relay.hint(customer.shop.client.id);
+        state.relay.hint(shop.client.id);
     }
     let mut order = order;
     // The provider's side (a Stripe PaymentIntent) once the order is committed. If the provider
     // fails, the order stands with its payment pending; `POST /api/shop/orders/{id}/payment` retries.
-    match crate::payments::routes::begin(&state, &customer.shop, order.id).await {
+    match crate::payments::routes::begin(&state, &shop, order.id).await {
         Ok(payment) => order.payment = payment,
         Err(e) => tracing::warn!(order_id = order.id, error = %e, "the order's payment could not be started"),
     }
     Ok(HttpResponse::Created().json(for_customer(order)))
+}
+
+/// What signs a guest's order link: the shop and the order.
+fn guest_message(client_id: i64, order_id: i64) -> String {
+    format!("guest-order:{client_id}:{order_id}")
+}
+
+/// A guest's signed link to their order (sent in the order mail).
+fn guest_link(base: &str, key: &crate::payments::secrets::SecretKey, client_id: i64, order_id: i64) -> String {
+    format!("{base}/api/shop/guest-orders/{order_id}?access={}", key.sign(&guest_message(client_id, order_id)))
+}
+
+#[derive(Deserialize)]
+struct AccessQuery {
+    access: Option<String>,
+}
+
+/// A guest's order through its signed link (`?access=`); anything else is 404.
+async fn guest_order(
+    state: web::Data<AppState>,
+    shop: crate::tenancy::resolve::Shop,
+    id: web::Path<i64>,
+    q: web::Query<AccessQuery>,
+) -> Result<web::Json<Order>, AppError> {
+    let id = id.into_inner();
+    let signed = q.access.as_deref().is_some_and(|a| state.secret_key.verify(&guest_message(shop.client.id, id), a));
+    if !signed {
+        return Err(AppError::not_found("not_found", "no such order"));
+    }
+    let order = shop.db.run(move |c| Ok(store::find(c, id, None)?)).await?;
+    order.filter(|o| o.user_id.is_none()).map(|o| web::Json(for_customer(o))).ok_or_else(no_order)
 }
 
 /// An order as its customer sees it: without the provider's internal id.

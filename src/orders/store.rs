@@ -58,6 +58,9 @@ pub struct Order {
     pub status: String,
     pub user_id: Option<i64>,
     pub customer_id: Option<i64>,
+    /// A guest's e-mail (orders placed without an account); null for customers' orders.
+    #[serde(default)]
+    pub email: Option<String>,
     /// ISO 4217 code of every amount (the shop's currency when the order was placed).
     #[serde(default = "default_currency")]
     pub currency: String,
@@ -92,7 +95,7 @@ fn default_currency() -> String {
 
 const COLUMNS: &str = "id, number, status, user_id, customer_id, subtotal_cents, discount_cents, total_cents, coupon_code,
     ship_name, ship_line1, ship_line2, ship_city, ship_region, ship_postal_code, ship_country, ship_phone, created_at, updated_at,
-    currency, shipping_cents, tax_cents, custom, refunded_cents";
+    currency, shipping_cents, tax_cents, custom, refunded_cents, email";
 
 fn order(r: &Row<'_>) -> rusqlite::Result<Order> {
     Ok(Order {
@@ -108,6 +111,7 @@ fn order(r: &Row<'_>) -> rusqlite::Result<Order> {
         tax_cents: r.get(21)?,
         total_cents: r.get(7)?,
         refunded_cents: r.get(23)?,
+        email: r.get(24)?,
         payment: None,
         coupon_code: r.get(8)?,
         shipping_address: ShippingAddress {

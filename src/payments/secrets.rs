@@ -12,7 +12,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
 /// The server's key for provider secrets.
 #[derive(Clone)]
-pub struct SecretKey(XChaCha20Poly1305);
+pub struct SecretKey(XChaCha20Poly1305, [u8; 32]);
 
 impl std::fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -36,7 +36,7 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 impl SecretKey {
     fn from_hex(raw: &str) -> anyhow::Result<Self> {
         let bytes = unhex(raw.trim()).filter(|b| b.len() == 32).context("must be 64 hex digits (32 bytes)")?;
-        Ok(Self(XChaCha20Poly1305::new_from_slice(&bytes).expect("32 bytes")))
+        Ok(Self::from_bytes(bytes.try_into().expect("32 bytes")))
     }
 
     /// The key from `VERGEFLOW_SECRET_KEY`, else `<data>/secret.key`, made on first use.
@@ -74,11 +74,34 @@ impl SecretKey {
         }
     }
 
+    fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(XChaCha20Poly1305::new_from_slice(&bytes).expect("32 bytes"), bytes)
+    }
+
     /// A key for tests and the bench.
     pub fn random() -> Self {
         let mut bytes = [0u8; 32];
         rand::fill(&mut bytes);
-        Self(XChaCha20Poly1305::new_from_slice(&bytes).expect("32 bytes"))
+        Self::from_bytes(bytes)
+    }
+
+    /// A signature of `message` (HMAC-SHA256 under a key derived from this one), hex: for links
+    /// that must not be guessable, such as a guest's order link.
+    pub fn sign(&self, message: &str) -> String {
+        hex(&hmac::Mac::finalize(self.mac(message)).into_bytes())
+    }
+
+    /// Whether `signature` is [`sign`](Self::sign)'s for `message`, compared in constant time.
+    pub fn verify(&self, message: &str, signature: &str) -> bool {
+        unhex(signature).is_some_and(|sig| hmac::Mac::verify_slice(self.mac(message), &sig).is_ok())
+    }
+
+    fn mac(&self, message: &str) -> hmac::Hmac<sha2::Sha256> {
+        let mut mac =
+            <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&self.1).expect("HMAC takes any key length");
+        hmac::Mac::update(&mut mac, b"vergeflow-link-v1:");
+        hmac::Mac::update(&mut mac, message.as_bytes());
+        mac
     }
 
     /// Seals `secret` for `context` (e.g. `client:7:stripe:secret_key`): `v1:<nonce>:<ciphertext>`, hex.

@@ -218,7 +218,7 @@ async fn the_openapi_route_table_drives_a_complete_cross_shop_matrix() {
             let id = if catalog_like.iter().any(|k| path.contains(k)) { 3 } else { 2 };
             let url = path.replace("{id}", &id.to_string());
             let token = match op["x-access"].as_str().unwrap() {
-                "Customer" => b_buyers[0].token.clone(),
+                "Customer" | "Buyer" => b_buyers[0].token.clone(),
                 "ShopAdmin" | "Shop" | "MainUser" => b_admin.clone(),
                 other => panic!("{method} {path}: no caller for access {other}"),
             };

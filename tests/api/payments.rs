@@ -690,3 +690,215 @@ async fn kills_between_a_stripe_capture_and_the_shop_file_are_caught_up_from_str
     );
     assert!(captured_unrecorded >= 1);
 }
+
+/// The text of every mail the server wrote as an `.eml` file so far (no SMTP server configured),
+/// quoted-printable decoded.
+fn mails(data: &Path) -> String {
+    let mut all = String::new();
+    for e in std::fs::read_dir(data.join("mail")).into_iter().flatten().flatten() {
+        all.push_str(&quoted_printable(&std::fs::read_to_string(e.path()).unwrap_or_default()));
+    }
+    all
+}
+
+fn quoted_printable(s: &str) -> String {
+    let b = s.as_bytes();
+    let (mut out, mut i) = (Vec::new(), 0);
+    while i < b.len() {
+        match (b[i], b.get(i + 1), b.get(i + 2)) {
+            (b'=', Some(b'\r'), Some(b'\n')) => i += 3,
+            (b'=', Some(b'\n'), _) => i += 2,
+            (b'=', Some(h), Some(l)) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
+                out.push(u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap(), 16).unwrap());
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn guests_buy_with_each_offline_provider_follow_their_order_by_its_link_and_carts_join_accounts() {
+    let app = spawn_app_with(|_| {}).await;
+    let shop = app.create_shop("guestshop").await;
+    app.create_shop("othershop").await;
+    let admin = &shop.admin_token;
+    let product =
+        app.create(admin, "/api/admin/products", json!({"name": "Mug", "price_cents": 1200, "stock": 50})).await;
+    for p in ["manual", "bank_transfer", "cash_on_delivery"] {
+        send(
+            &app,
+            Method::PUT,
+            admin,
+            &format!("/api/admin/payment-providers/{p}"),
+            json!({"enabled": true, "instructions": "Pay us"}),
+        )
+        .await;
+    }
+    let guest = |method: Method, path: &str, token: Option<&str>| {
+        let mut req = app.on_shop(method, "guestshop", path);
+        if let Some(t) = token {
+            req = req.header("Cart-Token", t);
+        }
+        req
+    };
+    let address = json!({"name": "Grace Guest", "line1": "2 Side St", "city": "Townsville", "postal_code": "99999", "country": "DE"});
+
+    for (i, provider) in ["manual", "bank_transfer", "cash_on_delivery"].into_iter().enumerate() {
+        // The first item makes the cart and answers its token.
+        let res = guest(Method::POST, "/api/shop/cart/items", None)
+            .json(&json!({"product_id": product["id"], "quantity": 2}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let token = res.headers()["Cart-Token"].to_str().unwrap().to_string();
+        let res = guest(Method::POST, "/api/shop/cart/items", Some(&token))
+            .json(&json!({"product_id": product["id"], "quantity": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert!(!res.headers().contains_key("Cart-Token"), "one cart, one token");
+        let cart: Value =
+            guest(Method::GET, "/api/shop/cart", Some(&token)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(
+            (cart["items"][0]["quantity"].as_i64(), cart["subtotal_cents"].as_i64()),
+            (Some(3), Some(3600)),
+            "{cart}"
+        );
+
+        if i == 0 {
+            // A guest must give an e-mail and an address; each bad field is named.
+            let res = guest(Method::POST, "/api/shop/checkout", Some(&token))
+                .json(&json!({"payment_method": provider}))
+                .send()
+                .await
+                .unwrap();
+            let err = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+            assert!(err["fields"]["email"].is_string() && err["fields"]["address"].is_string(), "{err}");
+            let res = guest(Method::POST, "/api/shop/checkout", Some(&token))
+                .json(&json!({"email": "nope", "address": {"name": "G", "country": "XX"}, "payment_method": provider}))
+                .send()
+                .await
+                .unwrap();
+            let err = assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+            for f in ["email", "address.country", "address.line1", "address.city", "address.postal_code"] {
+                assert!(err["fields"][f].is_string(), "{f}: {err}");
+            }
+            // Without a token a guest is asked to sign in or send it; a made-up one is refused.
+            let res = guest(Method::POST, "/api/shop/checkout", None)
+                .json(&json!({"email": "g@x.test"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+            let res = guest(Method::GET, "/api/shop/cart", Some(&"0".repeat(48))).send().await.unwrap();
+            assert_error(res, StatusCode::NOT_FOUND, "cart_not_found").await;
+            let res = guest(Method::GET, "/api/shop/cart", Some("short")).send().await.unwrap();
+            assert_error(res, StatusCode::BAD_REQUEST, "invalid_cart_token").await;
+            // The token is this shop's: another shop knows no such cart.
+            let res = app
+                .on_shop(Method::GET, "othershop", "/api/shop/cart")
+                .header("Cart-Token", &token)
+                .send()
+                .await
+                .unwrap();
+            assert_error(res, StatusCode::NOT_FOUND, "cart_not_found").await;
+        }
+
+        let email = format!("grace{i}@guest.test");
+        let res = guest(Method::POST, "/api/shop/checkout", Some(&token))
+            .json(&json!({"email": email, "address": address, "payment_method": provider}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let order: Value = res.json().await.unwrap();
+        assert_eq!(
+            (
+                order["email"].as_str(),
+                order["user_id"].clone(),
+                order["payment"]["provider"].as_str(),
+                order["total_cents"].as_i64()
+            ),
+            (Some(email.as_str()), Value::Null, Some(provider), Some(3600)),
+            "{order}"
+        );
+        let cart: Value =
+            guest(Method::GET, "/api/shop/cart", Some(&token)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(cart["items"], json!([]), "the cart was emptied");
+
+        // The order mail holds a signed link the guest follows; a changed link shows nothing.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let link = loop {
+            let all = mails(&app.data_dir);
+            let found = all
+                .split_whitespace()
+                .find(|w| w.contains(&format!("/api/shop/guest-orders/{}?access=", order["id"])))
+                .map(|w| w.trim_end_matches(['.', '<', '>', '"']).to_string());
+            if let Some(link) = found {
+                break link;
+            }
+            assert!(Instant::now() < deadline, "no order mail with a link: {all}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let path = link.split(".localhost").nth(1).unwrap().to_string();
+        let path = path.trim_start_matches(|c: char| c == ':' || c.is_ascii_digit()).to_string();
+        let res = app.on_shop(Method::GET, "guestshop", &path).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let seen: Value = res.json().await.unwrap();
+        assert_eq!(seen["id"], order["id"]);
+        let mut forged = path.clone();
+        let last = forged.pop().unwrap();
+        forged.push(if last == '0' { '1' } else { '0' });
+        assert_eq!(
+            app.on_shop(Method::GET, "guestshop", &forged).send().await.unwrap().status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(app.on_shop(Method::GET, "othershop", &path).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    }
+    let orders = app.fetch(admin, "/api/admin/orders").await;
+    assert_eq!(orders["meta"]["total"], 3);
+    let customers = app.fetch(admin, "/api/admin/customers").await;
+    assert!(customers["data"].as_array().unwrap().iter().all(|c| c["user_id"].is_null()), "guest records: {customers}");
+
+    // A guest's cart joins the account they register, and the one they sign in to.
+    let res = guest(Method::POST, "/api/shop/cart/items", None)
+        .json(&json!({"product_id": product["id"], "quantity": 4}))
+        .send()
+        .await
+        .unwrap();
+    let token = res.headers()["Cart-Token"].to_str().unwrap().to_string();
+    let res = guest(Method::POST, "/api/shop/auth/register", Some(&token))
+        .json(&json!({"name": "Grace", "email": "grace@member.test", "password": "customer-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let member = res.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string();
+    assert_eq!(app.fetch(&member, "/api/shop/cart").await["items"][0]["quantity"], 4);
+    let res = guest(Method::GET, "/api/shop/cart", Some(&token)).send().await.unwrap();
+    assert_error(res, StatusCode::NOT_FOUND, "cart_not_found").await;
+    let res = guest(Method::POST, "/api/shop/cart/items", None)
+        .json(&json!({"product_id": product["id"], "quantity": 3}))
+        .send()
+        .await
+        .unwrap();
+    let token = res.headers()["Cart-Token"].to_str().unwrap().to_string();
+    let res = guest(Method::POST, "/api/shop/auth/login", Some(&token))
+        .json(&json!({"email": "grace@member.test", "password": "customer-password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let cart = app.fetch(&member, "/api/shop/cart").await;
+    assert_eq!(
+        (cart["items"].as_array().unwrap().len(), cart["items"][0]["quantity"].as_i64()),
+        (1, Some(7)),
+        "{cart}"
+    );
+}
