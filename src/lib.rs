@@ -33,6 +33,7 @@ pub mod recently_viewed;
 pub mod regions;
 pub mod reviews;
 pub mod schedules;
+pub mod shipping;
 pub mod shop_settings;
 pub mod startup;
 pub mod state;

@@ -185,6 +185,7 @@ pub fn api(api: &mut Api) {
     crate::coupons::routes::routes(api);
     crate::orders::routes::routes(api);
     crate::payments::routes::routes(api);
+    crate::shipping::routes::routes(api);
     crate::reviews::routes::routes(api);
     crate::recently_viewed::routes(api);
     crate::webhooks::routes::routes(api);

@@ -145,6 +145,16 @@ pub fn remove(conn: &Connection, owner: Owner, id: i64) -> Result<(), AppError> 
     }
 }
 
+/// A cart's subtotal (cents) and weight (grams), as shipping prices them.
+pub fn totals(conn: &Connection, owner: Owner) -> rusqlite::Result<(i64, i64)> {
+    conn.prepare_cached(&format!(
+        "SELECT COALESCE(SUM(p.price_cents * c.quantity), 0), COALESCE(SUM(p.weight_grams * c.quantity), 0)
+         FROM cart_items c JOIN products p ON p.id = c.product_id WHERE c.{} = ?1",
+        owner.column()
+    ))?
+    .query_row([owner.id()], |r| Ok((r.get(0)?, r.get(1)?)))
+}
+
 /// How long a guest cart lives after its last change.
 pub const GUEST_CART_DAYS: i64 = 30;
 

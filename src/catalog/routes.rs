@@ -251,6 +251,9 @@ struct ProductBody {
     /// Values of the shop's product custom fields by key; null removes one (see `/api/admin/custom-fields`).
     #[schemars(with = "Option<std::collections::BTreeMap<String, serde_json::Value>>")]
     custom: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Shipping weight in grams (for weight-band shipping methods).
+    #[schemars(range(min = 0, max = 100000000))]
+    weight_grams: Option<i64>,
 }
 
 impl ProductBody {
@@ -279,6 +282,13 @@ impl ProductBody {
             category_id: self.category_id,
             active: self.active,
             custom: self.custom,
+            weight_grams: match self.weight_grams {
+                Some(w) if !(0..=100_000_000).contains(&w) => {
+                    errors.add("weight_grams", "must be 0 to 100000000");
+                    None
+                }
+                w => w,
+            },
             name,
             slug,
         };

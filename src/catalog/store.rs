@@ -145,12 +145,14 @@ pub struct Product {
     /// Values of the shop's product custom fields, by key (see `/api/admin/custom-fields`).
     #[schemars(with = "std::collections::BTreeMap<String, serde_json::Value>")]
     pub custom: Map<String, Value>,
+    /// For weight-band shipping.
+    pub weight_grams: i64,
     pub created_at: String,
     pub updated_at: String,
 }
 
 const PRODUCT_COLUMNS: &str = "p.id, p.name, p.slug, p.description, p.price_cents, p.stock, p.category_id, p.active, \
-                               p.rating_sum, p.rating_count, p.created_at, p.updated_at, p.custom";
+                               p.rating_sum, p.rating_count, p.created_at, p.updated_at, p.custom, p.weight_grams";
 
 fn product(r: &Row<'_>) -> rusqlite::Result<Product> {
     let rating_sum: i64 = r.get(8)?;
@@ -167,6 +169,7 @@ fn product(r: &Row<'_>) -> rusqlite::Result<Product> {
         rating_avg: (rating_count > 0).then(|| (rating_sum as f64 / rating_count as f64 * 100.0).round() / 100.0),
         rating_count,
         custom: custom_fields::store::parse_stored(r.get(12)?),
+        weight_grams: r.get(13)?,
         created_at: r.get(10)?,
         updated_at: r.get(11)?,
     })
@@ -254,6 +257,7 @@ pub struct ProductFields {
     pub active: Option<bool>,
     /// Custom-field values to set (null removes one); checked against the definitions on write.
     pub custom: Option<Map<String, Value>>,
+    pub weight_grams: Option<i64>,
 }
 
 fn check_category(conn: &Connection, category_id: Option<Option<i64>>) -> Result<(), AppError> {
@@ -269,8 +273,8 @@ pub fn insert_product(conn: &Connection, f: &ProductFields) -> Result<Product, A
     check_category(conn, f.category_id)?;
     let custom = custom_fields::store::merge(conn, Entity::Product, Map::new(), f.custom.as_ref(), true)?;
     conn.execute(
-        "INSERT INTO products (name, slug, description, price_cents, stock, category_id, active, custom)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO products (name, slug, description, price_cents, stock, category_id, active, custom, weight_grams)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             f.name,
             f.slug,
@@ -279,7 +283,8 @@ pub fn insert_product(conn: &Connection, f: &ProductFields) -> Result<Product, A
             f.stock.unwrap_or(0),
             f.category_id.flatten(),
             f.active.unwrap_or(true),
-            custom_fields::store::to_stored(&custom)
+            custom_fields::store::to_stored(&custom),
+            f.weight_grams.unwrap_or(0)
         ],
     )
     .map_err(slug_conflict)?;
@@ -297,7 +302,8 @@ pub fn update_product(conn: &Connection, id: i64, f: &ProductFields) -> Result<P
         "UPDATE products SET name = COALESCE(?2, name), slug = COALESCE(?3, slug),
                 description = COALESCE(?4, description), price_cents = COALESCE(?5, price_cents),
                 stock = COALESCE(?6, stock), category_id = CASE WHEN ?7 THEN ?8 ELSE category_id END,
-                active = COALESCE(?9, active), custom = CASE WHEN ?10 THEN ?11 ELSE custom END, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+                active = COALESCE(?9, active), custom = CASE WHEN ?10 THEN ?11 ELSE custom END,
+                weight_grams = COALESCE(?12, weight_grams), updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
          WHERE id = ?1",
         params![
             id,
@@ -310,7 +316,8 @@ pub fn update_product(conn: &Connection, id: i64, f: &ProductFields) -> Result<P
             f.category_id.flatten(),
             f.active,
             custom.is_some(),
-            custom.as_ref().and_then(custom_fields::store::to_stored)
+            custom.as_ref().and_then(custom_fields::store::to_stored),
+            f.weight_grams
         ],
     )
     .map_err(slug_conflict)?;

@@ -23,12 +23,17 @@ pub fn place_order(
     address_id: i64,
     coupon_code: Option<&str>,
 ) -> Result<Order, AppError> {
-    place(conn, &Buyer::Customer { user_id, address_id }, coupon_code)
+    place(conn, &Buyer::Customer { user_id, address_id }, coupon_code, None)
 }
 
 /// Places a buyer's order. Must run inside an immediate transaction: prices and stock are
 /// re-read under the write lock, so no two checkouts can sell the same unit.
-pub fn place(conn: &Connection, buyer: &Buyer, coupon_code: Option<&str>) -> Result<Order, AppError> {
+pub fn place(
+    conn: &Connection,
+    buyer: &Buyer,
+    coupon_code: Option<&str>,
+    shipping_method_id: Option<i64>,
+) -> Result<Order, AppError> {
     let (owner, address) = match buyer {
         Buyer::Customer { user_id, address_id } => {
             let a = addresses::store::find(conn, *user_id, *address_id)?
@@ -59,10 +64,11 @@ pub fn place(conn: &Connection, buyer: &Buyer, coupon_code: Option<&str>) -> Res
         quantity: i64,
         active: bool,
         stock: i64,
+        weight: i64,
     }
     let lines: Vec<Line> = conn
         .prepare_cached(&format!(
-            "SELECT p.id, p.name, p.price_cents, c.quantity, p.active, p.stock
+            "SELECT p.id, p.name, p.price_cents, c.quantity, p.active, p.stock, p.weight_grams
              FROM cart_items c JOIN products p ON p.id = c.product_id WHERE c.{} = ?1 ORDER BY c.id",
             owner.column()
         ))?
@@ -74,6 +80,7 @@ pub fn place(conn: &Connection, buyer: &Buyer, coupon_code: Option<&str>) -> Res
                 quantity: r.get(3)?,
                 active: r.get(4)?,
                 stock: r.get(5)?,
+                weight: r.get(6)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -111,8 +118,16 @@ pub fn place(conn: &Connection, buyer: &Buyer, coupon_code: Option<&str>) -> Res
         }
     };
     let settings = crate::shop_settings::store::get(conn)?;
-    let charges = settings.charges(subtotal, discount);
-    let total = subtotal - discount + charges.shipping_cents + charges.tax_cents;
+    let weight: i64 = lines.iter().map(|l| l.weight * l.quantity).sum();
+    let charges = crate::shipping::store::quote(
+        conn,
+        &settings,
+        &address.country,
+        subtotal - discount,
+        weight,
+        shipping_method_id,
+    )?;
+    let total = subtotal - discount + charges.shipping_cents + if charges.tax_included { 0 } else { charges.tax_cents };
     let customer_id = match (user_id, email) {
         (Some(user_id), _) => customers::store::record_order(conn, user_id, total)?,
         (None, email) => customers::store::record_guest_order(conn, &address.name, email.unwrap_or_default(), total)?,
@@ -125,8 +140,9 @@ pub fn place(conn: &Connection, buyer: &Buyer, coupon_code: Option<&str>) -> Res
     conn.execute(
         "INSERT INTO orders (id, number, user_id, customer_id, status, subtotal_cents, discount_cents, total_cents,
                              coupon_id, coupon_code, ship_name, ship_line1, ship_line2, ship_city, ship_region,
-                             ship_postal_code, ship_country, ship_phone, currency, shipping_cents, tax_cents, email)
-         VALUES (?17, ?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?18, ?19, ?20, ?21)",
+                             ship_postal_code, ship_country, ship_phone, currency, shipping_cents, tax_cents, email,
+                             tax_included, shipping_method)
+         VALUES (?17, ?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?18, ?19, ?20, ?21, ?22, ?23)",
         params![
             number,
             user_id,
@@ -148,7 +164,9 @@ pub fn place(conn: &Connection, buyer: &Buyer, coupon_code: Option<&str>) -> Res
             settings.currency,
             charges.shipping_cents,
             charges.tax_cents,
-            email
+            email,
+            charges.tax_included,
+            charges.method
         ],
     )?;
     let mut insert_item = conn.prepare_cached(

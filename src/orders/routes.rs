@@ -182,6 +182,10 @@ struct CheckoutBody {
     /// may be left out when the shop has one (or has set none up: `manual`).
     #[schemars(with = "Option<crate::payments::Provider>")]
     payment_method: Option<String>,
+    /// One of the methods that ship to the address (`GET /api/shop/shipping-methods?country=`);
+    /// may be left out when one fits (or the shop has none).
+    #[schemars(range(min = 1))]
+    shipping_method_id: Option<i64>,
 }
 
 /// A guest's shipping address at checkout: the fields of `AddressCreate`.
@@ -268,6 +272,7 @@ async fn place(
         Some(c) => Some(validate::coupon_code(c).map_err(|e| AppError::invalid_field("coupon_code", e))?),
     };
     let shop_name = shop.client.name.clone();
+    let shipping_method_id = body.shipping_method_id;
     let custom = body.into_inner().custom;
     let (scope, user_id) = match &buyer {
         checkout::Buyer::Customer { user_id, .. } => (format!("checkout:customer:{user_id}"), Some(*user_id)),
@@ -297,7 +302,7 @@ async fn place(
                 return Ok((order, true));
             }
             let provider = crate::payments::store::choose(tx, payment_method)?;
-            let mut order = checkout::place(tx, &buyer, coupon_code.as_deref())?;
+            let mut order = checkout::place(tx, &buyer, coupon_code.as_deref(), shipping_method_id)?;
             order.custom = apply(tx, Entity::Order, order.id, Map::new(), custom.as_ref(), true)?;
             crate::payments::store::insert_payment(
                 tx,

@@ -70,6 +70,12 @@ pub struct Order {
     pub shipping_cents: i64,
     #[serde(default)]
     pub tax_cents: i64,
+    /// Prices included the tax: `tax_cents` is the part of the total that is tax, not added to it.
+    #[serde(default)]
+    pub tax_included: bool,
+    /// The shipping method's name (null: the shop's flat shipping setting).
+    #[serde(default)]
+    pub shipping_method: Option<String>,
     /// subtotal − discount + shipping + tax.
     pub total_cents: i64,
     /// What was refunded of the payment so far.
@@ -95,7 +101,7 @@ fn default_currency() -> String {
 
 const COLUMNS: &str = "id, number, status, user_id, customer_id, subtotal_cents, discount_cents, total_cents, coupon_code,
     ship_name, ship_line1, ship_line2, ship_city, ship_region, ship_postal_code, ship_country, ship_phone, created_at, updated_at,
-    currency, shipping_cents, tax_cents, custom, refunded_cents, email";
+    currency, shipping_cents, tax_cents, custom, refunded_cents, email, tax_included, shipping_method";
 
 fn order(r: &Row<'_>) -> rusqlite::Result<Order> {
     Ok(Order {
@@ -112,6 +118,8 @@ fn order(r: &Row<'_>) -> rusqlite::Result<Order> {
         total_cents: r.get(7)?,
         refunded_cents: r.get(23)?,
         email: r.get(24)?,
+        tax_included: r.get(25)?,
+        shipping_method: r.get(26)?,
         payment: None,
         coupon_code: r.get(8)?,
         shipping_address: ShippingAddress {

@@ -31,6 +31,9 @@ pub struct ShopSettings {
     pub locale: String,
     /// The name mail to customers comes from; null: the shop's name.
     pub mail_sender_name: Option<String>,
+    /// Prices (and shipping) are entered with tax included: an order's tax is the part of its
+    /// total that is tax, not added on top (see "Amounts" in the README).
+    pub prices_include_tax: bool,
     pub updated_at: String,
 }
 
@@ -48,10 +51,17 @@ impl ShopSettings {
         let goods = subtotal_cents - discount_cents;
         let free = self.free_shipping_over_cents.is_some_and(|line| goods >= line);
         let shipping_cents = if free { 0 } else { self.shipping_flat_cents };
-        let taxable = i128::from(goods + shipping_cents);
-        let tax_cents = ((taxable * i128::from(self.tax_rate_bp) + 5_000) / 10_000) as i64;
-        Charges { shipping_cents, tax_cents }
+        Charges { shipping_cents, tax_cents: tax_of(goods + shipping_cents, self.tax_rate_bp, false) }
     }
+}
+
+/// The tax in `amount_cents` (goods after discount, plus shipping) at `rate_bp` basis points,
+/// rounded half up to the cent: added on top (`included` false: amount × rate), or the part of an
+/// amount that already includes it (amount × rate / (1 + rate)).
+pub fn tax_of(amount_cents: i64, rate_bp: i64, included: bool) -> i64 {
+    let (amount, rate) = (i128::from(amount_cents), i128::from(rate_bp));
+    let divisor = if included { 10_000 + rate } else { 10_000 };
+    ((amount * rate * 2 + divisor) / (divisor * 2)) as i64
 }
 
 #[cfg(test)]
@@ -68,8 +78,21 @@ mod tests {
             low_stock_threshold: 5,
             locale: "en".into(),
             mail_sender_name: None,
+            prices_include_tax: false,
             updated_at: String::new(),
         }
+    }
+
+    #[test]
+    fn tax_included_in_prices_is_extracted_half_up() {
+        // 19 % included in 11.90 is 1.90; in 10.00 it is 1.5966 → 1.60; 7 % in 1.07 is 0.07.
+        assert_eq!(tax_of(1190, 1900, true), 190);
+        assert_eq!(tax_of(1000, 1900, true), 160);
+        assert_eq!(tax_of(107, 700, true), 7);
+        assert_eq!(tax_of(1000, 0, true), 0);
+        // On top, as before: half up.
+        assert_eq!(tax_of(100, 750, false), 8);
+        assert_eq!(tax_of(2495, 1900, false), 474);
     }
 
     #[test]

@@ -51,6 +51,8 @@ struct SettingsBody {
     #[serde(default, deserialize_with = "validate::explicit_null")]
     #[schemars(with = "Option<String>", length(min = 1, max = 100))]
     mail_sender_name: Option<Option<String>>,
+    /// Prices and shipping are entered with tax included.
+    prices_include_tax: Option<bool>,
 }
 
 fn within(errors: &mut FieldErrors, field: &str, v: Option<i64>, min: i64, max: i64) -> Option<i64> {
@@ -117,6 +119,7 @@ impl SettingsBody {
             low_stock_threshold: within(&mut e, "low_stock_threshold", self.low_stock_threshold, 0, 1_000_000),
             locale,
             mail_sender_name,
+            prices_include_tax: self.prices_include_tax,
         };
         e.into_result()?;
         Ok(change)

@@ -6,7 +6,7 @@ use super::ShopSettings;
 use crate::error::AppError;
 
 const COLUMNS: &str = "currency, tax_rate_bp, shipping_flat_cents, free_shipping_over_cents, auto_cancel_unpaid_hours,
-    low_stock_threshold, locale, mail_sender_name, updated_at";
+    low_stock_threshold, locale, mail_sender_name, updated_at, prices_include_tax";
 
 pub fn get(conn: &Connection) -> rusqlite::Result<ShopSettings> {
     conn.prepare_cached(&format!("SELECT {COLUMNS} FROM shop_settings WHERE id = 1"))?.query_row([], |r| {
@@ -20,6 +20,7 @@ pub fn get(conn: &Connection) -> rusqlite::Result<ShopSettings> {
             locale: r.get(6)?,
             mail_sender_name: r.get(7)?,
             updated_at: r.get(8)?,
+            prices_include_tax: r.get(9)?,
         })
     })
 }
@@ -35,6 +36,7 @@ pub struct Change {
     pub low_stock_threshold: Option<i64>,
     pub locale: Option<String>,
     pub mail_sender_name: Option<Option<String>>,
+    pub prices_include_tax: Option<bool>,
 }
 
 /// Applies a checked change inside the caller's transaction and returns the settings now.
@@ -43,7 +45,7 @@ pub fn update(tx: &Connection, c: &Change) -> Result<ShopSettings, AppError> {
     tx.execute(
         "UPDATE shop_settings SET currency = ?1, tax_rate_bp = ?2, shipping_flat_cents = ?3,
             free_shipping_over_cents = ?4, auto_cancel_unpaid_hours = ?5, low_stock_threshold = ?6, locale = ?7,
-            mail_sender_name = ?8, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = 1",
+            mail_sender_name = ?8, prices_include_tax = ?9, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = 1",
         params![
             c.currency.as_ref().unwrap_or(&now.currency),
             c.tax_rate_bp.unwrap_or(now.tax_rate_bp),
@@ -53,6 +55,7 @@ pub fn update(tx: &Connection, c: &Change) -> Result<ShopSettings, AppError> {
             c.low_stock_threshold.unwrap_or(now.low_stock_threshold),
             c.locale.as_ref().unwrap_or(&now.locale),
             c.mail_sender_name.clone().unwrap_or(now.mail_sender_name),
+            c.prices_include_tax.unwrap_or(now.prices_include_tax),
         ],
     )?;
     Ok(get(tx)?)

@@ -69,6 +69,10 @@ async fn fill(app: &TestApp, subdomain: &str, count: usize) -> (String, Vec<i64>
         buyers
             .push(buyer(app, subdomain, &format!("buyer{i}@{subdomain}.test"), products[0], products[count - 1]).await);
     }
+    // After the buyers' checkouts (with several methods a checkout must name one).
+    for i in 0..count {
+        app.create(&t, "/api/admin/shipping-methods", json!({"name": format!("Method {i}"), "kind": "flat"})).await;
+    }
     (t, products, buyers)
 }
 
@@ -195,6 +199,7 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
         ("patch", "/api/admin/customers/{id}") => json!({"custom": {}}),
         ("post", "/api/admin/orders/{id}/notes") => json!({"note": "A note"}),
         ("post", "/api/admin/orders/{id}/refunds") => json!({"amount_cents": 1}),
+        ("patch", "/api/admin/shipping-methods/{id}") => json!({"price_cents": 1}),
         _ => return None,
     })
 }
@@ -214,7 +219,16 @@ async fn the_openapi_route_table_drives_a_complete_cross_shop_matrix() {
         }
         for (method, op) in ops.as_object().unwrap() {
             // Ids that exist in the big shop only: catalog ids 3, everything else 2.
-            let catalog_like = ["categories", "products", "coupons", "webhooks", "banners", "pages", "custom-fields"];
+            let catalog_like = [
+                "categories",
+                "products",
+                "coupons",
+                "webhooks",
+                "banners",
+                "pages",
+                "custom-fields",
+                "shipping-methods",
+            ];
             let id = if catalog_like.iter().any(|k| path.contains(k)) { 3 } else { 2 };
             let url = path.replace("{id}", &id.to_string());
             let token = match op["x-access"].as_str().unwrap() {

@@ -35,6 +35,7 @@ mod reconcile;
 mod regions;
 mod resolution;
 mod schedules;
+mod shipping;
 mod shop_journeys;
 mod shop_settings;
 mod validation;
