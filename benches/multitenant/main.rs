@@ -142,6 +142,9 @@ fn main() -> anyhow::Result<()> {
     if args.iter().any(|a| a == "--jobs-only") {
         return jobs_only(&opt);
     }
+    if args.iter().any(|a| a == "--payments-only") {
+        return payments_only(&opt);
+    }
     if args.iter().any(|a| a == "--limits-only") {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         std::fs::create_dir_all(&opt.data_base)?;
@@ -508,6 +511,12 @@ fn main() -> anyhow::Result<()> {
     rows.extend(j_rows);
     summaries.push(j_summary);
     extra.insert("jobs".into(), j_figures);
+
+    // P: what payments add to a checkout (see `payments_section`).
+    let p =
+        payments_section(&runtime, &opt, &data_dir, &b, per_conn, &[("VERGEFLOW_EXTRA_CLIENT_MIGRATIONS", &v4_dir)])?;
+    summaries.push(payments_line(&p));
+    extra.insert("payments".into(), p);
 
     // Report.
     println!();
@@ -963,6 +972,11 @@ fn many_shop_pass(
 }
 /// W4's script: each connection's buyers add one item and check out.
 fn w4_script(b: &Arc<Vec<setup::Buyer>>, per_conn: usize) -> Arc<load::ScriptFn> {
+    w4_script_with(b, per_conn, "")
+}
+
+/// W4's script with more fields in the checkout body (`extra` starts with a comma).
+fn w4_script_with(b: &Arc<Vec<setup::Buyer>>, per_conn: usize, extra: &'static str) -> Arc<load::ScriptFn> {
     let bb = Arc::clone(b);
     Arc::new(move |conn, it, _| {
         let buyer = &bb[(conn * per_conn + (it as usize % per_conn.max(1))) % bb.len()];
@@ -983,7 +997,7 @@ fn w4_script(b: &Arc<Vec<setup::Buyer>>, per_conn: usize) -> Arc<load::ScriptFn>
                     "/api/shop/checkout",
                     "localhost",
                     Some(&buyer.token),
-                    Some(&format!(r#"{{"address_id":{}}}"#, buyer.address_id)),
+                    Some(&format!(r#"{{"address_id":{}{extra}}}"#, buyer.address_id)),
                 ),
                 tag: 0,
             },
@@ -1138,6 +1152,89 @@ fn jobs_section(
                "webhooks_during_run": backlog, "drain_seconds": drain_secs, "webhook_delay_p50_ms": hook_p50,
                "webhook_delay_p99_ms": hook_p99, "webhook_samples": samples});
     Ok((rows, summary, figures))
+}
+
+/// P: W4 as it is now (a manual payment provider named at checkout, a shipping method, tax by
+/// country, the payment row and the order's first history entry) against W4 on servers started
+/// with `VERGEFLOW_BENCH_NO_PAYMENTS=1` (a bench-hooks switch: checkout as it was before payments,
+/// same shops, same shipping and tax); without, with, without, with, each on a fresh server.
+/// Order mail and webhooks are off in both (J prices them).
+fn payments_section(
+    runtime: &tokio::runtime::Runtime,
+    opt: &Options,
+    data_dir: &std::path::Path,
+    b: &Arc<Vec<setup::Buyer>>,
+    per_conn: usize,
+    extra_env: &[(&str, &str)],
+) -> anyhow::Result<Value> {
+    eprintln!("P: W4 with payments (manual provider, shipping method, tax by country) and without");
+    for shop in 1..=opt.checkout_shops {
+        let conn = rusqlite::Connection::open(data_dir.join(format!("client_{shop}.db")))?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.execute_batch(
+            "INSERT OR REPLACE INTO payment_providers (provider, enabled) VALUES ('manual', 1);
+             DELETE FROM shipping_methods;
+             INSERT INTO shipping_methods (name, kind, price_cents) VALUES ('Standard', 'flat', 495);
+             INSERT OR REPLACE INTO tax_rates (country, rate_bp) VALUES ('*', 1900);",
+        )?;
+    }
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for round in 0..4 {
+        let paying = round % 2 == 1;
+        let mut env: Vec<(&str, &str)> = extra_env.to_vec();
+        env.extend([
+            ("VERGEFLOW_PASSWORD_RATE_PER_IP", "1000000"),
+            ("VERGEFLOW_PASSWORD_RATE_PER_SHOP", "1000000"),
+            ("VERGEFLOW_BENCH_NO_ORDER_EVENTS", "1"),
+        ]);
+        if !paying {
+            env.push(("VERGEFLOW_BENCH_NO_PAYMENTS", "1"));
+        }
+        let srv = setup::start_server_with(data_dir, opt.capacity, setup::Hashing::Cheap, &env)?;
+        let extra = if paying { r#","payment_method":"manual""# } else { "" };
+        let o = runtime.block_on(load::run(
+            srv.addr,
+            opt.concurrency,
+            opt.warmup,
+            opt.duration,
+            w4_script_with(b, per_conn, extra),
+        ));
+        check_errors(if paying { "P W4 with payments" } else { "P W4 without payments" }, &o);
+        let rate = o.per_second(o.scripts as f64);
+        if paying { with.push(rate) } else { without.push(rate) }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    Ok(json!({"w4_with": with, "w4_without": without, "ratio": mean(&with) / mean(&without)}))
+}
+
+fn payments_line(p: &Value) -> String {
+    let mean = |k: &str| {
+        let v: Vec<f64> = p[k].as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or_default();
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    };
+    let ratio = p["ratio"].as_f64().unwrap_or(f64::NAN);
+    format!(
+        "P payments: W4 {:.0} checkouts/s with (manual provider, shipping method, tax by country), {:.0} without payments: {ratio:.2} (≥ 0.8: {})",
+        mean("w4_with"),
+        mean("w4_without"),
+        if ratio >= 0.8 { "yes" } else { "NO" }
+    )
+}
+
+/// `--payments-only`: the checkout shops and their buyers, then P alone.
+fn payments_only(opt: &Options) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::fs::create_dir_all(&opt.data_base)?;
+    let tmp = tempfile::tempdir_in(&opt.data_base)?;
+    let data_dir = tmp.path().join("data");
+    let c = opt.concurrency;
+    let buyers_per_shop = c.div_ceil(opt.checkout_shops).max(1) * 2;
+    let buyers = setup::provision(&data_dir, opt.checkout_shops, opt.checkout_shops, buyers_per_shop)?;
+    let per_conn = buyers.len() / c.max(1);
+    let p = payments_section(&runtime, opt, &data_dir, &Arc::new(buyers), per_conn, &[("RUST_LOG", "warn")])?;
+    println!("{}", payments_line(&p));
+    std::fs::write(&opt.json_path, serde_json::to_string_pretty(&p)?)?;
+    Ok(())
 }
 
 /// `--jobs-only`: the checkout shops and their buyers, then J alone (for working on the queue).

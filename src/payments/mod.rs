@@ -48,6 +48,20 @@ impl Provider {
     }
 }
 
+/// Whether checkouts make a payment (and the order's first history entry): always, except in
+/// benchmark builds started with `VERGEFLOW_BENCH_NO_PAYMENTS=1`, which the benchmark uses to price
+/// them against the checkout as it was before payments.
+#[cfg(not(feature = "bench-hooks"))]
+pub fn enabled() -> bool {
+    true
+}
+
+#[cfg(feature = "bench-hooks")]
+pub fn enabled() -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    !*OFF.get_or_init(|| std::env::var("VERGEFLOW_BENCH_NO_PAYMENTS").is_ok_and(|v| v == "1"))
+}
+
 /// Payment statuses (the contract's words).
 pub const STATUSES: [&str; 6] = ["pending", "authorized", "captured", "failed", "refunded", "partially_refunded"];
 
