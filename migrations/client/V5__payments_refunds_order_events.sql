@@ -15,9 +15,9 @@ CREATE TABLE payment_providers (
     updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 );
 
+-- One payment per order, keyed by the order's id (no second index to write at every checkout).
 CREATE TABLE payments (
-    id INTEGER PRIMARY KEY,
-    order_id INTEGER NOT NULL UNIQUE REFERENCES orders (id),
+    id INTEGER PRIMARY KEY REFERENCES orders (id),
     provider TEXT NOT NULL,
     status TEXT NOT NULL DEFAULT 'pending'
         CHECK (status IN ('pending', 'authorized', 'captured', 'failed', 'refunded', 'partially_refunded')),
@@ -32,7 +32,8 @@ CREATE TABLE payments (
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
     updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 );
-CREATE INDEX payments_provider_ref ON payments (provider_ref);
+-- Only payments a provider knows (offline ones never write it).
+CREATE INDEX payments_provider_ref ON payments (provider_ref) WHERE provider_ref IS NOT NULL;
 
 CREATE TABLE refunds (
     id INTEGER PRIMARY KEY,
@@ -46,7 +47,8 @@ CREATE TABLE refunds (
 );
 CREATE INDEX refunds_order ON refunds (order_id);
 
--- What happened to an order, oldest first. Notes may be shown to the customer.
+-- What happened to an order after it was placed, oldest first (its placing is the order row itself).
+-- Notes may be shown to the customer.
 CREATE TABLE order_events (
     id INTEGER PRIMARY KEY,
     order_id INTEGER NOT NULL REFERENCES orders (id),

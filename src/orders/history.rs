@@ -1,7 +1,8 @@
-//! An order's history (`order_events`): placed, payment changes, status changes, refunds and
-//! notes, oldest first. Notes may be shown to the customer; so are the main steps.
+//! An order's history: its placing (read from the order row itself, so a checkout writes nothing
+//! more for it), then `order_events` — payment changes, status changes, refunds and notes — oldest
+//! first. Notes may be shown to the customer; so are the main steps.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -42,6 +43,40 @@ pub fn record(
 
 /// The history of an order; `for_customer` leaves out internal notes and payment details.
 pub fn list(conn: &Connection, order_id: i64, for_customer: bool) -> rusqlite::Result<Vec<OrderEvent>> {
+    let placed = conn
+        .prepare_cached(
+            "SELECT o.created_at, o.total_cents, o.user_id, o.email IS NOT NULL, p.provider
+             FROM orders o LEFT JOIN payments p ON p.id = o.id WHERE o.id = ?1",
+        )?
+        .query_row([order_id], |r| {
+            let user_id: Option<i64> = r.get(2)?;
+            let guest: bool = r.get(3)?;
+            let provider: Option<String> = r.get(4)?;
+            Ok(OrderEvent {
+                id: 0,
+                kind: "placed".into(),
+                note: None,
+                visible_to_customer: true,
+                data: Some(serde_json::json!({ "total_cents": r.get::<_, i64>(1)?, "payment_method": provider })),
+                actor: if for_customer {
+                    None
+                } else {
+                    Some(match (user_id, guest) {
+                        (Some(id), _) => format!("customer:{id}"),
+                        (None, true) => "guest".into(),
+                        (None, false) => "system".into(),
+                    })
+                },
+                created_at: r.get(0)?,
+            })
+        })
+        .optional()?;
+    let mut events: Vec<OrderEvent> = placed.into_iter().collect();
+    events.extend(stored(conn, order_id, for_customer)?);
+    Ok(events)
+}
+
+fn stored(conn: &Connection, order_id: i64, for_customer: bool) -> rusqlite::Result<Vec<OrderEvent>> {
     let filter = if for_customer {
         format!("AND (visible_to_customer OR (kind IN ({CUSTOMER_KINDS}) AND kind <> 'note'))")
     } else {

@@ -278,10 +278,6 @@ async fn place(
         checkout::Buyer::Customer { user_id, .. } => (format!("checkout:customer:{user_id}"), Some(*user_id)),
         checkout::Buyer::Guest { cart_id, .. } => (format!("checkout:cart:{cart_id}"), None),
     };
-    let actor = match &buyer {
-        checkout::Buyer::Customer { .. } => shop.caller.actor(),
-        checkout::Buyer::Guest { cart_id, .. } => format!("guest:{cart_id}"),
-    };
     let (key, client_id) = (state.secret_key.clone(), shop.client.id);
     let link_base = format!(
         "{}://{}.{}",
@@ -312,8 +308,6 @@ async fn place(
                 let p = provider.config.provider;
                 crate::payments::store::insert_payment(tx, order.id, p, order.total_cents, &order.currency)?;
                 order.payment = crate::payments::store::payment_of(tx, order.id)?;
-                let placed = serde_json::json!({ "total_cents": order.total_cents, "payment_method": p });
-                crate::orders::history::record(tx, order.id, "placed", None, true, Some(placed), &actor)?;
             }
             if let Some(key) = &idempotency_key {
                 crate::payments::store::remember(tx, &scope, key, &request_hash, order.id)?;
@@ -346,9 +340,12 @@ async fn place(
     let mut order = order;
     // The provider's side (a Stripe PaymentIntent) once the order is committed. If the provider
     // fails, the order stands with its payment pending; `POST /api/shop/orders/{id}/payment` retries.
-    match crate::payments::routes::begin(&state, &shop, order.id).await {
-        Ok(payment) => order.payment = payment,
-        Err(e) => tracing::warn!(order_id = order.id, error = %e, "the order's payment could not be started"),
+    let at_provider = order.payment.as_ref().is_some_and(|p| p.provider == crate::payments::Provider::Stripe);
+    if at_provider {
+        match crate::payments::routes::begin(&state, &shop, order.id).await {
+            Ok(payment) => order.payment = payment,
+            Err(e) => tracing::warn!(order_id = order.id, error = %e, "the order's payment could not be started"),
+        }
     }
     Ok(HttpResponse::Created().json(for_customer(order)))
 }

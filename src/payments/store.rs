@@ -129,7 +129,7 @@ pub fn choose(conn: &Connection, wanted: Option<Provider>) -> Result<ProviderRow
             conn.prepare_cached(&format!("SELECT {PROVIDER_COLUMNS} FROM payment_providers WHERE enabled"))?;
         stmt.query_map([], provider_row)?.collect::<Result<_, _>>()?
     };
-    let configured: i64 = conn.query_row("SELECT COUNT(*) FROM payment_providers", [], |r| r.get(0))?;
+    let configured: i64 = conn.prepare_cached("SELECT COUNT(*) FROM payment_providers")?.query_row([], |r| r.get(0))?;
     let manual = || ProviderRow {
         config: ProviderConfig {
             provider: Provider::Manual,
@@ -162,7 +162,7 @@ pub fn choose(conn: &Connection, wanted: Option<Provider>) -> Result<ProviderRow
 }
 
 const PAYMENT_COLUMNS: &str = "p.id, p.provider, p.status, p.amount_cents, p.currency, p.captured_cents, p.refunded_cents, \
-    p.client_secret, pp.instructions, p.failure_reason, p.provider_ref, p.created_at, p.updated_at, p.order_id";
+    p.client_secret, pp.instructions, p.failure_reason, p.provider_ref, p.created_at, p.updated_at, p.id";
 
 fn payment(r: &Row<'_>) -> rusqlite::Result<Payment> {
     let provider: String = r.get(1)?;
@@ -189,7 +189,7 @@ fn payment(r: &Row<'_>) -> rusqlite::Result<Payment> {
 pub fn payment_of(conn: &Connection, order_id: i64) -> rusqlite::Result<Option<Payment>> {
     conn.prepare_cached(&format!(
         "SELECT {PAYMENT_COLUMNS} FROM payments p LEFT JOIN payment_providers pp ON pp.provider = p.provider
-         WHERE p.order_id = ?1"
+         WHERE p.id = ?1"
     ))?
     .query_row([order_id], payment)
     .optional()
@@ -212,11 +212,9 @@ pub fn insert_payment(
     amount_cents: i64,
     currency: &str,
 ) -> rusqlite::Result<i64> {
-    conn.execute(
-        "INSERT INTO payments (order_id, provider, amount_cents, currency) VALUES (?1, ?2, ?3, ?4)",
-        params![order_id, provider.as_str(), amount_cents, currency],
-    )?;
-    Ok(conn.last_insert_rowid())
+    conn.prepare_cached("INSERT INTO payments (id, provider, amount_cents, currency) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![order_id, provider.as_str(), amount_cents, currency])?;
+    Ok(order_id)
 }
 
 /// Records the provider's payment (a Stripe PaymentIntent) made for a payment.

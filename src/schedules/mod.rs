@@ -271,7 +271,7 @@ fn cancel_overdue(
             .prepare(
                 "SELECT id FROM orders WHERE status = 'pending'
                  AND created_at < strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ?1)
-                 AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.order_id = orders.id
+                 AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.id = orders.id
                                  AND p.status IN ('authorized', 'captured', 'partially_refunded', 'refunded'))
                  ORDER BY id",
             )?

@@ -5,12 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, spawn_app};
-
-async fn send(app: &TestApp, method: Method, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
-    let res = app.send_as(method, token, path, body).await;
-    (res.status(), res.json().await.unwrap_or(Value::Null))
-}
+use crate::helpers::{assert_error, spawn_app};
 
 /// The field names of a 422.
 fn fields(body: &Value) -> Vec<String> {
@@ -48,7 +43,7 @@ async fn product_fields_are_validated_by_type_stored_filtered_and_removed_with_t
         (json!({"entity": "product", "key": "size", "label": "x", "type": "text", "options": ["a"]}), "options"),
         (json!({"entity": "product", "key": "size", "label": "x", "type": "select", "options": ["a", "a"]}), "options"),
     ] {
-        let (status, err) = send(&app, Method::POST, admin, "/api/admin/custom-fields", body.clone()).await;
+        let (status, err) = app.send_json(Method::POST, admin, "/api/admin/custom-fields", body.clone()).await;
         assert_eq!(
             (status, fields(&err)),
             (StatusCode::UNPROCESSABLE_ENTITY, vec![field.to_string()]),
@@ -68,9 +63,7 @@ async fn product_fields_are_validated_by_type_stored_filtered_and_removed_with_t
     define(json!({"entity": "order", "key": "color", "label": "Gift wrap colour", "type": "text"})).await;
 
     // Values: each wrong type is named, unknown keys too; a required field must be given.
-    let (status, err) = send(
-        &app,
-        Method::POST,
+    let (status, err) = app.send_json(Method::POST,
         admin,
         "/api/admin/products",
         json!({"name": "Tea", "price_cents": 500, "custom": {"color": "purple", "organic": "yes", "harvested": "2026-02-30",
@@ -115,12 +108,12 @@ async fn product_fields_are_validated_by_type_stored_filtered_and_removed_with_t
     // A PATCH merges; null removes an optional value and is refused for a required one.
     let path = format!("/api/admin/products/{}", red["id"]);
     let (status, patched) =
-        send(&app, Method::PATCH, admin, &path, json!({"custom": {"organic": false, "color": null}})).await;
+        app.send_json(Method::PATCH, admin, &path, json!({"custom": {"organic": false, "color": null}})).await;
     assert_eq!(status, StatusCode::OK, "{patched}");
     assert_eq!(patched["custom"], json!({"weight_g": 100.5, "organic": false}));
-    let (status, err) = send(&app, Method::PATCH, admin, &path, json!({"custom": {"weight_g": null}})).await;
+    let (status, err) = app.send_json(Method::PATCH, admin, &path, json!({"custom": {"weight_g": null}})).await;
     assert_eq!((status, fields(&err)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["custom.weight_g".to_string()]));
-    let (status, renamed) = send(&app, Method::PATCH, admin, &path, json!({"name": "Red tea II"})).await;
+    let (status, renamed) = app.send_json(Method::PATCH, admin, &path, json!({"name": "Red tea II"})).await;
     assert_eq!((status, &renamed["custom"]), (StatusCode::OK, &patched["custom"]), "untouched without custom");
 
     // Storefront reads carry the values; lists filter by them, typed by the field.
@@ -164,19 +157,19 @@ async fn product_fields_are_validated_by_type_stored_filtered_and_removed_with_t
     let color_path = format!("/api/admin/custom-fields/{}", color["id"]);
     let res = app.send_as(Method::PATCH, admin, &color_path, json!({"options": ["red", "blue"]})).await;
     assert_error(res, StatusCode::CONFLICT, "option_in_use").await;
-    let (status, grown) = send(
-        app,
-        Method::PATCH,
-        admin,
-        &color_path,
-        json!({"options": ["red", "green", "blue", "black"], "label": "Color"}),
-    )
-    .await;
+    let (status, grown) = app
+        .send_json(
+            Method::PATCH,
+            admin,
+            &color_path,
+            json!({"options": ["red", "green", "blue", "black"], "label": "Color"}),
+        )
+        .await;
     assert_eq!(
         (status, grown["label"].as_str(), grown["options"].as_array().map(Vec::len)),
         (StatusCode::OK, Some("Color"), Some(4))
     );
-    let (status, err) = send(app, Method::PATCH, admin, &color_path, json!({"type": "text"})).await;
+    let (status, err) = app.send_json(Method::PATCH, admin, &color_path, json!({"type": "text"})).await;
     assert_eq!((status, fields(&err)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["type".to_string()]));
 
     // Another shop has no such field, so its lists refuse the filter and its products carry none.
@@ -260,7 +253,7 @@ async fn customer_and_order_fields_travel_with_registration_checkout_and_admin_c
     assert_eq!(customers["data"][0]["custom"], json!({"tier": "gold"}));
     let customer_path = format!("/api/admin/customers/{}", customers["data"][0]["id"]);
     let (status, changed) =
-        send(&app, Method::PATCH, admin, &customer_path, json!({"custom": {"tier": "bronze"}})).await;
+        app.send_json(Method::PATCH, admin, &customer_path, json!({"custom": {"tier": "bronze"}})).await;
     assert_eq!((status, &changed["custom"]), (StatusCode::OK, &json!({"tier": "bronze"})), "{changed}");
     assert_eq!(app.fetch(admin, &customer_path).await["custom"]["tier"], "bronze");
 
@@ -269,14 +262,14 @@ async fn customer_and_order_fields_travel_with_registration_checkout_and_admin_c
         app.create(admin, "/api/admin/products", json!({"name": "Tea", "price_cents": 500, "stock": 3})).await;
     app.create(&customer, "/api/shop/cart/items", json!({"product_id": product["id"], "quantity": 2})).await;
     let address = crate::shop_journeys::address(&app, &customer).await;
-    let (status, err) = send(
-        &app,
-        Method::POST,
-        &customer,
-        "/api/shop/checkout",
-        json!({"address_id": address, "custom": {"deliver_on": "soon"}}),
-    )
-    .await;
+    let (status, err) = app
+        .send_json(
+            Method::POST,
+            &customer,
+            "/api/shop/checkout",
+            json!({"address_id": address, "custom": {"deliver_on": "soon"}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
     assert_eq!(fields(&err), ["custom.deliver_on", "custom.gift_note"]);
     assert_eq!(
@@ -299,20 +292,21 @@ async fn customer_and_order_fields_travel_with_registration_checkout_and_admin_c
     // The admin may change an order's values with or without a status change.
     let order_path = format!("/api/admin/orders/{}", order["id"]);
     let (status, changed) =
-        send(&app, Method::PATCH, admin, &order_path, json!({"custom": {"deliver_on": "2026-12-24"}})).await;
+        app.send_json(Method::PATCH, admin, &order_path, json!({"custom": {"deliver_on": "2026-12-24"}})).await;
     assert_eq!((status, changed["status"].as_str()), (StatusCode::OK, Some("pending")), "{changed}");
     assert_eq!(changed["custom"], json!({"gift_note": "Happy birthday!", "deliver_on": "2026-12-24"}));
-    let (status, changed) =
-        send(&app, Method::PATCH, admin, &order_path, json!({"status": "paid", "custom": {"deliver_on": null}})).await;
+    let (status, changed) = app
+        .send_json(Method::PATCH, admin, &order_path, json!({"status": "paid", "custom": {"deliver_on": null}}))
+        .await;
     assert_eq!(
         (status, changed["status"].as_str(), &changed["custom"]),
         (StatusCode::OK, Some("paid"), &json!({"gift_note": "Happy birthday!"}))
     );
-    let (status, err) =
-        send(&app, Method::PATCH, admin, &order_path, json!({"status": "shipped", "custom": {"gift_note": null}}))
-            .await;
+    let (status, err) = app
+        .send_json(Method::PATCH, admin, &order_path, json!({"status": "shipped", "custom": {"gift_note": null}}))
+        .await;
     assert_eq!((status, fields(&err)), (StatusCode::UNPROCESSABLE_ENTITY, vec!["custom.gift_note".to_string()]));
     assert_eq!(app.fetch(admin, &order_path).await["status"], "paid", "the refused change moved nothing");
-    let (status, err) = send(&app, Method::PATCH, admin, &order_path, json!({})).await;
+    let (status, err) = app.send_json(Method::PATCH, admin, &order_path, json!({})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
 }

@@ -158,6 +158,12 @@ impl TestApp {
         self.as_user(method, token, path).json(&body).send().await.unwrap()
     }
 
+    /// Sends a JSON body with a token; the status and the JSON answer (null if none).
+    pub async fn send_json(&self, method: Method, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let res = self.send_as(method, token, path, body).await;
+        (res.status(), res.json().await.unwrap_or(Value::Null))
+    }
+
     /// POSTs JSON with a token and expects 201, returning the body.
     pub async fn create(&self, token: &str, path: &str, body: Value) -> Value {
         let res = self.as_user(Method::POST, token, path).json(&body).send().await.unwrap();
@@ -278,4 +284,27 @@ pub fn require_tool(command: &str, package: &str) {
         install();
     }
     assert!(present(), "{command} is missing and `apt-get install {package}` did not provide it");
+}
+
+/// The Python of a venv under `target/` holding one PyPI package (`package==version`), made on
+/// first use, so `cargo test` on a fresh machine needs nothing done by hand. `module` is what
+/// `import` proves it installed.
+pub fn venv_python(venv: &str, package: &str, module: &str) -> PathBuf {
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join(venv);
+    let py = venv.join("bin/python");
+    let has = || {
+        std::process::Command::new(&py).args(["-c", &format!("import {module}")]).status().is_ok_and(|s| s.success())
+    };
+    if !has() {
+        let ok =
+            std::process::Command::new("python3").arg("-m").arg("venv").arg(&venv).status().is_ok_and(|s| s.success())
+                && std::process::Command::new(venv.join("bin/pip"))
+                    .args(["install", "--quiet", "--disable-pip-version-check", package])
+                    .status()
+                    .is_ok_and(|s| s.success());
+        assert!(ok && has(), "could not install {package} into {}", venv.display());
+    }
+    py
 }

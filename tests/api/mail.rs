@@ -15,20 +15,7 @@ use crate::shop_journeys::address;
 const AIOSMTPD_VERSION: &str = "1.4.6";
 
 fn python() -> PathBuf {
-    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/smtp-venv");
-    let py = venv.join("bin/python");
-    let has = || Command::new(&py).args(["-c", "import aiosmtpd"]).status().is_ok_and(|s| s.success());
-    if !has() {
-        let ok = Command::new("python3").arg("-m").arg("venv").arg(&venv).status().is_ok_and(|s| s.success())
-            && Command::new(venv.join("bin/pip"))
-                .args(["install", "--quiet", "--disable-pip-version-check", &format!("aiosmtpd=={AIOSMTPD_VERSION}")])
-                .status()
-                .is_ok_and(|s| s.success());
-        assert!(ok && has(), "could not install aiosmtpd into {}", venv.display());
-    }
-    py
+    crate::helpers::venv_python("smtp-venv", &format!("aiosmtpd=={AIOSMTPD_VERSION}"), "aiosmtpd")
 }
 
 /// A free loopback port (bound, read, released).

@@ -16,25 +16,7 @@ use crate::shop_journeys::address;
 const LOCALSTRIPE_VERSION: &str = "1.15.10";
 
 fn python() -> PathBuf {
-    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/stripe-venv");
-    let py = venv.join("bin/python");
-    let has = || Command::new(&py).args(["-c", "import localstripe"]).status().is_ok_and(|s| s.success());
-    if !has() {
-        let ok = Command::new("python3").arg("-m").arg("venv").arg(&venv).status().is_ok_and(|s| s.success())
-            && Command::new(venv.join("bin/pip"))
-                .args([
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    &format!("localstripe=={LOCALSTRIPE_VERSION}"),
-                ])
-                .status()
-                .is_ok_and(|s| s.success());
-        assert!(ok && has(), "could not install localstripe into {}", venv.display());
-    }
-    py
+    crate::helpers::venv_python("stripe-venv", &format!("localstripe=={LOCALSTRIPE_VERSION}"), "localstripe")
 }
 
 /// localstripe on a loopback port, its state in a folder of its own.
@@ -120,11 +102,6 @@ impl FakeStripe {
     }
 }
 
-async fn send(app: &TestApp, method: Method, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
-    let res = app.send_as(method, token, path, body).await;
-    (res.status(), res.json().await.unwrap_or(Value::Null))
-}
-
 /// A customer with an address and `quantity` of `product` in the cart.
 async fn buyer_with_cart(app: &TestApp, sub: &str, email: &str, product: &Value, quantity: i64) -> (String, i64) {
     let token = app.register_customer(sub, email).await;
@@ -154,30 +131,25 @@ async fn offline_providers_refunds_history_and_idempotency() {
         app.on_shop(Method::GET, "offline", "/api/shop/payment-methods").send().await.unwrap().json().await.unwrap();
     assert_eq!(methods["data"], json!([{"provider": "manual", "instructions": null}]));
 
-    let (status, bank) = send(
-        &app,
-        Method::PUT,
-        admin,
-        "/api/admin/payment-providers/bank_transfer",
-        json!({"enabled": true, "instructions": "IBAN DE00 1234, reference: your order number"}),
-    )
-    .await;
+    let (status, bank) = app
+        .send_json(
+            Method::PUT,
+            admin,
+            "/api/admin/payment-providers/bank_transfer",
+            json!({"enabled": true, "instructions": "IBAN DE00 1234, reference: your order number"}),
+        )
+        .await;
     assert_eq!((status, bank["enabled"].as_bool()), (StatusCode::OK, Some(true)), "{bank}");
-    send(&app, Method::PUT, admin, "/api/admin/payment-providers/cash_on_delivery", json!({"enabled": true})).await;
+    app.send_json(Method::PUT, admin, "/api/admin/payment-providers/cash_on_delivery", json!({"enabled": true})).await;
     // Refusals: an unknown provider, secrets on an offline one, Stripe enabled without its key.
     let res = app.send_as(Method::PUT, admin, "/api/admin/payment-providers/paypal", json!({"enabled": true})).await;
     assert_error(res, StatusCode::NOT_FOUND, "not_found").await;
-    let (status, err) = send(
-        &app,
-        Method::PUT,
-        admin,
-        "/api/admin/payment-providers/manual",
-        json!({"secret_key": "sk_test_12345678"}),
-    )
-    .await;
+    let (status, err) = app
+        .send_json(Method::PUT, admin, "/api/admin/payment-providers/manual", json!({"secret_key": "sk_test_12345678"}))
+        .await;
     assert_eq!((status, err["fields"]["secret_key"].is_string()), (StatusCode::UNPROCESSABLE_ENTITY, true), "{err}");
     let (status, err) =
-        send(&app, Method::PUT, admin, "/api/admin/payment-providers/stripe", json!({"enabled": true})).await;
+        app.send_json(Method::PUT, admin, "/api/admin/payment-providers/stripe", json!({"enabled": true})).await;
     assert_eq!((status, err["fields"]["secret_key"].is_string()), (StatusCode::UNPROCESSABLE_ENTITY, true), "{err}");
     let methods: Value =
         app.on_shop(Method::GET, "offline", "/api/shop/payment-methods").send().await.unwrap().json().await.unwrap();
@@ -188,20 +160,20 @@ async fn offline_providers_refunds_history_and_idempotency() {
     // Checkout names its method once the shop has several; the bank's instructions come with it.
     let (customer, address_id) = buyer_with_cart(&app, "offline", "buyer@offline.test", &product, 2).await;
     let (status, err) =
-        send(&app, Method::POST, &customer, "/api/shop/checkout", json!({"address_id": address_id})).await;
+        app.send_json(Method::POST, &customer, "/api/shop/checkout", json!({"address_id": address_id})).await;
     assert_eq!(
         (status, err["fields"]["payment_method"].is_string()),
         (StatusCode::UNPROCESSABLE_ENTITY, true),
         "{err}"
     );
-    let (status, err) = send(
-        &app,
-        Method::POST,
-        &customer,
-        "/api/shop/checkout",
-        json!({"address_id": address_id, "payment_method": "manual"}),
-    )
-    .await;
+    let (status, err) = app
+        .send_json(
+            Method::POST,
+            &customer,
+            "/api/shop/checkout",
+            json!({"address_id": address_id, "payment_method": "manual"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "manual is not enabled here: {err}");
 
     // Idempotency-Key: the same key and body give the first order again, nothing sold twice.
@@ -238,15 +210,16 @@ async fn offline_providers_refunds_history_and_idempotency() {
     // The admin confirms the money: the payment is captured and the order paid.
     let order_path = format!("/api/admin/orders/{}", order["id"]);
     let (status, nothing) =
-        send(&app, Method::POST, admin, &format!("{order_path}/refunds"), json!({"amount_cents": 100})).await;
+        app.send_json(Method::POST, admin, &format!("{order_path}/refunds"), json!({"amount_cents": 100})).await;
     assert_eq!((status, nothing["error"].as_str()), (StatusCode::CONFLICT, Some("payment_not_captured")));
-    let (status, paid) = send(&app, Method::POST, admin, &format!("{order_path}/payment/capture"), json!(null)).await;
+    let (status, paid) =
+        app.send_json(Method::POST, admin, &format!("{order_path}/payment/capture"), json!(null)).await;
     assert_eq!(
         (status, paid["status"].as_str(), paid["payment"]["status"].as_str()),
         (StatusCode::OK, Some("paid"), Some("captured")),
         "{paid}"
     );
-    let (status, _) = send(&app, Method::POST, admin, &format!("{order_path}/payment/capture"), json!(null)).await;
+    let (status, _) = app.send_json(Method::POST, admin, &format!("{order_path}/payment/capture"), json!(null)).await;
     assert_eq!(status, StatusCode::CONFLICT, "captured once");
 
     // Refunds: partial twice, with an idempotent repeat; then more than is left is refused.
@@ -291,9 +264,9 @@ async fn offline_providers_refunds_history_and_idempotency() {
         json!({"note": "Sorry for the broken cup!", "visible_to_customer": true}),
     )
     .await;
-    let (status, shipped) =
-        send(&app, Method::PATCH, admin, &order_path, json!({"status": "shipped", "tracking_number": "1Z999AA1"}))
-            .await;
+    let (status, shipped) = app
+        .send_json(Method::PATCH, admin, &order_path, json!({"status": "shipped", "tracking_number": "1Z999AA1"}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{shipped}");
     let all = app.fetch(admin, &format!("{order_path}/events")).await;
     assert_eq!(
@@ -333,7 +306,7 @@ async fn stripe_authorises_captures_refunds_and_its_webhooks_are_verified() {
     let admin = &shop.admin_token;
     let product =
         app.create(admin, "/api/admin/products", json!({"name": "Kettle", "price_cents": 2500, "stock": 10})).await;
-    let (status, set) = send(&app, Method::PUT, admin, "/api/admin/payment-providers/stripe",
+    let (status, set) = app.send_json(Method::PUT, admin, "/api/admin/payment-providers/stripe",
         json!({"enabled": true, "capture": "manual", "secret_key": "sk_test_shop_a", "webhook_secret": "whsec_shop_a_secret"})).await;
     assert_eq!(status, StatusCode::OK, "{set}");
     assert_eq!((set["secret_key_set"].as_bool(), set["webhook_secret_set"].as_bool()), (Some(true), Some(true)));
@@ -370,7 +343,7 @@ async fn stripe_authorises_captures_refunds_and_its_webhooks_are_verified() {
     // fake does not send; the admin's sync reads the intent back the same way the webhook does.
     let order_path = format!("/api/admin/orders/{}", order["id"]);
     let (status, authorised) =
-        send(&app, Method::POST, admin, &format!("{order_path}/payment/sync"), json!(null)).await;
+        app.send_json(Method::POST, admin, &format!("{order_path}/payment/sync"), json!(null)).await;
     assert_eq!(
         (status, authorised["payment"]["status"].as_str()),
         (StatusCode::OK, Some("authorized")),
@@ -378,7 +351,7 @@ async fn stripe_authorises_captures_refunds_and_its_webhooks_are_verified() {
     );
     assert_eq!(authorised["status"], "pending", "authorised is not paid");
     let (status, captured) =
-        send(&app, Method::POST, admin, &format!("{order_path}/payment/capture"), json!(null)).await;
+        app.send_json(Method::POST, admin, &format!("{order_path}/payment/capture"), json!(null)).await;
     assert_eq!(status, StatusCode::OK, "{captured}");
     assert_eq!(
         (
@@ -407,7 +380,7 @@ async fn stripe_authorises_captures_refunds_and_its_webhooks_are_verified() {
     let at_stripe =
         stripe.call(Method::GET, &format!("/v1/payment_intents/{intent}?expand[]=latest_charge"), &[]).await;
     assert_eq!(at_stripe["latest_charge"]["amount_refunded"], 2500, "{at_stripe}");
-    let (status, synced) = send(&app, Method::POST, admin, &format!("{order_path}/payment/sync"), json!(null)).await;
+    let (status, synced) = app.send_json(Method::POST, admin, &format!("{order_path}/payment/sync"), json!(null)).await;
     assert_eq!(
         (status, synced["payment"]["status"].as_str(), synced["payment"]["refunded_cents"].as_i64()),
         (StatusCode::OK, Some("partially_refunded"), Some(2500)),
@@ -454,7 +427,7 @@ async fn stripe_authorises_captures_refunds_and_its_webhooks_are_verified() {
 
     // With automatic capture, the buyer's confirmation captures at once and Stripe's signed
     // `payment_intent.succeeded` webhook marks the order paid.
-    send(&app, Method::PUT, admin, "/api/admin/payment-providers/stripe", json!({"capture": "automatic"})).await;
+    app.send_json(Method::PUT, admin, "/api/admin/payment-providers/stripe", json!({"capture": "automatic"})).await;
     fill_cart(&app, &customer, &product, 1).await;
     let auto = app.create(&customer, "/api/shop/checkout", json!({"address_id": address_id})).await;
     let secret = auto["payment"]["client_secret"].as_str().unwrap();
@@ -479,7 +452,7 @@ async fn stripe_authorises_captures_refunds_and_its_webhooks_are_verified() {
     assert_eq!(failed["status"], "pending", "{failed}");
     assert!(failed["payment"]["failure_reason"].is_string(), "{failed}");
     assert_eq!(app.fetch(admin, &format!("/api/admin/products/{}", product["id"])).await["stock"], 4);
-    send(&app, Method::PATCH, admin, "/api/admin/settings", json!({"auto_cancel_unpaid_hours": 1})).await;
+    app.send_json(Method::PATCH, admin, "/api/admin/settings", json!({"auto_cancel_unpaid_hours": 1})).await;
     rusqlite::Connection::open(app.data_dir.join(format!("client_{}.db", shop.id)))
         .unwrap()
         .execute("UPDATE orders SET created_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-2 hours')", [])
@@ -658,7 +631,7 @@ async fn kills_between_a_stripe_capture_and_the_shop_file_are_caught_up_from_str
         }
         let captured = at_stripe(&stripe, &intent).await;
         let recorded: String = crate::crash::ro(&data.join("client_1.db"))
-            .query_row("SELECT status FROM payments WHERE order_id = ?1", [order["id"].as_i64().unwrap()], |r| r.get(0))
+            .query_row("SELECT status FROM payments WHERE id = ?1", [order["id"].as_i64().unwrap()], |r| r.get(0))
             .unwrap();
         if captured && recorded != "captured" {
             captured_unrecorded += 1;
@@ -730,8 +703,7 @@ async fn guests_buy_with_each_offline_provider_follow_their_order_by_its_link_an
     let product =
         app.create(admin, "/api/admin/products", json!({"name": "Mug", "price_cents": 1200, "stock": 50})).await;
     for p in ["manual", "bank_transfer", "cash_on_delivery"] {
-        send(
-            &app,
+        app.send_json(
             Method::PUT,
             admin,
             &format!("/api/admin/payment-providers/{p}"),

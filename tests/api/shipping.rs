@@ -7,11 +7,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, assert_error, spawn_app};
 
-async fn send(app: &TestApp, method: Method, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
-    let res = app.send_as(method, token, path, body).await;
-    (res.status(), res.json().await.unwrap_or(Value::Null))
-}
-
 async fn address_in(app: &TestApp, token: &str, country: &str) -> i64 {
     app.create(
         token,
@@ -48,12 +43,12 @@ async fn methods_fit_the_destination_and_checkout_charges_them_with_the_countrys
 
     // Rates by country; bad codes and rates are each named.
     let (status, err) =
-        send(&app, Method::PUT, admin, "/api/admin/tax-rates", json!({"rates": {"XX": 100, "DE": 20000}})).await;
+        app.send_json(Method::PUT, admin, "/api/admin/tax-rates", json!({"rates": {"XX": 100, "DE": 20000}})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(err["fields"]["rates.XX"].is_string() && err["fields"]["rates.DE"].is_string(), "{err}");
-    let (status, rates) =
-        send(&app, Method::PUT, admin, "/api/admin/tax-rates", json!({"rates": {"de": 1900, "AT": 2000, "*": 0}}))
-            .await;
+    let (status, rates) = app
+        .send_json(Method::PUT, admin, "/api/admin/tax-rates", json!({"rates": {"de": 1900, "AT": 2000, "*": 0}}))
+        .await;
     assert_eq!((status, &rates["rates"]), (StatusCode::OK, &json!({"*": 0, "AT": 2000, "DE": 1900})));
 
     // Methods; nonsense is refused.
@@ -67,7 +62,7 @@ async fn methods_fit_the_destination_and_checkout_charges_them_with_the_countrys
         (json!({"name": "X", "kind": "flat", "countries": ["DE", "XX"]}), "countries"),
         (json!({"name": "X", "kind": "free_over", "price_cents": 100}), "free_over_cents"),
     ] {
-        let (status, err) = send(&app, Method::POST, admin, "/api/admin/shipping-methods", body.clone()).await;
+        let (status, err) = app.send_json(Method::POST, admin, "/api/admin/shipping-methods", body.clone()).await;
         assert_eq!(
             (status, err["fields"][field].is_string()),
             (StatusCode::UNPROCESSABLE_ENTITY, true),
@@ -125,33 +120,33 @@ async fn methods_fit_the_destination_and_checkout_charges_them_with_the_countrys
     assert_error(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
 
     // Checkout to DE must pick one of three; a method that does not ship there is refused.
-    let (status, err) = send(&app, Method::POST, &customer, "/api/shop/checkout", json!({"address_id": de})).await;
+    let (status, err) = app.send_json(Method::POST, &customer, "/api/shop/checkout", json!({"address_id": de})).await;
     assert_eq!(
         (status, err["fields"]["shipping_method_id"].is_string()),
         (StatusCode::UNPROCESSABLE_ENTITY, true),
         "{err}"
     );
-    let (status, err) = send(
-        &app,
-        Method::POST,
-        &customer,
-        "/api/shop/checkout",
-        json!({"address_id": us, "shipping_method_id": standard["id"]}),
-    )
-    .await;
+    let (status, err) = app
+        .send_json(
+            Method::POST,
+            &customer,
+            "/api/shop/checkout",
+            json!({"address_id": us, "shipping_method_id": standard["id"]}),
+        )
+        .await;
     assert_eq!(
         (status, err["fields"]["shipping_method_id"].is_string()),
         (StatusCode::UNPROCESSABLE_ENTITY, true),
         "{err}"
     );
-    let (status, order) = send(
-        &app,
-        Method::POST,
-        &customer,
-        "/api/shop/checkout",
-        json!({"address_id": de, "shipping_method_id": standard["id"]}),
-    )
-    .await;
+    let (status, order) = app
+        .send_json(
+            Method::POST,
+            &customer,
+            "/api/shop/checkout",
+            json!({"address_id": de, "shipping_method_id": standard["id"]}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{order}");
     // 45.00 + 4.95 = 49.95; 19 % on top = 9.4905 → 9.49.
     assert_eq!(
@@ -180,7 +175,7 @@ async fn methods_fit_the_destination_and_checkout_charges_them_with_the_countrys
     );
     // Too heavy for every band: nothing ships it there.
     app.create(&customer, "/api/shop/cart/items", json!({"product_id": kettle["id"], "quantity": 4})).await;
-    let (status, err) = send(&app, Method::POST, &customer, "/api/shop/checkout", json!({"address_id": us})).await;
+    let (status, err) = app.send_json(Method::POST, &customer, "/api/shop/checkout", json!({"address_id": us})).await;
     assert_eq!(
         (status, err["error"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("no_shipping_method")),
@@ -188,7 +183,7 @@ async fn methods_fit_the_destination_and_checkout_charges_them_with_the_countrys
     );
 
     // Prices with tax included: the total is goods plus shipping, the tax the part of it that is tax.
-    send(&app, Method::PATCH, admin, "/api/admin/settings", json!({"prices_include_tax": true})).await;
+    app.send_json(Method::PATCH, admin, "/api/admin/settings", json!({"prices_include_tax": true})).await;
     let at = address_in(&app, &customer, "AT").await;
     // 4 kettles (6,000 g, too heavy for the world parcel): Standard is the one method to AT.
     // 100.00 + 4.95 = 104.95 includes 20 %: 104.95 × 20 / 120 = 17.4917 → 17.49.
