@@ -305,9 +305,13 @@ async fn place(
             let mut order = checkout::place(tx, &buyer, coupon_code.as_deref(), shipping_method_id)?;
             order.custom = apply(tx, Entity::Order, order.id, Map::new(), custom.as_ref(), true)?;
             if let Some(provider) = provider {
-                let p = provider.config.provider;
-                crate::payments::store::insert_payment(tx, order.id, p, order.total_cents, &order.currency)?;
-                order.payment = crate::payments::store::payment_of(tx, order.id)?;
+                order.payment = Some(crate::payments::store::insert_payment(
+                    tx,
+                    order.id,
+                    &provider,
+                    order.total_cents,
+                    &order.currency,
+                )?);
             }
             if let Some(key) = &idempotency_key {
                 crate::payments::store::remember(tx, &scope, key, &request_hash, order.id)?;

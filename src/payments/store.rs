@@ -124,12 +124,13 @@ pub fn remove_provider(conn: &Connection, p: Provider) -> rusqlite::Result<bool>
 /// The provider a checkout uses: the one asked for, if the shop has it enabled; without a wish, the
 /// only enabled one; a shop that configured none takes orders as `manual` (as before payments).
 pub fn choose(conn: &Connection, wanted: Option<Provider>) -> Result<ProviderRow, AppError> {
-    let enabled: Vec<ProviderRow> = {
-        let mut stmt =
-            conn.prepare_cached(&format!("SELECT {PROVIDER_COLUMNS} FROM payment_providers WHERE enabled"))?;
+    // One read of the (at most four) rows: the checkout's cost matters.
+    let all: Vec<ProviderRow> = {
+        let mut stmt = conn.prepare_cached(&format!("SELECT {PROVIDER_COLUMNS} FROM payment_providers"))?;
         stmt.query_map([], provider_row)?.collect::<Result<_, _>>()?
     };
-    let configured: i64 = conn.prepare_cached("SELECT COUNT(*) FROM payment_providers")?.query_row([], |r| r.get(0))?;
+    let configured = all.len();
+    let enabled: Vec<ProviderRow> = all.into_iter().filter(|r| r.config.enabled).collect();
     let manual = || ProviderRow {
         config: ProviderConfig {
             provider: Provider::Manual,
@@ -205,16 +206,35 @@ pub fn find_by_ref(conn: &Connection, provider_ref: &str) -> rusqlite::Result<Op
     .optional()
 }
 
+/// Makes an order's payment (`pending`) and answers it as a read would, without reading it back.
 pub fn insert_payment(
     conn: &Connection,
     order_id: i64,
-    provider: Provider,
+    provider: &ProviderRow,
     amount_cents: i64,
     currency: &str,
-) -> rusqlite::Result<i64> {
-    conn.prepare_cached("INSERT INTO payments (id, provider, amount_cents, currency) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![order_id, provider.as_str(), amount_cents, currency])?;
-    Ok(order_id)
+) -> rusqlite::Result<Payment> {
+    let p = provider.config.provider;
+    let now: String = conn
+        .prepare_cached(
+            "INSERT INTO payments (id, provider, amount_cents, currency) VALUES (?1, ?2, ?3, ?4) RETURNING created_at",
+        )?
+        .query_row(params![order_id, p.as_str(), amount_cents, currency], |r| r.get(0))?;
+    Ok(Payment {
+        id: order_id,
+        provider: p,
+        status: "pending".into(),
+        amount_cents,
+        currency: currency.to_string(),
+        captured_cents: 0,
+        refunded_cents: 0,
+        client_secret: None,
+        instructions: if p.is_offline() { provider.config.instructions.clone() } else { None },
+        failure_reason: None,
+        provider_ref: None,
+        updated_at: now.clone(),
+        created_at: now,
+    })
 }
 
 /// Records the provider's payment (a Stripe PaymentIntent) made for a payment.
