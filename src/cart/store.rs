@@ -102,7 +102,7 @@ pub fn add(conn: &Connection, owner: Owner, product_id: i64, quantity: i64) -> R
     let id: i64 = conn.query_row(
         &format!(
             "INSERT INTO cart_items ({col}, product_id, quantity) VALUES (?1, ?2, ?3)
-             ON CONFLICT ({col}, product_id) DO UPDATE SET quantity = excluded.quantity,
+             ON CONFLICT ({col}, product_id) WHERE {col} IS NOT NULL DO UPDATE SET quantity = excluded.quantity,
                 updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
              RETURNING id"
         ),
@@ -200,7 +200,7 @@ pub fn merge_into(conn: &Connection, cart_id: i64, user_id: i64) -> rusqlite::Re
     let moved = conn.execute(
         "INSERT INTO cart_items (user_id, product_id, quantity)
          SELECT ?2, g.product_id, MIN(g.quantity, 1000) FROM cart_items g WHERE g.cart_id = ?1 AND true
-         ON CONFLICT (user_id, product_id) DO UPDATE SET
+         ON CONFLICT (user_id, product_id) WHERE user_id IS NOT NULL DO UPDATE SET
             quantity = MIN(cart_items.quantity + excluded.quantity, 1000),
             updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
         params![cart_id, user_id],
