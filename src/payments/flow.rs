@@ -52,6 +52,12 @@ pub fn settle(
     if same {
         return Ok(false);
     }
+    if is_behind(payment, standing) {
+        // Read from the provider before a newer change was recorded (a capture answered while a
+        // webhook or the reconciliation was asking): never move a payment backwards.
+        tracing::debug!(order_id, from = %payment.status, to = standing.status, "ignored a payment state older than the one recorded");
+        return Ok(false);
+    }
     let before = store::set_standing(tx, payment.id, standing)?;
     tx.execute(
         "UPDATE orders SET refunded_cents = ?2 WHERE id = ?1",
@@ -85,10 +91,64 @@ pub fn settle(
     Ok(true)
 }
 
+/// Whether `new` is older than what `current` records: less captured or refunded, or an earlier step
+/// (pending or failed before authorised before captured).
+pub fn is_behind(current: &Payment, new: &Standing) -> bool {
+    let step = |s: &str| match s {
+        "authorized" => 1,
+        "captured" | "partially_refunded" | "refunded" => 2,
+        _ => 0,
+    };
+    new.captured_cents < current.captured_cents
+        || new.refunded_cents < current.refunded_cents
+        || step(new.status) < step(&current.status)
+}
+
 /// Brings a Stripe payment's standing in from Stripe (blocking HTTP; not on an actix worker).
 pub fn standing_from_stripe(api: &StripeApi, payment: &Payment) -> Result<Option<Standing>, AppError> {
     match payment.provider_ref.as_deref() {
         None => Ok(None),
         Some(id) => Ok(Some(api.retrieve(id).map_err(provider_error)?.standing())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payment(status: &str, captured: i64, refunded: i64) -> Payment {
+        Payment {
+            id: 1,
+            provider: Provider::Stripe,
+            status: status.into(),
+            amount_cents: 1000,
+            currency: "EUR".into(),
+            captured_cents: captured,
+            refunded_cents: refunded,
+            client_secret: None,
+            instructions: None,
+            failure_reason: None,
+            provider_ref: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+        }
+    }
+
+    fn standing(status: &'static str, captured: i64, refunded: i64) -> Standing {
+        Standing { status, captured_cents: captured, refunded_cents: refunded, failure_reason: None }
+    }
+
+    #[test]
+    fn a_payment_never_moves_backwards() {
+        assert!(
+            is_behind(&payment("captured", 1000, 0), &standing("authorized", 0, 0)),
+            "a stale read after a capture"
+        );
+        assert!(is_behind(&payment("partially_refunded", 1000, 300), &standing("captured", 1000, 0)));
+        assert!(is_behind(&payment("authorized", 0, 0), &standing("pending", 0, 0)));
+        assert!(!is_behind(&payment("authorized", 0, 0), &standing("captured", 1000, 0)));
+        assert!(!is_behind(&payment("captured", 1000, 0), &standing("partially_refunded", 1000, 200)));
+        assert!(!is_behind(&payment("failed", 0, 0), &standing("pending", 0, 0)), "a new card after a decline");
+        assert!(!is_behind(&payment("pending", 0, 0), &standing("failed", 0, 0)));
     }
 }
