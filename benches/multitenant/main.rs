@@ -1221,8 +1221,16 @@ fn payments_line(p: &Value) -> String {
     )
 }
 
-/// `--payments-only`: the checkout shops and their buyers, then P alone.
-fn payments_only(opt: &Options) -> anyhow::Result<()> {
+/// What `--jobs-only` and `--payments-only` start from: the checkout shops and their buyers.
+struct CheckoutShops {
+    runtime: tokio::runtime::Runtime,
+    _tmp: tempfile::TempDir,
+    data_dir: std::path::PathBuf,
+    buyers: Arc<Vec<setup::Buyer>>,
+    per_conn: usize,
+}
+
+fn checkout_shops(opt: &Options) -> anyhow::Result<CheckoutShops> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     std::fs::create_dir_all(&opt.data_base)?;
     let tmp = tempfile::tempdir_in(&opt.data_base)?;
@@ -1231,7 +1239,13 @@ fn payments_only(opt: &Options) -> anyhow::Result<()> {
     let buyers_per_shop = c.div_ceil(opt.checkout_shops).max(1) * 2;
     let buyers = setup::provision(&data_dir, opt.checkout_shops, opt.checkout_shops, buyers_per_shop)?;
     let per_conn = buyers.len() / c.max(1);
-    let p = payments_section(&runtime, opt, &data_dir, &Arc::new(buyers), per_conn, &[("RUST_LOG", "warn")])?;
+    Ok(CheckoutShops { runtime, _tmp: tmp, data_dir, buyers: Arc::new(buyers), per_conn })
+}
+
+/// `--payments-only`: the checkout shops and their buyers, then P alone.
+fn payments_only(opt: &Options) -> anyhow::Result<()> {
+    let s = checkout_shops(opt)?;
+    let p = payments_section(&s.runtime, opt, &s.data_dir, &s.buyers, s.per_conn, &[("RUST_LOG", "warn")])?;
     println!("{}", payments_line(&p));
     std::fs::write(&opt.json_path, serde_json::to_string_pretty(&p)?)?;
     Ok(())
@@ -1239,16 +1253,9 @@ fn payments_only(opt: &Options) -> anyhow::Result<()> {
 
 /// `--jobs-only`: the checkout shops and their buyers, then J alone (for working on the queue).
 fn jobs_only(opt: &Options) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    std::fs::create_dir_all(&opt.data_base)?;
-    let tmp = tempfile::tempdir_in(&opt.data_base)?;
-    let data_dir = tmp.path().join("data");
-    let c = opt.concurrency;
-    let buyers_per_shop = c.div_ceil(opt.checkout_shops).max(1) * 2;
-    let buyers = setup::provision(&data_dir, opt.checkout_shops, opt.checkout_shops, buyers_per_shop)?;
-    let per_conn = buyers.len() / c.max(1);
+    let s = checkout_shops(opt)?;
     let (rows, summary, figures) =
-        jobs_section(&runtime, opt, &data_dir, &Arc::new(buyers), per_conn, &[("RUST_LOG", "warn")])?;
+        jobs_section(&s.runtime, opt, &s.data_dir, &s.buyers, s.per_conn, &[("RUST_LOG", "warn")])?;
     for r in &rows {
         let ratio = r.ratio.map(|(x, of)| format!("{x:.2} × {of}")).unwrap_or_default();
         println!(

@@ -117,30 +117,10 @@ fn prepare_replacement(backup: &Path, building: &Path) -> anyhow::Result<i64> {
 /// rename the replacement over it.
 fn swap_in(tenancy: &Tenancy, id: i64, building: &Path, folder: &Path) -> Result<BackupInfo, AppError> {
     let live = tenancy.regions.path_of(id);
-    let busy = || {
-        AppError::conflict(
-            "client_file_busy",
-            "another process has this shop's file open (sqlite3, Litestream, a backup script); \
-             close it and try again — nothing was changed",
-        )
-    };
-    let conn = db::open_shop_file(&live, tenancy.locking, 256, Duration::from_secs(1)).map_err(|e| {
-        if is_busy(&e) {
-            busy()
-        } else {
-            AppError::Internal(anyhow::Error::new(e).context(format!("opening {}", live.display())))
-        }
-    })?;
-    conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;").map_err(|e| {
-        if is_busy(&e) { busy() } else { AppError::Internal(anyhow::Error::new(e).context("locking the shop file")) }
-    })?;
+    let conn = take_exclusively(tenancy, &live)?;
     let pre = store::make_backup(&conn, folder, Source::Client(id), BackupKind::PreRestore, None)
         .map_err(|e| AppError::Internal(e.context("keeping the replaced data as a pre-restore backup")))?;
-    let (busy_flag, _, _): (i64, i64, i64) =
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    if busy_flag != 0 {
-        return Err(busy());
-    }
+    checkpoint_fully(&conn)?;
     conn.close().map_err(|(_, e)| AppError::Internal(anyhow::Error::new(e).context("closing the shop file")))?;
     for sidecar in files::family(&live).into_iter().skip(1) {
         match std::fs::remove_file(&sidecar) {
@@ -153,6 +133,44 @@ fn swap_in(tenancy: &Tenancy, id: i64, building: &Path, folder: &Path) -> Result
         .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("renaming the restored file into place")))?;
     files::sync_dir(&tenancy.regions.dir_of(id))?;
     Ok(pre)
+}
+
+/// The refusal when another process holds a shop file a whole-file operation must hold alone.
+fn file_busy() -> AppError {
+    AppError::conflict(
+        "client_file_busy",
+        "another process has this shop's file open (sqlite3, Litestream, a backup script); \
+         close it and try again — nothing was changed",
+    )
+}
+
+/// Opens a retired shop's live file and holds it exclusively (409 `client_file_busy` when another
+/// process has it open): what a restore and a move do before touching the file.
+pub(crate) fn take_exclusively(tenancy: &Tenancy, live: &Path) -> Result<Connection, AppError> {
+    let conn = db::open_shop_file(live, tenancy.locking, 256, Duration::from_secs(1)).map_err(|e| {
+        if is_busy(&e) {
+            file_busy()
+        } else {
+            AppError::Internal(anyhow::Error::new(e).context(format!("opening {}", live.display())))
+        }
+    })?;
+    conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;").map_err(|e| {
+        if is_busy(&e) {
+            file_busy()
+        } else {
+            AppError::Internal(anyhow::Error::new(e).context("locking the shop file"))
+        }
+    })?;
+    Ok(conn)
+}
+
+/// Checkpoints the whole WAL into the file and empties it, so the file alone holds the shop.
+pub(crate) fn checkpoint_fully(conn: &Connection) -> Result<(), AppError> {
+    let busy_flag: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+    if busy_flag != 0 {
+        return Err(file_busy());
+    }
+    Ok(())
 }
 
 fn is_busy(e: &rusqlite::Error) -> bool {

@@ -66,36 +66,27 @@ pub fn run(state: &AppState) -> Result<serde_json::Value, AppError> {
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?
     };
     let (mut changed, mut failed) = (0, 0);
-    for (client_id, order_id, expired) in &due {
-        match one(state, *client_id, *order_id) {
+    for &(client_id, order_id, expired) in &due {
+        let done = match one(state, client_id, order_id) {
             Ok((did_change, done)) => {
                 changed += usize::from(did_change);
-                let main = state.main.get()?;
-                if done || *expired {
-                    unwatch(&main, *client_id, *order_id)?;
-                } else {
-                    main.execute(
-                        "UPDATE payment_watch SET checked_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
-                         WHERE client_id = ?1 AND order_id = ?2",
-                        params![client_id, order_id],
-                    )?;
-                }
+                done
             }
             Err(e) => {
                 failed += 1;
                 tracing::warn!(client_id, order_id, error = %e, "could not reconcile a payment with Stripe");
-                let main = state.main.get()?;
-                let gone = crate::tenancy::registry::find(&main, *client_id)?.is_none();
-                if gone || *expired {
-                    unwatch(&main, *client_id, *order_id)?;
-                } else {
-                    main.execute(
-                        "UPDATE payment_watch SET checked_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
-                         WHERE client_id = ?1 AND order_id = ?2",
-                        params![client_id, order_id],
-                    )?;
-                }
+                crate::tenancy::registry::find(&*state.main.get()?, client_id)?.is_none()
             }
+        };
+        let main = state.main.get()?;
+        if done || expired {
+            unwatch(&main, client_id, order_id)?;
+        } else {
+            main.execute(
+                "UPDATE payment_watch SET checked_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+                 WHERE client_id = ?1 AND order_id = ?2",
+                params![client_id, order_id],
+            )?;
         }
     }
     if changed > 0 {

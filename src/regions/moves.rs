@@ -1,12 +1,13 @@
 //! Moving one shop's file to another region (see the module documentation of `regions`).
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
+use crate::backups::swap::{checkpoint_fully, take_exclusively};
 use crate::db;
 use crate::error::AppError;
 use crate::tenancy::lifecycle::{self, DELETE_DRAIN_TIMEOUT, unknown_region};
@@ -56,6 +57,7 @@ pub fn move_client(tenancy: &Tenancy, main: &Connection, id: i64, to: Option<&st
     let mut switched = false;
     let moved = tenancy.pools.retire(id, DELETE_DRAIN_TIMEOUT).and_then(|()| {
         let conn = take_exclusively(tenancy, &live)?;
+        checkpoint_fully(&conn)?;
         let size_bytes = copy_and_verify(&conn, &building, id)
             .map_err(|e| AppError::Internal(e.context(format!("copying client {id} to {}", to_dir.display()))))?;
         std::fs::rename(&building, &target).context("renaming the copy into place")?;
@@ -87,36 +89,6 @@ pub fn move_client(tenancy: &Tenancy, main: &Connection, id: i64, to: Option<&st
         serde_json::json!({ "from": from, "to": to, "size_bytes": size_bytes, "unavailable_ms": unavailable_ms }),
     );
     Ok(done(false, size_bytes, unavailable_ms))
-}
-
-/// Opens the live file, holds it exclusively and checkpoints its WAL into it, so the file alone
-/// holds the shop. 409 `client_file_busy` when another process has it open.
-fn take_exclusively(tenancy: &Tenancy, live: &Path) -> Result<Connection, AppError> {
-    let busy = || {
-        AppError::conflict(
-            "client_file_busy",
-            "another process has this shop's file open (sqlite3, Litestream, a backup script); \
-             close it and try again — nothing was changed",
-        )
-    };
-    let is_busy = |e: &rusqlite::Error| {
-        matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
-    };
-    let conn = db::open_shop_file(live, tenancy.locking, 256, Duration::from_secs(1)).map_err(|e| {
-        if is_busy(&e) {
-            busy()
-        } else {
-            AppError::Internal(anyhow::Error::new(e).context(format!("opening {}", live.display())))
-        }
-    })?;
-    conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;").map_err(|e| {
-        if is_busy(&e) { busy() } else { AppError::Internal(anyhow::Error::new(e).context("locking the shop file")) }
-    })?;
-    let busy_flag: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
-    if busy_flag != 0 {
-        return Err(busy());
-    }
-    Ok(conn)
 }
 
 /// Page-copies `src` to `building`, checks the copy against it and finishes it as a WAL shop file
