@@ -179,8 +179,7 @@ pub fn quote(
 ) -> Result<Quote, AppError> {
     let methods = list(conn)?;
     let (shipping_cents, method) = if methods.is_empty() {
-        let free = settings.free_shipping_over_cents.is_some_and(|line| goods_cents >= line);
-        (if free { 0 } else { settings.shipping_flat_cents }, None)
+        (settings.flat_shipping(goods_cents), None)
     } else {
         let fitting: Vec<(&ShippingMethod, i64)> =
             methods.iter().filter_map(|m| m.price(country, goods_cents, weight_grams).map(|p| (m, p))).collect();

@@ -37,21 +37,12 @@ pub struct ShopSettings {
     pub updated_at: String,
 }
 
-/// What an order costs beyond its lines. Integer cents throughout: shipping is flat unless the
-/// discounted subtotal reaches the free-shipping line; tax is `tax_rate_bp` basis points of the
-/// discounted subtotal plus shipping, rounded half up to the cent, once per order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Charges {
-    pub shipping_cents: i64,
-    pub tax_cents: i64,
-}
-
 impl ShopSettings {
-    pub fn charges(&self, subtotal_cents: i64, discount_cents: i64) -> Charges {
-        let goods = subtotal_cents - discount_cents;
-        let free = self.free_shipping_over_cents.is_some_and(|line| goods >= line);
-        let shipping_cents = if free { 0 } else { self.shipping_flat_cents };
-        Charges { shipping_cents, tax_cents: tax_of(goods + shipping_cents, self.tax_rate_bp, false) }
+    /// Shipping for a shop without shipping methods: flat, unless the goods after discount reach
+    /// the free-shipping line. (What an order costs in all: `shipping::store::quote`.)
+    pub fn flat_shipping(&self, goods_cents: i64) -> i64 {
+        let free = self.free_shipping_over_cents.is_some_and(|line| goods_cents >= line);
+        if free { 0 } else { self.shipping_flat_cents }
     }
 }
 
@@ -95,20 +86,26 @@ mod tests {
         assert_eq!(tax_of(2495, 1900, false), 474);
     }
 
+    /// (shipping, tax on top) of an order without shipping methods or tax rates by country.
+    fn charges(s: &ShopSettings, subtotal: i64, discount: i64) -> (i64, i64) {
+        let shipping = s.flat_shipping(subtotal - discount);
+        (shipping, tax_of(subtotal - discount + shipping, s.tax_rate_bp, false))
+    }
+
     #[test]
     fn tax_is_rounded_half_up_on_goods_and_shipping_and_free_shipping_uses_the_discounted_subtotal() {
         // 19 % of 10.00 + 4.95 = 2.8405 → 2.84; of 0.05 = 0.0095 → 0.01 (half up from 0.95 cents).
-        assert_eq!(settings(1900, 495, None).charges(1000, 0), Charges { shipping_cents: 495, tax_cents: 284 });
-        assert_eq!(settings(1900, 0, None).charges(5, 0), Charges { shipping_cents: 0, tax_cents: 1 });
+        assert_eq!(charges(&settings(1900, 495, None), 1000, 0), (495, 284));
+        assert_eq!(charges(&settings(1900, 0, None), 5, 0), (0, 1));
         // 7.5 % of 2.00 = 15 cents exactly; of 1.00 = 7.5 cents → 8.
-        assert_eq!(settings(750, 0, None).charges(200, 0), Charges { shipping_cents: 0, tax_cents: 15 });
-        assert_eq!(settings(750, 0, None).charges(100, 0), Charges { shipping_cents: 0, tax_cents: 8 });
+        assert_eq!(charges(&settings(750, 0, None), 200, 0), (0, 15));
+        assert_eq!(charges(&settings(750, 0, None), 100, 0), (0, 8));
         // The free-shipping line is judged after the discount.
-        assert_eq!(settings(0, 495, Some(5000)).charges(5000, 0).shipping_cents, 0);
-        assert_eq!(settings(0, 495, Some(5000)).charges(5000, 1).shipping_cents, 495);
-        assert_eq!(settings(0, 495, None).charges(1_000_000, 0).shipping_cents, 495);
+        assert_eq!(charges(&settings(0, 495, Some(5000)), 5000, 0).0, 0);
+        assert_eq!(charges(&settings(0, 495, Some(5000)), 5000, 1).0, 495);
+        assert_eq!(charges(&settings(0, 495, None), 1_000_000, 0).0, 495);
         // No overflow at the largest amounts the schema allows.
-        let big = settings(10_000, 100_000_000, None).charges(i64::MAX / 4, 0);
-        assert_eq!(big.tax_cents, i64::MAX / 4 + 100_000_000);
+        let big = charges(&settings(10_000, 100_000_000, None), i64::MAX / 4, 0);
+        assert_eq!(big.1, i64::MAX / 4 + 100_000_000);
     }
 }
