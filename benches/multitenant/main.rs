@@ -410,7 +410,6 @@ fn main() -> anyhow::Result<()> {
         check_errors("M", &o);
         if off { without_metrics.push(o.rps()) } else { with_metrics.push(o.rps()) }
     }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let metrics_ratio = mean(&with_metrics) / mean(&without_metrics);
     extra.insert(
         "metrics_cost".into(),
@@ -970,6 +969,17 @@ fn many_shop_pass(
         "w3_large_rss_bytes": l_rss, "w3_large_open_files": l_fds});
     Ok(Pass { rows, summary, json })
 }
+/// The mean of a run's rates (0 for none).
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+/// The mean of the rates a section's figures keep under `key`.
+fn mean_at(figures: &Value, key: &str) -> f64 {
+    let v: Vec<f64> = figures[key].as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or_default();
+    mean(&v)
+}
+
 /// W4's script: each connection's buyers add one item and check out.
 fn w4_script(b: &Arc<Vec<setup::Buyer>>, per_conn: usize) -> Arc<load::ScriptFn> {
     w4_script_with(b, per_conn, "")
@@ -1065,7 +1075,6 @@ fn jobs_section(
         }
     }
     let (w4_off, w4_on, on_srv) = last.expect("two rounds");
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let (w4_off_rate, w4_on_rate) = (mean(&rates.0), mean(&rates.1));
     eprintln!(
         "  W4 {w4_off_rate:.0}/s without, {w4_on_rate:.0}/s with ({} and {} requests)",
@@ -1203,20 +1212,15 @@ fn payments_section(
         let rate = o.per_second(o.scripts as f64);
         if paying { with.push(rate) } else { without.push(rate) }
     }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     Ok(json!({"w4_with": with, "w4_without": without, "ratio": mean(&with) / mean(&without)}))
 }
 
 fn payments_line(p: &Value) -> String {
-    let mean = |k: &str| {
-        let v: Vec<f64> = p[k].as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or_default();
-        v.iter().sum::<f64>() / v.len().max(1) as f64
-    };
     let ratio = p["ratio"].as_f64().unwrap_or(f64::NAN);
     format!(
         "P payments: W4 {:.0} checkouts/s with (manual provider, shipping method, tax by country), {:.0} without payments: {ratio:.2} (≥ 0.8: {})",
-        mean("w4_with"),
-        mean("w4_without"),
+        mean_at(p, "w4_with"),
+        mean_at(p, "w4_without"),
         if ratio >= 0.8 { "yes" } else { "NO" }
     )
 }
@@ -1287,20 +1291,15 @@ fn limit_cost_section(
         check_errors("Q", &o);
         if limited { with.push(o.rps()) } else { without.push(o.rps()) }
     }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     Ok(json!({"w1_with": with, "w1_without": without, "ratio": mean(&with) / mean(&without)}))
 }
 
 fn limit_cost_line(q: &Value) -> String {
-    let mean = |k: &str| {
-        let v: Vec<f64> = q[k].as_array().map(|a| a.iter().filter_map(Value::as_f64).collect()).unwrap_or_default();
-        v.iter().sum::<f64>() / v.len().max(1) as f64
-    };
     let ratio = q["ratio"].as_f64().unwrap_or(f64::NAN);
     format!(
         "Q per-shop rate limit: W1 {:.0} req/s with, {:.0} without: {ratio:.3} (cost ≤ 3 %: {})",
-        mean("w1_with"),
-        mean("w1_without"),
+        mean_at(q, "w1_with"),
+        mean_at(q, "w1_without"),
         if ratio >= 0.97 { "yes" } else { "NO" }
     )
 }
