@@ -145,7 +145,7 @@ fn read_body(req: &HttpRequest, payload: &mut Payload) -> LocalBoxFuture<'static
     let req = req.clone();
     Box::pin(async move {
         checked?;
-        let read = actix_web::rt::time::timeout(timeout, read_within_limit(&mut payload, declared)).await;
+        let read = actix_web::rt::time::timeout(timeout, read_within_limit(&mut payload, declared, JSON_LIMIT)).await;
         match read {
             Ok(Ok(bytes)) => Ok(bytes),
             Ok(Err(err)) => {
@@ -162,20 +162,49 @@ fn read_body(req: &HttpRequest, payload: &mut Payload) -> LocalBoxFuture<'static
     })
 }
 
-async fn read_within_limit(payload: &mut Payload, declared: Option<u64>) -> Result<web::BytesMut, AppError> {
-    if declared.is_some_and(|n| n > JSON_LIMIT as u64) {
-        return Err(AppError::PayloadTooLarge { limit: JSON_LIMIT });
+async fn read_within_limit(
+    payload: &mut Payload,
+    declared: Option<u64>,
+    limit: usize,
+) -> Result<web::BytesMut, AppError> {
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(AppError::PayloadTooLarge { limit });
     }
     let mut buf = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk =
             chunk.map_err(|e| AppError::bad_request("malformed_body", format!("the body could not be read: {e}")))?;
-        if buf.len() + chunk.len() > JSON_LIMIT {
-            return Err(AppError::PayloadTooLarge { limit: JSON_LIMIT });
+        if buf.len() + chunk.len() > limit {
+            return Err(AppError::PayloadTooLarge { limit });
         }
         buf.extend_from_slice(&chunk);
     }
     Ok(buf)
+}
+
+/// A raw upload (an image, a CSV file) read into memory: at most `limit` bytes, each chunk within
+/// the body timeout; an oversized or stalled body is refused unread (the connection then closes).
+pub async fn read_raw(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<web::Bytes, AppError> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let timeout = req.app_data::<web::Data<AppState>>().map_or(Duration::from_secs(10), |s| s.settings.body_timeout);
+    let mut payload = payload.into_inner();
+    match actix_web::rt::time::timeout(timeout, read_within_limit(&mut payload, declared, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes.freeze()),
+        Ok(Err(err)) => {
+            if matches!(err, AppError::PayloadTooLarge { .. }) {
+                park_unread(req, payload);
+            }
+            Err(err)
+        }
+        Err(_) => {
+            park_unread(req, payload);
+            Err(AppError::RequestTimeout { secs: timeout.as_secs() })
+        }
+    }
 }
 
 /// Keeps a payload the handler stopped reading (an upload over its limit) until the answer is sent,

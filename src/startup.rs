@@ -178,6 +178,8 @@ pub fn api(api: &mut Api) {
     crate::jobs::routes::routes(api);
     crate::storefront::routes::routes(api);
     crate::catalog::routes::routes(api);
+    crate::images::routes::routes(api);
+    crate::catalog_csv::routes::routes(api);
     crate::customers::routes::routes(api);
     crate::custom_fields::routes::routes(api);
     crate::cart::routes::routes(api);

@@ -89,18 +89,21 @@ async fn show(shop: Shop, req: HttpRequest) -> Result<web::Json<Cart>, AppError>
 struct AddBody {
     #[schemars(range(min = 1))]
     product_id: Option<i64>,
+    /// Which variant; required when the product comes in several (it may stand alone).
+    #[schemars(range(min = 1))]
+    variant_id: Option<i64>,
     #[schemars(range(min = 1, max = 1000))]
     quantity: Option<i64>,
 }
 
 async fn add(shop: Shop, req: HttpRequest, body: Body<AddBody>) -> Result<HttpResponse, AppError> {
     let mut errors = FieldErrors::default();
-    if body.product_id.is_none() {
+    if body.product_id.is_none() && body.variant_id.is_none() {
         errors.add("product_id", "is required");
     }
     let quantity = errors.take("quantity", validate::quantity(body.quantity.unwrap_or(1)));
     errors.into_result()?;
-    let (product_id, quantity) = (body.product_id.unwrap_or_default(), quantity.unwrap_or(1));
+    let (product_id, variant_id, quantity) = (body.product_id, body.variant_id, quantity.unwrap_or(1));
     let owner = owner(&shop, &req).await?;
     let (item, new_token) = shop
         .db
@@ -113,7 +116,7 @@ async fn add(shop: Shop, req: HttpRequest, body: Body<AddBody>) -> Result<HttpRe
                     (Owner::Guest(id), Some(token))
                 }
             };
-            let item = store::add(tx, owner, product_id, quantity)?;
+            let item = store::add(tx, owner, product_id, variant_id, quantity)?;
             if let Owner::Guest(id) = owner {
                 store::touch_guest_cart(tx, id)?;
             }

@@ -10,11 +10,16 @@ use crate::error::AppError;
 pub struct CartItem {
     pub id: i64,
     pub product_id: i64,
+    pub variant_id: i64,
+    pub sku: Option<String>,
+    /// The variant's option values (`{}` for a product sold in one form).
+    #[schemars(with = "std::collections::BTreeMap<String, String>")]
+    pub options: crate::catalog::variants::Combination,
     pub name: String,
     pub quantity: i64,
     pub unit_price_cents: i64,
     pub line_total_cents: i64,
-    /// False when the product was deactivated or has too little stock for this quantity.
+    /// False when the product or variant was deactivated or has too little stock for this quantity.
     pub available: bool,
 }
 
@@ -24,9 +29,9 @@ pub struct Cart {
     pub subtotal_cents: i64,
 }
 
-const ITEM_SELECT: &str =
-    "SELECT c.id, c.product_id, p.name, c.quantity, p.price_cents, p.active = 1 AND p.stock >= c.quantity
-                           FROM cart_items c JOIN products p ON p.id = c.product_id";
+const ITEM_SELECT: &str = "SELECT c.id, c.product_id, p.name, c.quantity, v.price_cents,
+                                  p.active = 1 AND v.active = 1 AND v.stock >= c.quantity, c.variant_id, v.sku, v.options
+                           FROM cart_items c JOIN variants v ON v.id = c.variant_id JOIN products p ON p.id = c.product_id";
 
 fn item(r: &Row<'_>) -> rusqlite::Result<CartItem> {
     let quantity: i64 = r.get(3)?;
@@ -34,6 +39,9 @@ fn item(r: &Row<'_>) -> rusqlite::Result<CartItem> {
     Ok(CartItem {
         id: r.get(0)?,
         product_id: r.get(1)?,
+        variant_id: r.get(6)?,
+        sku: r.get(7)?,
+        options: serde_json::from_str(&r.get::<_, String>(8)?).unwrap_or_default(),
         name: r.get(2)?,
         quantity,
         unit_price_cents: unit,
@@ -79,20 +87,41 @@ pub fn find_item(conn: &Connection, owner: Owner, id: i64) -> rusqlite::Result<O
         .optional()
 }
 
-/// Adds a product (or more of it) to the cart. The product must be active; the total quantity
-/// must stay within bounds and within stock.
-pub fn add(conn: &Connection, owner: Owner, product_id: i64, quantity: i64) -> Result<CartItem, AppError> {
+/// Adds a variant (or more of it) to the cart: the one named, or the product's only one. Product
+/// and variant must be active; the total quantity must stay within bounds and the variant's stock.
+pub fn add(
+    conn: &Connection,
+    owner: Owner,
+    product_id: Option<i64>,
+    variant_id: Option<i64>,
+    quantity: i64,
+) -> Result<CartItem, AppError> {
     let col = owner.column();
-    let product: Option<(bool, i64)> = conn
-        .query_row("SELECT active, stock FROM products WHERE id = ?1", [product_id], |r| Ok((r.get(0)?, r.get(1)?)))
+    let named_variant = variant_id.is_some();
+    let variant_id = match (variant_id, product_id) {
+        (Some(v), _) => v,
+        (None, Some(p)) => crate::catalog::variants::sole_variant(conn, p)?,
+        (None, None) => return Err(AppError::invalid_field("product_id", "is required")),
+    };
+    let found: Option<(i64, bool, i64)> = conn
+        .prepare_cached(
+            "SELECT v.product_id, p.active = 1 AND v.active = 1, v.stock FROM variants v JOIN products p ON p.id = v.product_id
+             WHERE v.id = ?1",
+        )?
+        .query_row([variant_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let Some((true, stock)) = product else {
-        return Err(AppError::invalid_field("product_id", "no such product"));
+    let (product_id, stock) = match found {
+        Some((p, _, _)) if product_id.is_some_and(|want| want != p) => {
+            return Err(AppError::invalid_field("variant_id", "no such variant of this product"));
+        }
+        Some((p, true, stock)) => (p, stock),
+        Some(_) if named_variant => return Err(AppError::invalid_field("variant_id", "this variant is not sold")),
+        _ => return Err(AppError::invalid_field("product_id", "no such product")),
     };
     let current: i64 = conn
         .query_row(
-            &format!("SELECT quantity FROM cart_items WHERE {col} = ?1 AND product_id = ?2"),
-            params![owner.id(), product_id],
+            &format!("SELECT quantity FROM cart_items WHERE {col} = ?1 AND variant_id = ?2"),
+            params![owner.id(), variant_id],
             |r| r.get(0),
         )
         .optional()?
@@ -101,12 +130,12 @@ pub fn add(conn: &Connection, owner: Owner, product_id: i64, quantity: i64) -> R
     check_quantity(wanted, stock)?;
     let id: i64 = conn.query_row(
         &format!(
-            "INSERT INTO cart_items ({col}, product_id, quantity) VALUES (?1, ?2, ?3)
-             ON CONFLICT ({col}, product_id) WHERE {col} IS NOT NULL DO UPDATE SET quantity = excluded.quantity,
+            "INSERT INTO cart_items ({col}, product_id, variant_id, quantity) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT ({col}, variant_id) WHERE {col} IS NOT NULL DO UPDATE SET quantity = excluded.quantity,
                 updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
              RETURNING id"
         ),
-        params![owner.id(), product_id, wanted],
+        params![owner.id(), product_id, variant_id, wanted],
         |r| r.get(0),
     )?;
     Ok(find_item(conn, owner, id)?.expect("just written"))
@@ -125,7 +154,7 @@ pub fn set_quantity(conn: &Connection, owner: Owner, id: i64, quantity: i64) -> 
     let Some(current) = find_item(conn, owner, id)? else {
         return Err(AppError::not_found("not_found", "no such cart item"));
     };
-    let stock: i64 = conn.query_row("SELECT stock FROM products WHERE id = ?1", [current.product_id], |r| r.get(0))?;
+    let stock: i64 = conn.query_row("SELECT stock FROM variants WHERE id = ?1", [current.variant_id], |r| r.get(0))?;
     check_quantity(quantity, stock)?;
     conn.execute(
         &format!(
@@ -148,8 +177,8 @@ pub fn remove(conn: &Connection, owner: Owner, id: i64) -> Result<(), AppError> 
 /// A cart's subtotal (cents) and weight (grams), as shipping prices them.
 pub fn totals(conn: &Connection, owner: Owner) -> rusqlite::Result<(i64, i64)> {
     conn.prepare_cached(&format!(
-        "SELECT COALESCE(SUM(p.price_cents * c.quantity), 0), COALESCE(SUM(p.weight_grams * c.quantity), 0)
-         FROM cart_items c JOIN products p ON p.id = c.product_id WHERE c.{} = ?1",
+        "SELECT COALESCE(SUM(v.price_cents * c.quantity), 0), COALESCE(SUM(COALESCE(v.weight_grams, p.weight_grams) * c.quantity), 0)
+         FROM cart_items c JOIN variants v ON v.id = c.variant_id JOIN products p ON p.id = c.product_id WHERE c.{} = ?1",
         owner.column()
     ))?
     .query_row([owner.id()], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -198,9 +227,9 @@ pub fn touch_guest_cart(conn: &Connection, cart_id: i64) -> rusqlite::Result<()>
 /// product's stock and the line limit allow) and removes the guest cart. Answers the lines moved.
 pub fn merge_into(conn: &Connection, cart_id: i64, user_id: i64) -> rusqlite::Result<usize> {
     let moved = conn.execute(
-        "INSERT INTO cart_items (user_id, product_id, quantity)
-         SELECT ?2, g.product_id, MIN(g.quantity, 1000) FROM cart_items g WHERE g.cart_id = ?1 AND true
-         ON CONFLICT (user_id, product_id) WHERE user_id IS NOT NULL DO UPDATE SET
+        "INSERT INTO cart_items (user_id, product_id, variant_id, quantity)
+         SELECT ?2, g.product_id, g.variant_id, MIN(g.quantity, 1000) FROM cart_items g WHERE g.cart_id = ?1 AND true
+         ON CONFLICT (user_id, variant_id) WHERE user_id IS NOT NULL DO UPDATE SET
             quantity = MIN(cart_items.quantity + excluded.quantity, 1000),
             updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
         params![cart_id, user_id],

@@ -5,6 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::store::{self, Category, CategoryFields, Product, ProductFields, ProductFilter};
+use super::variants::{self, Combination, Variant, VariantFields};
 use crate::auth::Caller;
 use crate::body::Body;
 use crate::custom_fields;
@@ -78,6 +79,39 @@ pub fn routes(api: &mut Api) {
     )
     .delete("/api/admin/products/{id}", Spec::new("Delete a product", Admin, Answer::NoContent), delete_product)
     .get(
+        "/api/admin/products/{id}/variants",
+        Spec::new("A product's variants", Admin, Answer::Json(200, schema::<Vec<Variant>>)),
+        list_variants,
+    )
+    .post(
+        "/api/admin/products/{id}/variants",
+        Spec::new("Add a variant to a product that has options", Admin, Answer::Json(201, schema::<Variant>)).body_as(
+            schema::<VariantBody>,
+            "VariantCreate",
+            &["price_cents", "options"],
+        ),
+        create_variant,
+    )
+    .get(
+        "/api/admin/variants/{id}",
+        Spec::new("One variant", Admin, Answer::Json(200, schema::<Variant>)),
+        show_variant,
+    )
+    .patch(
+        "/api/admin/variants/{id}",
+        Spec::new("Change a variant", Admin, Answer::Json(200, schema::<Variant>)).body_as(
+            schema::<VariantBody>,
+            "VariantUpdate",
+            &[],
+        ),
+        update_variant,
+    )
+    .delete(
+        "/api/admin/variants/{id}",
+        Spec::new("Delete a variant (a product keeps at least one)", Admin, Answer::NoContent),
+        delete_variant,
+    )
+    .get(
         "/api/shop/categories",
         Spec::new("The shop's categories", Anyone, Answer::Json(200, schema::<Paginated<Category>>)).query(PAGE),
         shop_list_categories,
@@ -128,6 +162,30 @@ struct CategoryBody {
     #[serde(default, deserialize_with = "validate::explicit_null")]
     #[schemars(with = "Option<i64>")]
     parent_id: Option<Option<i64>>,
+    /// Search engines' title for the page (≤ 200 characters); null clears it.
+    #[serde(default, deserialize_with = "validate::explicit_null")]
+    #[schemars(with = "Option<String>", length(max = 200))]
+    meta_title: Option<Option<String>>,
+    /// Search engines' description (≤ 500 characters); null clears it.
+    #[serde(default, deserialize_with = "validate::explicit_null")]
+    #[schemars(with = "Option<String>", length(max = 500))]
+    meta_description: Option<Option<String>>,
+}
+
+/// Checks the SEO fields' lengths.
+fn seo(
+    errors: &mut FieldErrors,
+    field: &'static str,
+    value: Option<Option<String>>,
+    max: usize,
+) -> Option<Option<String>> {
+    match value {
+        Some(Some(v)) if v.chars().count() > max => {
+            errors.add(field, format!("must be at most {max} characters"));
+            None
+        }
+        v => v,
+    }
 }
 
 impl CategoryBody {
@@ -143,25 +201,16 @@ impl CategoryBody {
             (None, Some(n)) if creating => Some(validate::slugify(n)),
             _ => None,
         };
+        let meta_title = seo(&mut errors, "meta_title", self.meta_title, 200);
+        let meta_description = seo(&mut errors, "meta_description", self.meta_description, 500);
         errors.into_result()?;
-        Ok(CategoryFields { name, slug, parent_id: self.parent_id })
+        Ok(CategoryFields { name, slug, parent_id: self.parent_id, meta_title, meta_description })
     }
 }
 
 async fn create_category(admin: ShopAdmin, body: Body<CategoryBody>) -> Result<HttpResponse, AppError> {
     let f = body.into_inner().parse(true)?;
-    let created = admin
-        .0
-        .db
-        .write(move |tx| {
-            store::insert_category(
-                tx,
-                f.name.as_deref().unwrap_or_default(),
-                f.slug.as_deref().unwrap_or_default(),
-                f.parent_id.flatten(),
-            )
-        })
-        .await?;
+    let created = admin.0.db.write(move |tx| store::insert_category_with(tx, &f)).await?;
     Ok(HttpResponse::Created().json(created))
 }
 
@@ -254,6 +303,17 @@ struct ProductBody {
     /// Shipping weight in grams (for weight-band shipping methods).
     #[schemars(range(min = 0, max = 100000000))]
     weight_grams: Option<i64>,
+    /// Search engines' title for the page (≤ 200 characters); null clears it.
+    #[serde(default, deserialize_with = "validate::explicit_null")]
+    #[schemars(with = "Option<String>", length(max = 200))]
+    meta_title: Option<Option<String>>,
+    /// Search engines' description (≤ 500 characters); null clears it.
+    #[serde(default, deserialize_with = "validate::explicit_null")]
+    #[schemars(with = "Option<String>", length(max = 500))]
+    meta_description: Option<Option<String>>,
+    /// The product's options, replacing the current ones (at most 3, each with 1–50 values).
+    /// Variants keep the values still offered; a new option gives every variant its first value.
+    options: Option<Vec<super::variants::ProductOption>>,
 }
 
 impl ProductBody {
@@ -289,6 +349,9 @@ impl ProductBody {
                 }
                 w => w,
             },
+            meta_title: seo(&mut errors, "meta_title", self.meta_title, 200),
+            meta_description: seo(&mut errors, "meta_description", self.meta_description, 500),
+            options: self.options,
             name,
             slug,
         };
@@ -356,4 +419,112 @@ async fn shop_show_product(shop: Shop, id: web::Path<i64>) -> Result<web::Json<P
         shop.db.write(move |tx| Ok(recently_viewed::record(tx, user_id, id)?)).await?;
     }
     Ok(web::Json(product))
+}
+
+#[derive(Deserialize, schemars::JsonSchema)]
+#[schemars(example = serde_json::json!({"sku": "KETTLE-RED-L", "price_cents": 3499, "stock": 5, "options": {"colour": "red", "size": "L"}}))]
+struct VariantBody {
+    /// Unique in the shop; 1–64 characters; null clears it.
+    #[serde(default, deserialize_with = "validate::explicit_null")]
+    #[schemars(with = "Option<String>", length(min = 1, max = 64))]
+    sku: Option<Option<String>>,
+    #[schemars(range(min = 0, max = 1_000_000_000))]
+    price_cents: Option<i64>,
+    /// The "was" price shown struck through; null clears it.
+    #[serde(default, deserialize_with = "validate::explicit_null")]
+    #[schemars(with = "Option<i64>", range(min = 0, max = 1_000_000_000))]
+    compare_at_price_cents: Option<Option<i64>>,
+    #[schemars(range(min = 0, max = 1_000_000))]
+    stock: Option<i64>,
+    /// Null: the product's weight.
+    #[serde(default, deserialize_with = "validate::explicit_null")]
+    #[schemars(with = "Option<i64>", range(min = 0, max = 100000000))]
+    weight_grams: Option<Option<i64>>,
+    /// One value for each of the product's options, by option name.
+    options: Option<Combination>,
+    active: Option<bool>,
+}
+
+impl VariantBody {
+    fn parse(self) -> Result<VariantFields, AppError> {
+        let mut errors = FieldErrors::default();
+        let sku = match self.sku {
+            Some(Some(s)) => errors.take("sku", validate_sku(&s)).map(Some),
+            other => other,
+        };
+        let money = |errors: &mut FieldErrors, field: &str, v: Option<i64>| {
+            v.and_then(|p| errors.take(field, validate::price_cents(p)))
+        };
+        let fields = VariantFields {
+            price_cents: money(&mut errors, "price_cents", self.price_cents),
+            compare_at_price_cents: match self.compare_at_price_cents {
+                Some(Some(p)) => money(&mut errors, "compare_at_price_cents", Some(p)).map(Some),
+                other => other,
+            },
+            stock: self.stock.and_then(|s| errors.take("stock", validate::stock(s))),
+            weight_grams: match self.weight_grams {
+                Some(Some(w)) if !(0..=100_000_000).contains(&w) => {
+                    errors.add("weight_grams", "must be 0 to 100000000");
+                    None
+                }
+                w => w,
+            },
+            options: self.options,
+            active: self.active,
+            sku,
+        };
+        errors.into_result()?;
+        Ok(fields)
+    }
+}
+
+/// A SKU: 1–64 printable characters without spaces at either end.
+pub fn validate_sku(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.chars().count() > 64 || s.trim() != s || s.chars().any(char::is_control) {
+        return Err("must be 1–64 characters without control characters or surrounding spaces".into());
+    }
+    Ok(s.to_string())
+}
+
+async fn list_variants(admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<Vec<Variant>>, AppError> {
+    let id = id.into_inner();
+    admin
+        .0
+        .db
+        .run(move |c| {
+            store::find_product(c, id, false)?.ok_or_else(|| not_found("product"))?;
+            Ok(variants::of_product(c, id)?)
+        })
+        .await
+        .map(web::Json)
+}
+
+async fn create_variant(
+    admin: ShopAdmin,
+    id: web::Path<i64>,
+    body: Body<VariantBody>,
+) -> Result<HttpResponse, AppError> {
+    let (id, f) = (id.into_inner(), body.into_inner().parse()?);
+    let created = admin.0.db.write(move |tx| variants::insert(tx, id, &f)).await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+async fn show_variant(admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<Variant>, AppError> {
+    let id = id.into_inner();
+    admin.0.db.run(move |c| variants::find(c, id)?.ok_or_else(|| not_found("variant"))).await.map(web::Json)
+}
+
+async fn update_variant(
+    admin: ShopAdmin,
+    id: web::Path<i64>,
+    body: Body<VariantBody>,
+) -> Result<web::Json<Variant>, AppError> {
+    let (id, f) = (id.into_inner(), body.into_inner().parse()?);
+    admin.0.db.write(move |tx| variants::update(tx, id, &f)).await.map(web::Json)
+}
+
+async fn delete_variant(admin: ShopAdmin, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+    let id = id.into_inner();
+    admin.0.db.write(move |tx| variants::delete(tx, id)).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -4,6 +4,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::variants::{self, ProductOption, Variant};
 use crate::custom_fields::{self, Entity};
 use crate::error::{AppError, is_unique_violation};
 use crate::pagination::Page;
@@ -14,11 +15,13 @@ pub struct Category {
     pub name: String,
     pub slug: String,
     pub parent_id: Option<i64>,
+    pub meta_title: Option<String>,
+    pub meta_description: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
 
-const CATEGORY_COLUMNS: &str = "id, name, slug, parent_id, created_at, updated_at";
+const CATEGORY_COLUMNS: &str = "id, name, slug, parent_id, created_at, updated_at, meta_title, meta_description";
 
 fn category(r: &Row<'_>) -> rusqlite::Result<Category> {
     Ok(Category {
@@ -26,6 +29,8 @@ fn category(r: &Row<'_>) -> rusqlite::Result<Category> {
         name: r.get(1)?,
         slug: r.get(2)?,
         parent_id: r.get(3)?,
+        meta_title: r.get(6)?,
+        meta_description: r.get(7)?,
         created_at: r.get(4)?,
         updated_at: r.get(5)?,
     })
@@ -52,6 +57,8 @@ pub struct CategoryFields {
     pub name: Option<String>,
     pub slug: Option<String>,
     pub parent_id: Option<Option<i64>>,
+    pub meta_title: Option<Option<String>>,
+    pub meta_description: Option<Option<String>>,
 }
 
 /// Categories nest one level: a parent must exist and be top-level, and a category with children
@@ -92,9 +99,25 @@ pub fn insert_category(
     slug: &str,
     parent_id: Option<i64>,
 ) -> Result<Category, AppError> {
+    insert_category_with(
+        conn,
+        &CategoryFields {
+            name: Some(name.into()),
+            slug: Some(slug.into()),
+            parent_id: Some(parent_id),
+            ..Default::default()
+        },
+    )
+}
+
+pub fn insert_category_with(conn: &Connection, f: &CategoryFields) -> Result<Category, AppError> {
+    let parent_id = f.parent_id.flatten();
     check_parent(conn, None, parent_id)?;
-    conn.execute("INSERT INTO categories (name, slug, parent_id) VALUES (?1, ?2, ?3)", params![name, slug, parent_id])
-        .map_err(slug_conflict)?;
+    conn.execute(
+        "INSERT INTO categories (name, slug, parent_id, meta_title, meta_description) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![f.name, f.slug, parent_id, f.meta_title.clone().flatten(), f.meta_description.clone().flatten()],
+    )
+    .map_err(slug_conflict)?;
     Ok(find_category(conn, conn.last_insert_rowid())?.expect("just inserted"))
 }
 
@@ -106,9 +129,21 @@ pub fn update_category(conn: &Connection, id: i64, f: &CategoryFields) -> Result
     conn.execute(
         "UPDATE categories SET name = COALESCE(?2, name), slug = COALESCE(?3, slug),
                 parent_id = CASE WHEN ?4 THEN ?5 ELSE parent_id END,
+                meta_title = CASE WHEN ?6 THEN ?7 ELSE meta_title END,
+                meta_description = CASE WHEN ?8 THEN ?9 ELSE meta_description END,
                 updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
          WHERE id = ?1",
-        params![id, f.name, f.slug, f.parent_id.is_some(), f.parent_id.flatten()],
+        params![
+            id,
+            f.name,
+            f.slug,
+            f.parent_id.is_some(),
+            f.parent_id.flatten(),
+            f.meta_title.is_some(),
+            f.meta_title.clone().flatten(),
+            f.meta_description.is_some(),
+            f.meta_description.clone().flatten()
+        ],
     )
     .map_err(slug_conflict)?;
     Ok(find_category(conn, id)?.expect("exists"))
@@ -147,12 +182,21 @@ pub struct Product {
     pub custom: Map<String, Value>,
     /// For weight-band shipping.
     pub weight_grams: i64,
+    pub meta_title: Option<String>,
+    pub meta_description: Option<String>,
+    /// The product's options in display order; empty for a product sold in one form.
+    pub options: Vec<ProductOption>,
+    /// At least one; a product without options has exactly one (its default variant). The
+    /// product's `price_cents` is the lowest active variant price, `stock` the active variants' sum.
+    pub variants: Vec<Variant>,
+    pub images: Vec<crate::images::store::ImageRef>,
     pub created_at: String,
     pub updated_at: String,
 }
 
 const PRODUCT_COLUMNS: &str = "p.id, p.name, p.slug, p.description, p.price_cents, p.stock, p.category_id, p.active, \
-                               p.rating_sum, p.rating_count, p.created_at, p.updated_at, p.custom, p.weight_grams";
+                               p.rating_sum, p.rating_count, p.created_at, p.updated_at, p.custom, p.weight_grams, \
+                               p.options, p.meta_title, p.meta_description";
 
 fn product(r: &Row<'_>) -> rusqlite::Result<Product> {
     let rating_sum: i64 = r.get(8)?;
@@ -170,17 +214,41 @@ fn product(r: &Row<'_>) -> rusqlite::Result<Product> {
         rating_count,
         custom: custom_fields::store::parse_stored(r.get(12)?),
         weight_grams: r.get(13)?,
+        options: variants::parse_options(&r.get::<_, String>(14)?),
+        meta_title: r.get(15)?,
+        meta_description: r.get(16)?,
+        variants: Vec::new(),
+        images: Vec::new(),
         created_at: r.get(10)?,
         updated_at: r.get(11)?,
     })
 }
 
 pub fn find_product(conn: &Connection, id: i64, active_only: bool) -> rusqlite::Result<Option<Product>> {
-    conn.prepare_cached(&format!(
-        "SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.id = ?1 AND (p.active = 1 OR NOT ?2)"
-    ))?
-    .query_row(params![id, active_only], product)
-    .optional()
+    let Some(mut p) = conn
+        .prepare_cached(&format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.id = ?1 AND (p.active = 1 OR NOT ?2)"
+        ))?
+        .query_row(params![id, active_only], product)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    p.variants = variants::of_product(conn, id)?;
+    p.images = crate::images::store::of_product(conn, id)?;
+    Ok(Some(p))
+}
+
+/// Fills in the variants and images of a page of products (two queries for the page).
+fn attach(conn: &Connection, products: &mut [Product]) -> rusqlite::Result<()> {
+    let ids: Vec<i64> = products.iter().map(|p| p.id).collect();
+    let mut variants = variants::of_products(conn, &ids)?;
+    let mut images = crate::images::store::of_products(conn, &ids)?;
+    for p in products {
+        p.variants = variants.remove(&p.id).unwrap_or_default();
+        p.images = images.remove(&p.id).unwrap_or_default();
+    }
+    Ok(())
 }
 
 /// What a product list is narrowed by.
@@ -241,7 +309,9 @@ pub fn search_products(conn: &Connection, filter: &ProductFilter, page: Page) ->
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {PRODUCT_COLUMNS} FROM {from} WHERE {WHERE} AND (?3 IS NULL OR 1){custom_sql} ORDER BY {order} LIMIT ?{limit} OFFSET ?{offset}"
     ))?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(&args), product)?.collect::<Result<_, _>>()?;
+    let mut rows: Vec<Product> =
+        stmt.query_map(rusqlite::params_from_iter(&args), product)?.collect::<Result<_, _>>()?;
+    attach(conn, &mut rows)?;
     Ok((rows, total))
 }
 
@@ -258,6 +328,10 @@ pub struct ProductFields {
     /// Custom-field values to set (null removes one); checked against the definitions on write.
     pub custom: Option<Map<String, Value>>,
     pub weight_grams: Option<i64>,
+    pub meta_title: Option<Option<String>>,
+    pub meta_description: Option<Option<String>>,
+    /// Replaces the product's options (variants carried over, see [`variants::set_options`]).
+    pub options: Option<Vec<ProductOption>>,
 }
 
 fn check_category(conn: &Connection, category_id: Option<Option<i64>>) -> Result<(), AppError> {
@@ -269,12 +343,15 @@ fn check_category(conn: &Connection, category_id: Option<Option<i64>>) -> Result
     Ok(())
 }
 
+/// A new product with its default variant (made by a trigger, carrying the price and stock), then its options if
+/// any (the default variant takes each option's first value).
 pub fn insert_product(conn: &Connection, f: &ProductFields) -> Result<Product, AppError> {
     check_category(conn, f.category_id)?;
     let custom = custom_fields::store::merge(conn, Entity::Product, Map::new(), f.custom.as_ref(), true)?;
     conn.execute(
-        "INSERT INTO products (name, slug, description, price_cents, stock, category_id, active, custom, weight_grams)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO products (name, slug, description, price_cents, stock, category_id, active, custom, weight_grams,
+                               meta_title, meta_description)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             f.name,
             f.slug,
@@ -284,11 +361,18 @@ pub fn insert_product(conn: &Connection, f: &ProductFields) -> Result<Product, A
             f.category_id.flatten(),
             f.active.unwrap_or(true),
             custom_fields::store::to_stored(&custom),
-            f.weight_grams.unwrap_or(0)
+            f.weight_grams.unwrap_or(0),
+            f.meta_title.clone().flatten(),
+            f.meta_description.clone().flatten()
         ],
     )
     .map_err(slug_conflict)?;
-    Ok(find_product(conn, conn.last_insert_rowid(), false)?.expect("just inserted"))
+    // The insert trigger gave it its default variant with this price and stock.
+    let id = conn.last_insert_rowid();
+    if let Some(options) = &f.options {
+        variants::set_options(conn, id, options)?;
+    }
+    Ok(find_product(conn, id, false)?.expect("just inserted"))
 }
 
 pub fn update_product(conn: &Connection, id: i64, f: &ProductFields) -> Result<Product, AppError> {
@@ -298,26 +382,53 @@ pub fn update_product(conn: &Connection, id: i64, f: &ProductFields) -> Result<P
         None => None,
         Some(input) => Some(custom_fields::store::merge(conn, Entity::Product, current.custom, Some(input), false)?),
     };
+    if let Some(options) = &f.options {
+        variants::set_options(conn, id, options)?;
+    }
+    // Price and stock belong to the variants: on a product sold in one form they write its only
+    // variant (the triggers update the product's summary).
+    if f.price_cents.is_some() || f.stock.is_some() {
+        match current.variants.as_slice() {
+            [only] => {
+                conn.execute(
+                    "UPDATE variants SET price_cents = COALESCE(?2, price_cents), stock = COALESCE(?3, stock),
+                            updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?1",
+                    params![only.id, f.price_cents, f.stock],
+                )?;
+            }
+            _ => {
+                let field = if f.price_cents.is_some() { "price_cents" } else { "stock" };
+                return Err(AppError::invalid_field(
+                    field,
+                    "this product has variants: set the price and stock of each one (/api/admin/variants/{id})",
+                ));
+            }
+        }
+    }
     conn.execute(
         "UPDATE products SET name = COALESCE(?2, name), slug = COALESCE(?3, slug),
-                description = COALESCE(?4, description), price_cents = COALESCE(?5, price_cents),
-                stock = COALESCE(?6, stock), category_id = CASE WHEN ?7 THEN ?8 ELSE category_id END,
+                description = COALESCE(?4, description), category_id = CASE WHEN ?7 THEN ?8 ELSE category_id END,
                 active = COALESCE(?9, active), custom = CASE WHEN ?10 THEN ?11 ELSE custom END,
-                weight_grams = COALESCE(?12, weight_grams), updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+                weight_grams = COALESCE(?12, weight_grams),
+                meta_title = CASE WHEN ?5 THEN ?6 ELSE meta_title END,
+                meta_description = CASE WHEN ?13 THEN ?14 ELSE meta_description END,
+                updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
          WHERE id = ?1",
         params![
             id,
             f.name,
             f.slug,
             f.description,
-            f.price_cents,
-            f.stock,
+            f.meta_title.is_some(),
+            f.meta_title.clone().flatten(),
             f.category_id.is_some(),
             f.category_id.flatten(),
             f.active,
             custom.is_some(),
             custom.as_ref().and_then(custom_fields::store::to_stored),
-            f.weight_grams
+            f.weight_grams,
+            f.meta_description.is_some(),
+            f.meta_description.clone().flatten()
         ],
     )
     .map_err(slug_conflict)?;

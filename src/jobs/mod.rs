@@ -137,6 +137,24 @@ pub enum Task {
     Prune,
     /// Reads watched Stripe payments back from Stripe (`payments::reconcile`).
     ReconcilePayments,
+    /// Applies a catalogue CSV stored in the shop's `catalog_imports` (resumes where it stopped).
+    ImportCatalog {
+        client_id: i64,
+        import_id: i64,
+    },
+    /// Stores a CSV file from this machine as a shop's catalogue import and applies it (the CLI's
+    /// `catalog import`; run again, it applies the same rows again to the same result).
+    ImportCatalogFile {
+        client_id: i64,
+        path: PathBuf,
+        #[serde(default)]
+        dry_run: bool,
+    },
+    /// Writes a shop's catalogue CSV to a path on this machine (the CLI's `catalog export`).
+    ExportCatalog {
+        client_id: i64,
+        out: PathBuf,
+    },
     /// Does nothing but report how long it waited: the benchmark's trivial job.
     #[cfg(feature = "bench-hooks")]
     Noop {
@@ -162,6 +180,9 @@ impl Task {
             | Task::RepairClient { client_id }
             | Task::MoveClient { client_id, .. }
             | Task::ExportClient { client_id, .. }
+            | Task::ImportCatalog { client_id, .. }
+            | Task::ImportCatalogFile { client_id, .. }
+            | Task::ExportCatalog { client_id, .. }
             | Task::DeliverWebhook { client_id, .. }
             | Task::Notify { client_id, .. } => Some(*client_id),
             Task::MigrateClients { client_id, .. }
@@ -180,6 +201,7 @@ impl Task {
             | Task::PasswordReset { .. }
             | Task::Prune
             | Task::AutoCancelOrders { .. }
+            | Task::ImportCatalog { .. }
             | Task::Notify { .. } => 3,
             Task::SendMail { .. } => crate::mail::MAX_ATTEMPTS,
             Task::DeliverWebhook { .. } => crate::webhooks::MAX_ATTEMPTS,
@@ -225,6 +247,17 @@ impl Task {
             Task::DeliverWebhook { delivery_id, .. } => {
                 let _ = crate::webhooks::store::mark_failed(&conn, *delivery_id, &err.to_string());
             }
+            Task::ImportCatalog { client_id, import_id } => {
+                if let Ok(db) = state.tenancy.pools.checkout(*client_id)
+                    && let Ok(shop) = db.get()
+                {
+                    let _ = shop.execute(
+                        "UPDATE catalog_imports SET status = 'failed', error = ?2, csv = x'',
+                                finished_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?1 AND status <> 'done'",
+                        rusqlite::params![import_id, err.to_string()],
+                    );
+                }
+            }
             _ => {}
         }
     }
@@ -242,6 +275,9 @@ impl Task {
             Task::MoveClient { .. } => "move_client",
             Task::ExportClient { .. } => "export_client",
             Task::ImportClient { .. } => "import_client",
+            Task::ImportCatalog { .. } => "import_catalog",
+            Task::ImportCatalogFile { .. } => "import_catalog_file",
+            Task::ExportCatalog { .. } => "export_catalog",
             Task::SendMail { .. } => "send_mail",
             Task::PasswordReset { .. } => "password_reset",
             Task::DeliverWebhook { .. } => "deliver_webhook",
@@ -367,6 +403,42 @@ impl Task {
             Task::AutoCancelOrders { client_id, since } => {
                 drop(main);
                 crate::schedules::auto_cancel(state, *client_id, since.as_deref(), progress)
+            }
+            Task::ImportCatalog { client_id, import_id } => {
+                lifecycle::require_served(&main, *client_id)?;
+                drop(main);
+                let db = state.tenancy.pools.checkout(*client_id)?;
+                let done = crate::observability::for_shop(*client_id, || {
+                    crate::catalog_csv::import::run(&db, *import_id, progress)
+                })?;
+                json(serde_json::to_value(done))
+            }
+            Task::ImportCatalogFile { client_id, path, dry_run } => {
+                lifecycle::require_served(&main, *client_id)?;
+                drop(main);
+                let bytes = std::fs::read(path).map_err(|e| {
+                    AppError::unprocessable("unreadable_file", format!("{} could not be read: {e}", path.display()))
+                })?;
+                crate::catalog_csv::import::parse(&bytes).map_err(|why| AppError::unprocessable("invalid_csv", why))?;
+                let db = state.tenancy.pools.checkout(*client_id)?;
+                let created = crate::catalog_csv::import::create(&*db.get()?, &bytes, *dry_run)?;
+                drop(bytes);
+                let done = crate::observability::for_shop(*client_id, || {
+                    crate::catalog_csv::import::run(&db, created.id, progress)
+                })?;
+                json(serde_json::to_value(done))
+            }
+            Task::ExportCatalog { client_id, out } => {
+                lifecycle::require_served(&main, *client_id)?;
+                drop(main);
+                let db = state.tenancy.pools.checkout(*client_id)?;
+                let mut conn = db.get()?;
+                let tx = conn.transaction()?;
+                let file = std::fs::File::create(out).map_err(|e| {
+                    AppError::unprocessable("unwritable_file", format!("{} could not be written: {e}", out.display()))
+                })?;
+                let rows = crate::catalog_csv::export::export(&tx, std::io::BufWriter::new(file))?;
+                Ok(serde_json::json!({ "client_id": client_id, "out": out, "rows": rows }))
             }
         }
     }

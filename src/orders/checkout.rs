@@ -59,6 +59,9 @@ pub fn place(
 
     struct Line {
         product_id: i64,
+        variant_id: i64,
+        sku: Option<String>,
+        options: String,
         name: String,
         unit: i64,
         quantity: i64,
@@ -68,8 +71,10 @@ pub fn place(
     }
     let lines: Vec<Line> = conn
         .prepare_cached(&format!(
-            "SELECT p.id, p.name, p.price_cents, c.quantity, p.active, p.stock, p.weight_grams
-             FROM cart_items c JOIN products p ON p.id = c.product_id WHERE c.{} = ?1 ORDER BY c.id",
+            "SELECT p.id, p.name, v.price_cents, c.quantity, p.active = 1 AND v.active = 1, v.stock,
+                    COALESCE(v.weight_grams, p.weight_grams), v.id, v.sku, v.options
+             FROM cart_items c JOIN variants v ON v.id = c.variant_id JOIN products p ON p.id = c.product_id
+             WHERE c.{} = ?1 ORDER BY c.id",
             owner.column()
         ))?
         .query_map([owner.id()], |r| {
@@ -81,6 +86,9 @@ pub fn place(
                 active: r.get(4)?,
                 stock: r.get(5)?,
                 weight: r.get(6)?,
+                variant_id: r.get(7)?,
+                sku: r.get(8)?,
+                options: r.get(9)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -170,15 +178,27 @@ pub fn place(
         ],
     )?;
     let mut insert_item = conn.prepare_cached(
-        "INSERT INTO order_items (order_id, product_id, name, unit_price_cents, quantity, line_total_cents)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO order_items (order_id, product_id, name, unit_price_cents, quantity, line_total_cents,
+                                  variant_id, sku, variant_options)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     let mut take_stock = conn.prepare_cached(
-        "UPDATE products SET stock = stock - ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?1 AND stock >= ?2",
+        "UPDATE variants SET stock = stock - ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?1 AND stock >= ?2",
     )?;
     for l in &lines {
-        insert_item.execute(params![order_id, l.product_id, l.name, l.unit, l.quantity, l.unit * l.quantity])?;
-        if take_stock.execute(params![l.product_id, l.quantity])? != 1 {
+        let options = (l.options != "{}").then_some(l.options.as_str());
+        insert_item.execute(params![
+            order_id,
+            l.product_id,
+            l.name,
+            l.unit,
+            l.quantity,
+            l.unit * l.quantity,
+            l.variant_id,
+            l.sku,
+            options
+        ])?;
+        if take_stock.execute(params![l.variant_id, l.quantity])? != 1 {
             return Err(AppError::conflict("out_of_stock", format!("'{}' sold out", l.name)));
         }
     }

@@ -25,6 +25,15 @@ pub fn may_move(from: &str, to: &str) -> bool {
 pub struct OrderItem {
     pub id: i64,
     pub product_id: Option<i64>,
+    /// The variant sold (null once it is deleted); `sku` and `options` are as they were then.
+    #[serde(default)]
+    pub variant_id: Option<i64>,
+    #[serde(default)]
+    pub sku: Option<String>,
+    /// The variant's option values when it was sold; null for a product sold in one form.
+    #[serde(default)]
+    #[schemars(with = "Option<std::collections::BTreeMap<String, String>>")]
+    pub options: Option<crate::catalog::variants::Combination>,
     pub name: String,
     pub unit_price_cents: i64,
     pub quantity: i64,
@@ -141,7 +150,8 @@ fn order(r: &Row<'_>) -> rusqlite::Result<Order> {
 
 fn with_items(conn: &Connection, mut orders: Vec<Order>) -> rusqlite::Result<Vec<Order>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, product_id, name, unit_price_cents, quantity, line_total_cents FROM order_items WHERE order_id = ?1 ORDER BY id",
+        "SELECT id, product_id, name, unit_price_cents, quantity, line_total_cents, variant_id, sku, variant_options
+         FROM order_items WHERE order_id = ?1 ORDER BY id",
     )?;
     for o in &mut orders {
         o.payment = crate::payments::store::payment_of(conn, o.id)?;
@@ -154,6 +164,9 @@ fn with_items(conn: &Connection, mut orders: Vec<Order>) -> rusqlite::Result<Vec
                     unit_price_cents: r.get(3)?,
                     quantity: r.get(4)?,
                     line_total_cents: r.get(5)?,
+                    variant_id: r.get(6)?,
+                    sku: r.get(7)?,
+                    options: r.get::<_, Option<String>>(8)?.and_then(|o| serde_json::from_str(&o).ok()),
                 })
             })?
             .collect::<Result<_, _>>()?;
@@ -202,13 +215,9 @@ pub fn change_status(conn: &Connection, id: i64, to: &str) -> Result<Order, AppE
         params![id, to],
     )?;
     if to == "cancelled" {
-        conn.execute(
-            // Restocking keeps the bound the API enforces on stock: never past MAX_STOCK.
-            "UPDATE products SET stock = MIN(?2, stock + (SELECT SUM(quantity) FROM order_items i WHERE i.order_id = ?1 AND i.product_id = products.id)),
-                    updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
-             WHERE id IN (SELECT product_id FROM order_items WHERE order_id = ?1)",
-            params![id, crate::validate::MAX_STOCK],
-        )?;
+        for item in &current.items {
+            crate::catalog::variants::restock(conn, item.variant_id, item.quantity)?;
+        }
         if let Some(coupon_id) =
             conn.query_row("SELECT coupon_id FROM orders WHERE id = ?1", [id], |r| r.get::<_, Option<i64>>(0))?
         {

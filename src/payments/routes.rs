@@ -437,12 +437,7 @@ async fn refund(
                     ));
                 }
                 for item in &order.items {
-                    if let Some(product_id) = item.product_id {
-                        tx.execute(
-                            "UPDATE products SET stock = stock + ?2 WHERE id = ?1",
-                            rusqlite::params![product_id, item.quantity],
-                        )?;
-                    }
+                    crate::catalog::variants::restock(tx, item.variant_id, item.quantity)?;
                 }
             }
             let refund_id =

@@ -64,6 +64,25 @@ async fn fill(app: &TestApp, subdomain: &str, count: usize) -> (String, Vec<i64>
         )
         .await;
     }
+    for i in 0..count {
+        // An image of the first product and a dry-run catalogue import per catalog id.
+        let res = app
+            .as_user(Method::POST, &t, &format!("/api/admin/products/{}/images", products[0]))
+            .header("Content-Type", "image/png")
+            .body(crate::catalog_depth::png(8 + i as u32, 8))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let res = app
+            .as_user(Method::POST, &t, "/api/admin/catalog/imports?dry_run=true")
+            .header("Content-Type", "text/csv")
+            .body("handle,name,price_cents\nnew-thing,New thing,100\n")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+    }
     let mut buyers = Vec::new();
     for i in 0..count.min(2) {
         buyers
@@ -200,6 +219,11 @@ fn sample_body(method: &str, path: &str) -> Option<Value> {
         ("post", "/api/admin/orders/{id}/notes") => json!({"note": "A note"}),
         ("post", "/api/admin/orders/{id}/refunds") => json!({"amount_cents": 1}),
         ("patch", "/api/admin/shipping-methods/{id}") => json!({"price_cents": 1}),
+        ("patch", "/api/admin/variants/{id}") => json!({"price_cents": 1}),
+        ("post", "/api/admin/products/{id}/variants") => json!({"price_cents": 1, "options": {"size": "S"}}),
+        ("patch", "/api/admin/images/{id}") => json!({"alt": "Renamed"}),
+        // Refused as another shop's product before the upload is read.
+        ("post", "/api/admin/products/{id}/images") => json!({}),
         _ => return None,
     })
 }
@@ -228,6 +252,9 @@ async fn the_openapi_route_table_drives_a_complete_cross_shop_matrix() {
                 "pages",
                 "custom-fields",
                 "shipping-methods",
+                "variants",
+                "images",
+                "catalog/imports",
             ];
             let id = if catalog_like.iter().any(|k| path.contains(k)) { 3 } else { 2 };
             let url = path.replace("{id}", &id.to_string());

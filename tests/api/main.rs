@@ -6,6 +6,7 @@ mod auth;
 mod backups;
 mod budget;
 mod catalog;
+mod catalog_depth;
 mod cli;
 mod cli_binary;
 mod clients;
