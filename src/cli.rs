@@ -86,6 +86,34 @@ enum Command {
     /// running server, which runs what is queued; without one, queued jobs run at its next start).
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// A shop's catalogue as CSV (one row per variant): import with a report, export.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CatalogCommand {
+    /// Apply a catalogue CSV to a shop (products by handle, variants by SKU or option values; a
+    /// bad row is skipped and reported with its line). Running it again gives the same catalogue.
+    Import {
+        /// The shop's id.
+        #[arg(long)]
+        client: i64,
+        /// The CSV file (columns as `catalog export` writes them; `handle` required).
+        file: std::path::PathBuf,
+        /// Report what would happen without changing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Write a shop's catalogue as CSV.
+    Export {
+        /// The shop's id.
+        #[arg(long)]
+        client: i64,
+        /// Where to write it.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -337,6 +365,41 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
         }
         Command::Migrate { client, canary } => migrate(&settings, client, canary),
         Command::Jobs(cmd) => jobs_command(&settings, cmd),
+        Command::Catalog(CatalogCommand::Import { client, file, dry_run }) => {
+            require_client(&settings, client)?;
+            let path = absolute(&file)?;
+            let task = Task::ImportCatalogFile { client_id: client, path, dry_run };
+            let result = run_task_with_progress_in(&settings, task, "rows")?;
+            let r = &result["report"];
+            let n = |k: &str| r[k].as_u64().unwrap_or(0);
+            println!(
+                "{} {} rows into shop {client}: products {} created, {} updated; variants {} created, {} updated; {} categories created; {} rows skipped",
+                if dry_run { "dry run: would apply" } else { "applied" },
+                result["rows_done"].as_i64().unwrap_or(0),
+                n("products_created"),
+                n("products_updated"),
+                n("variants_created"),
+                n("variants_updated"),
+                n("categories_created"),
+                n("rows_skipped")
+            );
+            for note in
+                r["skipped"].as_array().into_iter().flatten().chain(r["warnings"].as_array().into_iter().flatten())
+            {
+                eprintln!("line {}: {}", note["line"], note["reason"].as_str().unwrap_or(""));
+            }
+            if let Some(error) = result["error"].as_str() {
+                bail!("{error}");
+            }
+            Ok(())
+        }
+        Command::Catalog(CatalogCommand::Export { client, out }) => {
+            require_client(&settings, client)?;
+            let out = absolute(&out)?;
+            let result = run_task(&settings, Task::ExportCatalog { client_id: client, out: out.clone() })?;
+            println!("wrote {} rows of shop {client}'s catalogue to {}", result["rows"], out.display());
+            Ok(())
+        }
         Command::Doctor { repair, json } => doctor(&settings, repair, json),
     }
 }
@@ -583,9 +646,14 @@ fn list_backups(settings: &Settings, client: i64, json: bool) -> anyhow::Result<
 
 /// [`run_task`] with a progress bar for batches (from the job's progress when a server runs it).
 pub fn run_task_with_progress(settings: &Settings, task: Task) -> anyhow::Result<serde_json::Value> {
+    run_task_with_progress_in(settings, task, "shops")
+}
+
+/// [`run_task_with_progress`], counting `unit`s.
+fn run_task_with_progress_in(settings: &Settings, task: Task, unit: &str) -> anyhow::Result<serde_json::Value> {
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} shops  {msg}")
+        ProgressStyle::with_template(&format!("{{bar:40}} {{pos}}/{{len}} {unit}  {{msg}}"))
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut show = |p: &serde_json::Value| {

@@ -186,7 +186,7 @@ async fn add_to_cart(
     let (user, b) = (user.into_inner(), body.into_inner());
     let item = run(pool, move |c| {
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let item = cart::store::add(&tx, cart::store::Owner::Customer(user), b.product_id, b.quantity)?;
+        let item = cart::store::add(&tx, cart::store::Owner::Customer(user), Some(b.product_id), None, b.quantity)?;
         tx.commit()?;
         Ok(item)
     })

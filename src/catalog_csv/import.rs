@@ -330,14 +330,14 @@ fn apply_row(
     );
     let row_names: Vec<&str> = names.iter().map(|(n, _)| n.as_str()).collect();
     let product_names: Vec<&str> = options.iter().map(|o| o.name.as_str()).collect();
-    if row_names != product_names {
-        if !product_names.is_empty() || variants::of_product(conn, product_id).map_err(|e| e.to_string())?.len() > 1 {
-            return Err(format!(
-                "the row's options ({}) are not the product's ({})",
-                if row_names.is_empty() { "none".into() } else { row_names.join(", ") },
-                if product_names.is_empty() { "none".into() } else { product_names.join(", ") }
-            ));
-        }
+    if row_names != product_names
+        && (!product_names.is_empty() || variants::of_product(conn, product_id).map_err(|e| e.to_string())?.len() > 1)
+    {
+        return Err(format!(
+            "the row's options ({}) are not the product's ({})",
+            if row_names.is_empty() { "none".into() } else { row_names.join(", ") },
+            if product_names.is_empty() { "none".into() } else { product_names.join(", ") }
+        ));
     }
     let mut wanted = if product_names.is_empty() {
         names.iter().map(|(n, v)| ProductOption { name: n.clone(), values: vec![v.clone()] }).collect()

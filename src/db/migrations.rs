@@ -190,4 +190,84 @@ mod tests {
         assert_eq!(item_fk, "orders");
         assert!(migrate_client(&mut conn).unwrap().is_empty(), "a second run applies nothing");
     }
+
+    /// V7 → V8 (variants): a shop with products, a cart and orders upgrades; every old order reads
+    /// the same, the cart still checks out, and each product has its default variant.
+    #[test]
+    fn a_v7_shop_with_orders_and_carts_upgrades_to_variants() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        client_set::migrations::runner().set_target(refinery::Target::Version(7)).run(&mut conn).unwrap();
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             INSERT INTO products (id, name, slug, price_cents, stock, weight_grams) VALUES
+                 (1, 'Kettle', 'kettle', 2999, 7, 900), (2, 'Mug', 'mug', 800, 0, 300);
+             INSERT INTO users (id, name, email, password_hash) VALUES (1, 'Ada', 'ada@example.com', 'x');
+             INSERT INTO addresses (id, user_id, name, line1, city, postal_code, country, is_default)
+                 VALUES (1, 1, 'Ada', '1 Main St', 'Springfield', '12345', 'US', 1);
+             INSERT INTO cart_items (user_id, product_id, quantity) VALUES (1, 1, 2);
+             INSERT INTO orders (id, number, user_id, status, subtotal_cents, total_cents, ship_name, ship_line1,
+                                 ship_city, ship_postal_code, ship_country)
+                 VALUES (1, '1001', 1, 'paid', 3799, 3799, 'Ada', '1 Main St', 'Springfield', '12345', 'US');
+             INSERT INTO order_items (order_id, product_id, name, unit_price_cents, quantity, line_total_cents)
+                 VALUES (1, 1, 'Kettle', 2999, 1, 2999), (1, 2, 'Mug', 800, 1, 800);",
+        )
+        .unwrap();
+        let read = |conn: &Connection| -> Vec<String> {
+            conn.prepare(
+                "SELECT o.number || o.status || o.total_cents || '|' || i.product_id || i.name || i.unit_price_cents || i.quantity
+                 FROM orders o JOIN order_items i ON i.order_id = o.id ORDER BY i.id",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+        };
+        let before = read(&conn);
+
+        migrate_client(&mut conn).unwrap();
+
+        assert_eq!(read(&conn), before, "the old order reads the same");
+        let order = crate::orders::store::find(&conn, 1, None).unwrap().unwrap();
+        assert_eq!(order.total_cents, 3799);
+        let items: Vec<(Option<i64>, Option<i64>, i64)> =
+            order.items.iter().map(|i| (i.product_id, i.variant_id, i.unit_price_cents)).collect();
+        assert_eq!(items, vec![(Some(1), Some(1), 2999), (Some(2), Some(2), 800)]);
+        // Each product has exactly its default variant, carrying its price and stock.
+        let variants: Vec<(i64, i64, i64, i64, String)> = conn
+            .prepare("SELECT id, product_id, price_cents, stock, options FROM variants ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(variants, vec![(1, 1, 2999, 7, "{}".into()), (2, 2, 800, 0, "{}".into())]);
+        // The cart survived and still checks out, taking stock from the variant.
+        let owner = crate::cart::store::Owner::Customer(1);
+        let cart = crate::cart::store::cart(&conn, owner).unwrap();
+        assert_eq!((cart.items.len(), cart.items[0].variant_id, cart.subtotal_cents), (1, 1, 5998));
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).unwrap();
+        let placed = crate::orders::checkout::place_order(&tx, 1, 1, None).unwrap();
+        tx.commit().unwrap();
+        assert_eq!((placed.subtotal_cents, placed.items[0].variant_id), (5998, Some(1)));
+        let stocks: (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT stock FROM variants WHERE id = 1), (SELECT stock FROM products WHERE id = 1)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(stocks, (5, 5));
+        // A product inserted by plain SQL gets its default variant too.
+        conn.execute("INSERT INTO products (name, slug, price_cents, stock) VALUES ('Tray', 'tray', 500, 3)", [])
+            .unwrap();
+        let n: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM variants v JOIN products p ON p.id = v.product_id WHERE p.slug = 'tray'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+    }
 }

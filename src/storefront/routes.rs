@@ -34,9 +34,10 @@ fn xml_escape(s: &str) -> String {
 /// `<scheme>://<host>/products/<slug>` for every active product and `/pages/<slug>` for every
 /// published page, with their last change; the host is the one the request came to.
 async fn sitemap(shop: Shop, req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, AppError> {
-    let info = req.connection_info();
-    let base = format!("{}://{}", info.scheme(), info.host());
-    drop(info);
+    let base = {
+        let info = req.connection_info();
+        format!("{}://{}", info.scheme(), info.host())
+    };
     let entries: Vec<(String, String)> = shop
         .db
         .run(|c| {

@@ -2,6 +2,7 @@
 //! SEO fields and the sitemap.
 
 use std::io::Cursor;
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -515,4 +516,107 @@ async fn seo_fields_and_the_sitemap_list_what_is_sold() {
     assert!(!xml.contains("hidden-tea"));
     let res = app.on_shop(Method::GET, "nosuchshop", "/sitemap.xml").send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+/// The real binary SIGKILLed while it applies a catalogue import, restarted each time: after every
+/// kill the shop file is whole, the catalogue is exactly the rows the import recorded as done (no
+/// half chunk, no product without a variant, summaries agreeing with variants), and the restarted
+/// server resumes the job to the exact full catalogue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kills_during_a_catalogue_import_leave_exactly_the_rows_done_and_it_resumes() {
+    use crate::crash::{Server, data_dir, jitter, ro};
+    use crate::helpers::{SUPER_EMAIL, SUPER_PASSWORD};
+    const PRODUCTS: usize = 6000;
+    const ROUNDS: usize = 8;
+    let (_tmp, data) = data_dir();
+    let mut server = Server::start(&data).await;
+    let token = server.token(SUPER_EMAIL, SUPER_PASSWORD).await;
+    server.create_shop(&token, "crashcsv").await;
+    let admin = server.token("crashcsv@crash.test", "crash-password").await;
+    let mut csv = String::from("handle,name,price_cents,stock,sku,option1_name,option1_value\n");
+    for p in 0..PRODUCTS {
+        for size in ["S", "M", "L", "XL"] {
+            csv.push_str(&format!("k-{p},Product {p},{},{},K-{p}-{size},size,{size}\n", 100 + p, p % 9));
+        }
+    }
+    let res = server
+        .http
+        .post(format!("{}/api/admin/catalog/imports", server.base))
+        .bearer_auth(&admin)
+        .header("Content-Type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let shop_file = data.join("client_1.db");
+    let check = |round: usize| -> (String, i64) {
+        let c = ro(&shop_file);
+        let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        assert_eq!(ok, "ok", "round {round}");
+        let (status, done): (String, i64) = c
+            .query_row("SELECT status, rows_done FROM catalog_imports WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        let (products, variants, bare, off): (i64, i64, i64, i64) = c
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM products), (SELECT COUNT(*) FROM variants),
+                        (SELECT COUNT(*) FROM products p WHERE NOT EXISTS (SELECT 1 FROM variants v WHERE v.product_id = p.id)),
+                        (SELECT COUNT(*) FROM products p WHERE stock <> (SELECT SUM(stock) FROM variants v WHERE v.product_id = p.id)
+                            OR price_cents <> (SELECT MIN(price_cents) FROM variants v WHERE v.product_id = p.id))",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (variants, products * 4),
+            (done, done),
+            "round {round}: the catalogue is the rows done, whole products"
+        );
+        assert_eq!((bare, off), (0, 0), "round {round}: products without a variant or with a wrong summary");
+        (status, done)
+    };
+    let (mut caught, mut seen) = (0, Vec::new());
+    let mut last = 0i64;
+    for round in 0..ROUNDS {
+        // Once the resumed job has committed a chunk past the last kill, kill within the next ones.
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let (status, done): (String, i64) = ro(&shop_file)
+                .query_row("SELECT status, rows_done FROM catalog_imports WHERE id = 1", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .unwrap();
+            if done > last || status == "done" {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "round {round}: the import made no progress");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(jitter(round, 300)).await;
+        server.kill();
+        let (status, done) = check(round);
+        seen.push(done);
+        last = done;
+        if status != "done" {
+            caught += 1;
+        }
+        server = Server::start(&data).await;
+        if status == "done" {
+            break;
+        }
+    }
+    // The last restart resumes the job to its end.
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    let (status, done) = loop {
+        let (status, done) = check(99);
+        if status == "done" || status == "failed" {
+            break (status, done);
+        }
+        assert!(std::time::Instant::now() < deadline, "the import did not resume: {status} {done}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    server.kill();
+    assert_eq!((status.as_str(), done), ("done", (PRODUCTS * 4) as i64));
+    eprintln!("catalogue import: {caught} kills mid-import, rows done at each kill {seen:?}");
+    assert!(caught >= 3, "only {caught} kills landed inside the import: {seen:?}");
 }
