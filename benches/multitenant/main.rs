@@ -4,6 +4,7 @@
 //! `cargo bench --features bench-hooks --bench multitenant -- [--quick] [--concurrency N]
 //!  [--duration SECS] [--json PATH]`
 
+mod catalog;
 mod floor;
 mod jobs;
 mod load;
@@ -144,6 +145,13 @@ fn main() -> anyhow::Result<()> {
     }
     if args.iter().any(|a| a == "--payments-only") {
         return payments_only(&opt);
+    }
+    if args.iter().any(|a| a == "--catalog-only") {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let v = catalog_depth(&runtime, &opt)?;
+        println!("{}", catalog::line(&v));
+        std::fs::write(&opt.json_path, serde_json::to_string_pretty(&v)?)?;
+        return Ok(());
     }
     if args.iter().any(|a| a == "--limits-only") {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -516,6 +524,11 @@ fn main() -> anyhow::Result<()> {
         payments_section(&runtime, &opt, &data_dir, &b, per_conn, &[("VERGEFLOW_EXTRA_CLIENT_MIGRATIONS", &v4_dir)])?;
     summaries.push(payments_line(&p));
     extra.insert("payments".into(), p);
+
+    // V: catalog depth (see `catalog::section`).
+    let v = catalog_depth(&runtime, &opt)?;
+    summaries.push(catalog::line(&v));
+    extra.insert("catalog".into(), v);
 
     // Report.
     println!();
@@ -1270,6 +1283,15 @@ fn jobs_only(opt: &Options) -> anyhow::Result<()> {
     println!("{summary}");
     std::fs::write(&opt.json_path, serde_json::to_string_pretty(&figures)?)?;
     Ok(())
+}
+
+/// V on three fresh shops of its own.
+fn catalog_depth(runtime: &tokio::runtime::Runtime, opt: &Options) -> anyhow::Result<Value> {
+    std::fs::create_dir_all(&opt.data_base)?;
+    let tmp = tempfile::tempdir_in(&opt.data_base)?;
+    let data_dir = tmp.path().join("data");
+    setup::provision(&data_dir, 3, 0, 0)?;
+    catalog::section(runtime, opt, &data_dir)
 }
 
 /// Q: W1 on servers with `VERGEFLOW_SHOP_RPS` set far above what the box can serve (every request
