@@ -78,7 +78,12 @@ pub fn section(runtime: &tokio::runtime::Runtime, opt: &Options, data_dir: &Path
     let mut csv = String::from("handle,name,price_cents,stock,sku,option1_name,option1_value,category\n");
     for p in 0..25_000 {
         for (i, size) in ["S", "M", "L", "XL"].iter().enumerate() {
-            csv.push_str(&format!("p-{p},Product {p},{},{},SKU-{p}-{size},size,{size},Cat {}\n", 100 + i, p % 7, p % 10));
+            csv.push_str(&format!(
+                "p-{p},Product {p},{},{},SKU-{p}-{size},size,{size},Cat {}\n",
+                100 + i,
+                p % 7,
+                p % 10
+            ));
         }
     }
     let state = AppState::open(Settings::for_data_dir(data_dir))?;
@@ -87,9 +92,12 @@ pub fn section(runtime: &tokio::runtime::Runtime, opt: &Options, data_dir: &Path
         let db = state.tenancy.pools.checkout(shop)?;
         let started = Instant::now();
         let created = vergeflow::catalog_csv::import::create(&*db.get()?, csv.as_bytes(), false)?;
-        let done = vergeflow::catalog_csv::import::run(&db, created.id, &mut |_| {})
+        let done = vergeflow::catalog_csv::import::run(&db, created.id, None, &mut |_| {})
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        anyhow::ensure!(done.rows_done == 100_000 && done.report.rows_skipped == 0, "the import did not apply: {done:?}");
+        anyhow::ensure!(
+            done.rows_done == 100_000 && done.report.rows_skipped == 0,
+            "the import did not apply: {done:?}"
+        );
         rates.push(100_000.0 / started.elapsed().as_secs_f64());
     }
     Ok(json!({"w1_simple": simple, "w1_deep": deep_rates, "ratio": mean(&deep_rates) / mean(&simple),

@@ -278,7 +278,15 @@ pub fn search_products(conn: &Connection, filter: &ProductFilter, page: Page) ->
     // ?1 active only, ?2 category, ?3 FTS query (NULL: no search).
     const WHERE: &str = "(p.active = 1 OR NOT ?1)
         AND (?2 IS NULL OR p.category_id IN (SELECT id FROM categories WHERE id = ?2 OR parent_id = ?2))";
-    let query = filter.q.as_deref().and_then(fts_query);
+    // A query that is exactly a variant's SKU finds that variant's product.
+    let sku_product: Option<i64> = match filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty() && q.len() <= 64) {
+        Some(q) => conn
+            .prepare_cached("SELECT product_id FROM variants WHERE sku = ?1")?
+            .query_row([q], |r| r.get(0))
+            .optional()?,
+        None => None,
+    };
+    let query = if sku_product.is_some() { None } else { filter.q.as_deref().and_then(fts_query) };
     let (from, order) = match query {
         Some(_) => (
             "products_fts f JOIN products p ON p.id = f.rowid AND products_fts MATCH ?3",
@@ -289,9 +297,13 @@ pub fn search_products(conn: &Connection, filter: &ProductFilter, page: Page) ->
     // Custom-field conditions follow as (path, value) pairs from ?4; keys are checked against the
     // shop's definitions (`[a-z][a-z0-9_]*`) before they get here. LIMIT and OFFSET come last.
     use rusqlite::types::Value as Sql;
-    let custom_sql: String = (0..filter.custom.len())
+    let mut custom_sql: String = (0..filter.custom.len())
         .map(|i| format!(" AND json_extract(p.custom, ?{}) = ?{}", 4 + 2 * i, 5 + 2 * i))
         .collect();
+    if let Some(id) = sku_product {
+        // An id read from the file, not user input.
+        custom_sql.push_str(&format!(" AND p.id = {id}"));
+    }
     let mut args: Vec<Sql> = vec![
         Sql::Integer(filter.active_only.into()),
         filter.category_id.map_or(Sql::Null, Sql::Integer),

@@ -181,6 +181,8 @@ fn boolean(v: Option<&str>, column: &str) -> Result<Option<bool>, String> {
 /// What an import remembers between rows (products counted once, categories by path).
 #[derive(Default)]
 pub struct Context {
+    /// The shop's product quota, if it has one.
+    pub max_products: Option<i64>,
     created: HashSet<String>,
     updated: HashSet<String>,
     categories: HashMap<String, i64>,
@@ -308,6 +310,13 @@ fn apply_row(
                 return Err("name: is required for a new product".into());
             }
             let Some(price) = price else { return Err("price_cents: is required for a new product".into()) };
+            if let Some(max) = ctx.max_products {
+                let have: i64 =
+                    conn.query_row("SELECT COUNT(*) FROM products", [], |r| r.get(0)).map_err(|e| e.to_string())?;
+                if have >= max {
+                    return Err(format!("this shop may have at most {max} products (its quota)"));
+                }
+            }
             fields.slug = Some(handle.clone());
             fields.price_cents = Some(price);
             fields.stock = Some(stock.unwrap_or(0));
@@ -494,6 +503,7 @@ pub fn apply_rows(
 pub fn run(
     db: &crate::tenancy::pools::ClientDb,
     id: i64,
+    max_products: Option<i64>,
     progress: &mut dyn FnMut(&serde_json::Value),
 ) -> Result<CatalogImport, AppError> {
     let mut conn = db.get()?;
@@ -529,7 +539,7 @@ pub fn run(
         "UPDATE catalog_imports SET status = 'running', rows_total = ?2 WHERE id = ?1",
         params![id, total as i64],
     )?;
-    let mut ctx = Context::default();
+    let mut ctx = Context { max_products, ..Context::default() };
     let mut from = (done.max(0) as usize).min(total);
     loop {
         let to = parsed.chunk_end(from);

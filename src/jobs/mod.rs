@@ -406,15 +406,17 @@ impl Task {
             }
             Task::ImportCatalog { client_id, import_id } => {
                 lifecycle::require_served(&main, *client_id)?;
+                let quota = crate::tenancy::registry::find(&main, *client_id)?.and_then(|c| c.quotas.max_products);
                 drop(main);
                 let db = state.tenancy.pools.checkout(*client_id)?;
                 let done = crate::observability::for_shop(*client_id, || {
-                    crate::catalog_csv::import::run(&db, *import_id, progress)
+                    crate::catalog_csv::import::run(&db, *import_id, quota, progress)
                 })?;
                 json(serde_json::to_value(done))
             }
             Task::ImportCatalogFile { client_id, path, dry_run } => {
                 lifecycle::require_served(&main, *client_id)?;
+                let quota = crate::tenancy::registry::find(&main, *client_id)?.and_then(|c| c.quotas.max_products);
                 drop(main);
                 let bytes = std::fs::read(path).map_err(|e| {
                     AppError::unprocessable("unreadable_file", format!("{} could not be read: {e}", path.display()))
@@ -424,7 +426,7 @@ impl Task {
                 let created = crate::catalog_csv::import::create(&*db.get()?, &bytes, *dry_run)?;
                 drop(bytes);
                 let done = crate::observability::for_shop(*client_id, || {
-                    crate::catalog_csv::import::run(&db, created.id, progress)
+                    crate::catalog_csv::import::run(&db, created.id, quota, progress)
                 })?;
                 json(serde_json::to_value(done))
             }

@@ -123,6 +123,9 @@ async fn a_variant_sells_out_while_its_sibling_still_sells() {
     let (s, v) =
         app.send_json(Method::PATCH, t, &format!("/api/admin/variants/{medium}"), json!({"sku": "TEE-S"})).await;
     assert_eq!((s, v["error"].as_str()), (StatusCode::CONFLICT, Some("sku_taken")));
+    // A SKU finds its product.
+    let found = app.fetch(t, "/api/admin/products?q=TEE-M").await;
+    assert_eq!((found["meta"]["total"].as_i64(), found["data"][0]["id"].as_i64()), (Some(1), Some(product)));
     // Price on a product with variants belongs to the variants.
     let (s, _) =
         app.send_json(Method::PATCH, t, &format!("/api/admin/products/{product}"), json!({"price_cents": 1})).await;
@@ -411,6 +414,18 @@ async fn a_catalogue_csv_round_trips_reports_bad_rows_and_defuses_formulas() {
     assert_eq!(r["report"]["products_created"], 2);
     let two = app.fetch(t, "/api/admin/products?q=good%20two").await;
     assert_eq!(two["data"][0]["variants"][0]["options"], json!({"colour": "red"}));
+
+    // The product quota holds for imports too.
+    let res = app
+        .admin_api(Method::PATCH, &format!("/api/super-admin/clients/{}/quotas", b.id))
+        .json(&json!({"max_products": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let r = import_csv(&app, &b.admin_token, "handle,name,price_cents\none-more,One more,100\n", false).await;
+    assert_eq!(r["report"]["rows_skipped"], 1, "{r}");
+    assert!(r["report"]["skipped"][0]["reason"].as_str().unwrap().contains("quota"));
 
     // A file that is not a catalogue is refused whole.
     let res = app
