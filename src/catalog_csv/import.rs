@@ -274,10 +274,22 @@ fn apply_row(
     let err = |e: AppError| e.to_string();
 
     // The product, by handle.
-    let existing: Option<i64> = conn
-        .prepare_cached("SELECT id FROM products WHERE slug = ?1")
-        .and_then(|mut s| s.query_row([&handle], |r| r.get(0)).optional())
+    // The product as it is, to write only what the row changes (a product's later rows usually
+    // repeat its fields).
+    type Current = (i64, String, String, Option<i64>, bool, i64, Option<String>, Option<String>);
+    let current: Option<Current> = conn
+        .prepare_cached(
+            "SELECT id, name, description, category_id, active, weight_grams, meta_title, meta_description
+             FROM products WHERE slug = ?1",
+        )
+        .and_then(|mut s| {
+            s.query_row([&handle], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+            })
+            .optional()
+        })
         .map_err(|e| e.to_string())?;
+    let existing = current.as_ref().map(|c| c.0);
     let mut fields = ProductFields {
         name: name.clone(),
         description,
@@ -288,16 +300,24 @@ fn apply_row(
         meta_description: meta_description.map(Some),
         ..Default::default()
     };
-    let product_id = match existing {
-        Some(id) => {
-            let changes = fields.name.is_some()
-                || fields.description.is_some()
-                || fields.category_id.is_some()
-                || fields.active.is_some()
-                || fields.weight_grams.is_some()
-                || fields.meta_title.is_some()
-                || fields.meta_description.is_some();
-            if changes {
+    let product_id = match current {
+        Some((id, cur_name, cur_description, cur_category, cur_active, cur_weight, cur_title, cur_meta)) => {
+            fn changed<T: PartialEq>(new: &mut Option<T>, current: T) -> bool {
+                if new.as_ref() == Some(&current) {
+                    *new = None;
+                }
+                new.is_some()
+            }
+            let changes = [
+                changed(&mut fields.name, cur_name),
+                changed(&mut fields.description, cur_description),
+                changed(&mut fields.category_id, cur_category),
+                changed(&mut fields.active, cur_active),
+                changed(&mut fields.weight_grams, cur_weight),
+                changed(&mut fields.meta_title, cur_title),
+                changed(&mut fields.meta_description, cur_meta),
+            ];
+            if changes.contains(&true) {
                 catalog::update_product(conn, id, &fields).map_err(err)?;
             }
             if !ctx.created.contains(&handle) && ctx.updated.insert(handle.clone()) {
@@ -455,8 +475,9 @@ pub fn apply_rows(
     ctx: &mut Context,
     report: &mut Report,
 ) -> rusqlite::Result<()> {
+    let savepoint = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ());
     for (line, record) in &parsed.records[from..to] {
-        conn.execute_batch("SAVEPOINT catalog_row")?;
+        savepoint("SAVEPOINT catalog_row")?;
         // What a skipped row must not leave behind in the counts and the memory.
         let counts = (
             report.products_created,
@@ -469,9 +490,10 @@ pub fn apply_rows(
         let handle = parsed.cell(record, "handle").unwrap_or_default().to_string();
         let known = (ctx.created.contains(&handle), ctx.updated.contains(&handle));
         match apply_row(conn, parsed, *line, record, ctx, report) {
-            Ok(()) => conn.execute_batch("RELEASE catalog_row")?,
+            Ok(()) => savepoint("RELEASE catalog_row")?,
             Err(reason) => {
-                conn.execute_batch("ROLLBACK TO catalog_row; RELEASE catalog_row")?;
+                savepoint("ROLLBACK TO catalog_row")?;
+                savepoint("RELEASE catalog_row")?;
                 (
                     report.products_created,
                     report.products_updated,

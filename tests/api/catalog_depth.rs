@@ -231,6 +231,19 @@ async fn images_are_checked_by_content_stored_in_the_shop_and_served_with_cache_
     let (s, v) = upload(&app, t, id, b"<svg onload=alert(1)>".to_vec(), "image/png").await;
     assert_eq!((s, v["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_image")));
 
+    // WebP without transparency is stored as JPEG.
+    let mut webp = Vec::new();
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(30, 20, image::Rgb([1, 2, 3])))
+        .write_to(&mut Cursor::new(&mut webp), image::ImageFormat::WebP)
+        .unwrap();
+    let (s, w) = upload(&app, t, id, webp, "application/octet-stream").await;
+    assert_eq!(
+        (s, w["content_type"].as_str(), w["width"].as_i64()),
+        (StatusCode::CREATED, Some("image/jpeg"), Some(30))
+    );
+    let res = app.as_user(Method::DELETE, t, &format!("/api/admin/images/{}", w["id"])).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
     // Order: the third upload moved to the front.
     let (_, third) = upload(&app, t, id, png(40, 40), "image/png").await;
     let (s, moved) =

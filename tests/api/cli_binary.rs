@@ -346,3 +346,43 @@ fn jobs_commands_list_retry_and_forget_failed_jobs() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stdout).is_empty() && text(&out.stderr).contains("no failed job 3"));
 }
+
+/// `catalog import` and `catalog export` without a server: a file applied with its report (bad rows
+/// on stderr with their lines), a dry run that changes nothing, an export that reads back.
+#[test]
+fn catalog_import_and_export_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = run(vergeflow(
+        &data,
+        &["clients", "create", "--name", "Shop", "--subdomain", "csvcli", "--admin-email", "o@csvcli.test"],
+    ));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let file = tmp.path().join("in.csv");
+    std::fs::write(
+        &file,
+        "handle,name,price_cents,stock,sku,option1_name,option1_value,category\n\
+         mug,Mug,900,4,MUG-R,colour,red,Kitchen > Mugs\n\
+         mug,Mug,950,2,MUG-B,colour,blue,Kitchen > Mugs\n\
+         BAD,Bad,1,1,,,,\n",
+    )
+    .unwrap();
+    let dry = run(vergeflow(&data, &["catalog", "import", "--client", "1", "--dry-run", file.to_str().unwrap()]));
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    assert!(text(&dry.stdout).starts_with("dry run: would apply 3 rows"), "{}", text(&dry.stdout));
+    let out = run(vergeflow(&data, &["catalog", "import", "--client", "1", file.to_str().unwrap()]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.contains("products 1 created") && said.contains("variants 2 created"), "{said}");
+    assert!(said.contains("2 categories created") && said.contains("1 rows skipped"), "{said}");
+    assert!(text(&out.stderr).contains("line 4: handle:"), "{}", text(&out.stderr));
+
+    let csv = tmp.path().join("out.csv");
+    let out = run(vergeflow(&data, &["catalog", "export", "--client", "1", "--out", csv.to_str().unwrap()]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("wrote 2 rows"), "{}", text(&out.stdout));
+    let written = std::fs::read_to_string(&csv).unwrap();
+    assert!(written.contains("mug,Mug,,Kitchen > Mugs,true,0,,,colour,blue,,,,,MUG-B,950,,2,true,,"), "{written}");
+    let out = run(vergeflow(&data, &["catalog", "import", "--client", "9", file.to_str().unwrap()]));
+    assert_eq!(out.status.code(), Some(1));
+}
