@@ -29,6 +29,8 @@ CREATE TABLE variants (
     updated_at             TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 );
 CREATE UNIQUE INDEX variants_combination ON variants (product_id, options);
+-- A product's variants in display order without a sort.
+CREATE INDEX variants_product ON variants (product_id, position);
 
 INSERT INTO variants (id, product_id, price_cents, stock, created_at, updated_at)
     SELECT id, id, price_cents, stock, created_at, updated_at FROM products;

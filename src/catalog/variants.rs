@@ -36,9 +36,22 @@ pub struct Variant {
     /// Null: the product's weight applies.
     pub weight_grams: Option<i64>,
     /// Option name → value; `{}` for a product without options.
-    pub options: Combination,
+    #[schemars(with = "Combination")]
+    pub options: StoredCombination,
     pub active: bool,
     pub position: i64,
+}
+
+/// A combination as stored (canonical JSON), answered as it is without being parsed: a product
+/// answer lists every variant, so this is on the storefront's hottest read.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct StoredCombination(Box<serde_json::value::RawValue>);
+
+impl StoredCombination {
+    pub fn parse(&self) -> Combination {
+        serde_json::from_str(self.0.get()).unwrap_or_default()
+    }
 }
 
 const COLUMNS: &str =
@@ -46,6 +59,8 @@ const COLUMNS: &str =
 
 fn variant(r: &Row<'_>) -> rusqlite::Result<Variant> {
     let options: String = r.get(7)?;
+    let options = serde_json::value::RawValue::from_string(options)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, Box::new(e)))?;
     Ok(Variant {
         id: r.get(0)?,
         product_id: r.get(1)?,
@@ -54,7 +69,7 @@ fn variant(r: &Row<'_>) -> rusqlite::Result<Variant> {
         compare_at_price_cents: r.get(4)?,
         stock: r.get(5)?,
         weight_grams: r.get(6)?,
-        options: serde_json::from_str(&options).unwrap_or_default(),
+        options: StoredCombination(options),
         active: r.get(8)?,
         position: r.get(9)?,
     })
@@ -278,8 +293,9 @@ pub fn set_options(conn: &Connection, product_id: i64, new: &[ProductOption]) ->
     let mut remapped = Vec::with_capacity(variants.len());
     for v in &variants {
         let mut c = Combination::new();
+        let current = v.options.parse();
         for o in new {
-            let value = match v.options.get(&o.name) {
+            let value = match current.get(&o.name) {
                 Some(value) if o.values.contains(value) => value.clone(),
                 Some(value) => {
                     return Err(AppError::conflict(
