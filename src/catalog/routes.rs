@@ -258,7 +258,11 @@ async fn list_products(
         .run(move |c| {
             let custom = custom_fields::store::filters(c, custom_fields::Entity::Product, &wanted)?;
             let filter = ProductFilter { q: q.q, category_id: q.category_id, active_only, custom };
-            Ok(store::search_products(c, &filter, page)?)
+            let (mut rows, total) = store::search_products(c, &filter, page)?;
+            if active_only {
+                rows.iter_mut().for_each(storefront_view);
+            }
+            Ok((rows, total))
         })
         .await?;
     Ok(web::Json(Paginated::new(rows, page, total)))
@@ -402,6 +406,11 @@ async fn delete_product(admin: ShopAdmin, id: web::Path<i64>) -> Result<HttpResp
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// What the storefront shows of a product: its variants on sale only.
+fn storefront_view(p: &mut Product) {
+    p.variants.retain(|v| v.active);
+}
+
 /// One active product; a signed-in customer's view is recorded in their recently viewed list
 /// (unless the shop has that feature off).
 async fn shop_show_product(shop: Shop, id: web::Path<i64>) -> Result<web::Json<Product>, AppError> {
@@ -414,7 +423,9 @@ async fn shop_show_product(shop: Shop, id: web::Path<i64>) -> Result<web::Json<P
         }
         _ => None,
     };
-    let product = shop.db.run(move |c| store::find_product(c, id, true)?.ok_or_else(|| not_found("product"))).await?;
+    let mut product =
+        shop.db.run(move |c| store::find_product(c, id, true)?.ok_or_else(|| not_found("product"))).await?;
+    storefront_view(&mut product);
     if let Some(user_id) = viewer {
         shop.db.write(move |tx| Ok(recently_viewed::record(tx, user_id, id)?)).await?;
     }

@@ -162,6 +162,15 @@ async fn a_variant_sells_out_while_its_sibling_still_sells() {
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(app.fetch(t, &format!("/api/admin/variants/{small}")).await["stock"], 1);
+    // An inactive variant is not on the storefront (the admin still sees it).
+    let (s, _) =
+        app.send_json(Method::PATCH, t, &format!("/api/admin/variants/{medium}"), json!({"active": false})).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        app.fetch(&buyer, &format!("/api/shop/products/{product}")).await["variants"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(app.fetch(t, &format!("/api/admin/products/{product}")).await["variants"].as_array().unwrap().len(), 2);
     // A variant of another product is not this product's.
     let other = app.create(t, "/api/admin/products", json!({"name": "Mug", "price_cents": 900, "stock": 3})).await;
     let (s, v) = app
