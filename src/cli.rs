@@ -89,6 +89,22 @@ enum Command {
     /// A shop's catalogue as CSV (one row per variant): import with a report, export.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Import a single-database VergeFlow (MySQL/MariaDB, every shop table with `client_id`) into a
+    /// file per shop; see docs/legacy-import.md. Idempotent and resumable. Stop the server first.
+    Import {
+        /// The legacy database, e.g. mysql://user:pass@127.0.0.1:3306/vergeflow
+        #[arg(long)]
+        from: String,
+        /// Only the client with this legacy id.
+        #[arg(long)]
+        client: Option<i64>,
+        /// Do every read and check; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Where to write the JSON report (default: <data>/imports/legacy-<time>.json).
+        #[arg(long)]
+        report: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -365,6 +381,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<()> {
         }
         Command::Migrate { client, canary } => migrate(&settings, client, canary),
         Command::Jobs(cmd) => jobs_command(&settings, cmd),
+        Command::Import { from, client, dry_run, report } => legacy_import(&settings, &from, client, dry_run, report),
         Command::Catalog(CatalogCommand::Import { client, file, dry_run }) => {
             require_client(&settings, client)?;
             let path = absolute(&file)?;
@@ -640,6 +657,77 @@ fn list_backups(settings: &Settings, client: i64, json: bool) -> anyhow::Result<
     println!("{:<40} {:<21} {:>12} {:>7}", "NAME", "CREATED", "BYTES", "SCHEMA");
     for b in backups {
         println!("{:<40} {:<21} {:>12} {:>7}", b.name, b.created_at, b.size_bytes, b.schema_version);
+    }
+    Ok(())
+}
+
+/// `vergeflow import`: the legacy import, run here with the data folder to itself.
+fn legacy_import(
+    settings: &Settings,
+    from: &str,
+    only: Option<i64>,
+    dry_run: bool,
+    report_path: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    let Some(_lock) = lock_unless_a_server_owns(settings)? else {
+        bail!(
+            "a server is serving {}; stop it first (an import provisions shops and writes main.db), then run the import again",
+            settings.data_dir.display()
+        );
+    };
+    let state = AppState::open(settings.clone())?;
+    let mut main = state.main.get().map_err(describe)?;
+    reconcile::reconcile(&state.tenancy, &mut main).map_err(describe)?;
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} clients  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut show = |p: &serde_json::Value| {
+        bar.set_length(p["total"].as_u64().unwrap_or(0));
+        bar.set_position(p["done"].as_u64().unwrap_or(0));
+    };
+    let result = crate::legacy::run(&state.tenancy, &mut main, from, only, dry_run, &mut show);
+    bar.finish_and_clear();
+    let report = result.map_err(describe)?;
+    let path = match report_path {
+        Some(p) => p,
+        None => {
+            let dir = settings.data_dir.join("imports");
+            crate::sys::create_private_folder(&dir)?;
+            let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
+            dir.join(format!("legacy-{stamp}.json"))
+        }
+    };
+    std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    for c in &report.clients {
+        let sum = |f: fn(&crate::legacy::TableReport) -> u64| c.tables.values().map(f).sum::<u64>();
+        let shop = c.client_id.map(|id| format!("shop {id}")).unwrap_or_else(|| "-".into());
+        println!(
+            "client {} ({}) → {shop}: {}{}; rows read {}, written {}, skipped {}, fixed {}",
+            c.legacy_id,
+            c.subdomain,
+            c.outcome,
+            c.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default(),
+            sum(|t| t.read),
+            sum(|t| t.written),
+            sum(|t| t.skipped),
+            sum(|t| t.fixed)
+        );
+    }
+    println!(
+        "{}{} rows read, {} written in {:.1} s ({:.0} rows/s); money sums {}; report: {}",
+        if dry_run { "dry run (nothing written): " } else { "" },
+        report.rows_read,
+        report.rows_written,
+        report.seconds,
+        report.rows_per_second,
+        if report.money_matches { "match" } else { "DO NOT MATCH" },
+        path.display()
+    );
+    if !report.money_matches {
+        bail!("money sums differ between the source and the imported shops; see {}", path.display());
     }
     Ok(())
 }

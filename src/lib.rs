@@ -23,6 +23,7 @@ pub mod features;
 pub mod fleet;
 pub mod images;
 pub mod jobs;
+pub mod legacy;
 pub mod mail;
 pub mod observability;
 pub mod openapi;

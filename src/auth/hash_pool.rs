@@ -70,21 +70,28 @@ impl HashPool {
         self.run(move || password::hash(&plain)).await?
     }
 
-    /// The account a sign-in found, if `plain` is its password. No account burns the same time as
-    /// a wrong password, so an unknown address cannot be told from a wrong password.
+    /// The account a sign-in found, if `plain` is its password, with an Argon2id hash to store
+    /// in place of an imported bcrypt one (see [`password::is_legacy`]). No account burns the same
+    /// time as a wrong password, so an unknown address cannot be told from a wrong password.
     pub async fn verify<U: Send + 'static>(
         &self,
         plain: String,
         found: Option<(U, String)>,
-    ) -> Result<Option<U>, AppError> {
+    ) -> Result<Option<(U, Option<String>)>, AppError> {
         self.run(move || match found {
-            Some((account, stored)) => password::verify(&plain, &stored).then_some(account),
+            Some((account, stored)) => {
+                if !password::verify(&plain, &stored) {
+                    return Ok(None);
+                }
+                let rehashed = if password::is_legacy(&stored) { Some(password::hash(&plain)?) } else { None };
+                Ok(Some((account, rehashed)))
+            }
             None => {
                 password::verify_dummy(&plain);
-                None
+                Ok(None)
             }
         })
-        .await
+        .await?
     }
 }
 

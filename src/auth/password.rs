@@ -41,9 +41,19 @@ fn hasher() -> Argon2<'static> {
     Argon2::default()
 }
 
-/// True when `password` matches `stored`. A malformed stored hash never matches.
+/// True when `password` matches `stored`: an Argon2 hash, or a bcrypt hash imported from the
+/// original system (`vergeflow import`; replaced by Argon2id at the first successful sign-in, see
+/// [`is_legacy`]). A malformed stored hash never matches.
 pub fn verify(password: &str, stored: &str) -> bool {
+    if is_legacy(stored) {
+        return bcrypt::verify(password, stored).unwrap_or(false);
+    }
     PasswordHash::new(stored).is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+/// A bcrypt hash (`$2a$`, `$2b$`, `$2x$`, `$2y$`): what the original system stored.
+pub fn is_legacy(stored: &str) -> bool {
+    stored.len() == 60 && ["$2a$", "$2b$", "$2x$", "$2y$"].iter().any(|p| stored.starts_with(p))
 }
 
 /// Burns the same time as a real check, so an unknown e-mail cannot be told from a wrong password.

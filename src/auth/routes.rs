@@ -93,9 +93,14 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, body: Body<LoginBod
     let found = state.main.run(move |conn| Ok(users::find_for_login(conn, &email)?)).await?;
     // The hash is checked on the hashing threads, holding no database connection.
     let outcome = match state.hashing.verify(password, found).await? {
-        Some(user) => {
+        Some((user, rehashed)) => {
             let ttl = state.settings.token_ttl;
             let user_id = user.id;
+            if let Some(hash) = rehashed {
+                // An imported bcrypt hash becomes Argon2id at the first sign-in.
+                state.main.run(move |c| Ok(users::set_password_hash(c, user_id, &hash)?)).await?;
+                tracing::info!(user_id, "imported password hash upgraded to Argon2id");
+            }
             let issued = state.main.run(move |c| Ok(tokens::issue(c, tokens::Owner::MainUser(user_id), ttl)?)).await?;
             Some((issued, user))
         }

@@ -70,6 +70,16 @@ pub fn count_super_admins(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("SELECT COUNT(*) FROM users WHERE role = 'super_admin'", [], |r| r.get(0))
 }
 
+/// Replaces a main user's stored hash with a new hash of the same password (an imported bcrypt
+/// hash upgraded at sign-in); tokens stay valid.
+pub fn set_password_hash(conn: &Connection, user_id: i64, password_hash: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE users SET password_hash = ?2, updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?1",
+        params![user_id, password_hash],
+    )?;
+    Ok(())
+}
+
 /// Sets a main user's password (already hashed) and revokes every token the user holds, in one
 /// transaction. Returns false when no user has that e-mail (normalised as at sign-in).
 pub fn reset_password(conn: &mut Connection, email: &str, password_hash: &str) -> rusqlite::Result<bool> {

@@ -239,11 +239,21 @@ async fn login(
     let keys = AttemptKeys::new(&scope, &email, &ip);
     throttle::admit_sign_in(&state, &scope, &keys).await?;
     let found = shop.db.run(move |c| Ok(store::find_for_login(c, &email)?)).await?;
-    let Some(user) = state.hashing.verify(password, found).await? else {
+    let Some((user, rehashed)) = state.hashing.verify(password, found).await? else {
         state.throttle.record_failure(&keys);
         tracing::warn!(%ip, client_id = shop.client.id, "customer sign-in failed: wrong e-mail or password");
         return Err(AppError::Unauthorized("e-mail or password is wrong".into()));
     };
+    if let Some(hash) = rehashed {
+        // An imported bcrypt hash becomes Argon2id at the first sign-in.
+        let user_id = user.id;
+        shop.db.write(move |tx| Ok(store::set_password_hash(tx, user_id, &hash)?)).await?;
+        tracing::info!(
+            customer_id = user_id,
+            client_id = shop.client.id,
+            "imported password hash upgraded to Argon2id"
+        );
+    }
     state.throttle.record_success(&keys);
     // A guest's cart joins the customer's on sign-in.
     if let Some(token) = crate::cart::routes::cart_token(&req).ok().flatten() {

@@ -57,6 +57,13 @@ pub fn find_for_login(conn: &Connection, email: &str) -> rusqlite::Result<Option
 }
 
 /// Sets the password of the customer with this address (as typed); returns their id, or None.
+/// Replaces a customer's stored hash with a new hash of the same password (an imported bcrypt hash
+/// upgraded at sign-in).
+pub fn set_password_hash(conn: &Connection, user_id: i64, password_hash: &str) -> rusqlite::Result<()> {
+    conn.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![user_id, password_hash])?;
+    Ok(())
+}
+
 pub fn set_password(conn: &Connection, email: &str, password_hash: &str) -> Result<Option<i64>, AppError> {
     let Some((user, _)) = find_for_login(conn, email)? else { return Ok(None) };
     conn.execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![user.id, password_hash])?;

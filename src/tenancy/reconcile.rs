@@ -97,6 +97,15 @@ pub fn reconcile(tenancy: &Tenancy, main: &mut Connection) -> Result<ReconcileRe
     }
 
     for client in registry::all_with_status(main, &[ClientStatus::Provisioning])? {
+        // A legacy import in progress is finished (or undone) by the next `vergeflow import`,
+        // never made active half-filled.
+        if crate::legacy::importing(main, client.id)? {
+            tracing::warn!(
+                client_id = client.id,
+                "a legacy import of this shop was interrupted; run `vergeflow import` again to finish it"
+            );
+            continue;
+        }
         lifecycle::finish_provisioning(tenancy, main, client.id)?;
         tracing::info!(client_id = client.id, "reconciled: finished an interrupted provisioning");
         report.provisioning_finished.push(client.id);

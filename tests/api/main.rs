@@ -27,6 +27,7 @@ mod hardening;
 mod helpers;
 mod isolation;
 mod jobs;
+mod legacy_import;
 mod litestream;
 mod mail;
 mod observability;
