@@ -92,8 +92,9 @@ enum Command {
     /// Import a single-database VergeFlow (MySQL/MariaDB, every shop table with `client_id`) into a
     /// file per shop; see docs/legacy-import.md. Idempotent and resumable. Stop the server first.
     Import {
-        /// The legacy database, e.g. mysql://user:pass@127.0.0.1:3306/vergeflow
-        #[arg(long)]
+        /// The legacy database, e.g. mysql://user:pass@127.0.0.1:3306/vergeflow (from the
+        /// environment, the password stays out of the process list).
+        #[arg(long, env = "VERGEFLOW_IMPORT_FROM")]
         from: String,
         /// Only the client with this legacy id.
         #[arg(long)]

@@ -153,6 +153,12 @@ pub fn run(
     let started = std::time::Instant::now();
     let source = source_key(url)?;
     let mut src = source::connect(url)?;
+    let clients = source::rows(&mut src, "clients", None)?;
+    if let Some(id) = only
+        && !clients.rows.iter().any(|r| source::int(clients.get(r, "id")) == Some(id))
+    {
+        return Err(AppError::not_found("client_not_found", format!("the source has no client {id}")));
+    }
     let mut global = Tables::new();
     if mark(main, &source, 0)?.is_none_or(|(s, _)| s != "done") {
         let tx = main.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -168,7 +174,6 @@ pub fn run(
             tx.commit()?;
         }
     }
-    let clients = source::rows(&mut src, "clients", None)?;
     let mut reports = Vec::new();
     let total = clients.rows.len();
     for (done, row) in clients.rows.iter().enumerate() {
@@ -206,11 +211,6 @@ pub fn run(
         }
         reports.push(report);
         progress(&serde_json::json!({ "total": total, "done": done + 1 }));
-    }
-    if let Some(id) = only
-        && reports.is_empty()
-    {
-        return Err(AppError::not_found("client_not_found", format!("the source has no client {id}")));
     }
     let count = |f: fn(&TableReport) -> u64| -> u64 {
         global.values().map(f).sum::<u64>() + reports.iter().flat_map(|c| c.tables.values()).map(f).sum::<u64>()

@@ -298,6 +298,11 @@ async fn a_legacy_database_becomes_a_file_per_shop_that_serves_and_a_rerun_impor
     assert_eq!(crate::helpers::list_files(&data), files_before, "a dry run wrote files");
     assert_eq!(dry["dry_run"], true);
 
+    // A client the source lacks is a clear error.
+    let (out, _) = import(&data, &url, &["--client", "999"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("the source has no client 999"), "{}", text(&out));
+
     let (out, report) = import(&data, &url, &[]);
     assert!(out.status.success(), "{}", text(&out));
     eprintln!("legacy import: {}", String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default());
