@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::source::{self, Rows, cents, flag, int, time};
-use super::{ClientReport, Tables, status_of};
+use super::{ClientReport, TableReport, Tables, status_of};
 use crate::auth::Email;
 use crate::db::migrations;
 use crate::error::AppError;
@@ -32,6 +32,11 @@ fn now() -> String {
         .format(&time::format_description::well_known::Rfc3339)
         .map(|s| format!("{}Z", &s[..19]))
         .unwrap_or_default()
+}
+
+/// A legacy timestamp, or now when it has none.
+fn at(v: Option<&str>) -> String {
+    time(v).unwrap_or_else(now)
 }
 
 /// Text of 1..=max characters (trimmed), or why not.
@@ -313,6 +318,17 @@ pub fn import_client(
     Ok(())
 }
 
+/// The source's sum over the written rows against the sum `sql` reads back from the shop file.
+fn money_check(
+    conn: &Connection,
+    sql: &str,
+    column: &'static str,
+    source_cents: i64,
+) -> rusqlite::Result<super::MoneyCheck> {
+    let result_cents: i64 = conn.query_row(sql, [], |r| r.get::<_, Option<i64>>(0))?.unwrap_or(0);
+    Ok(super::MoneyCheck { column, source_cents, result_cents, matches: source_cents == result_cents })
+}
+
 /// Fills a shop file (the caller's transaction) with one client's rows, table by table.
 fn fill(
     conn: &Connection,
@@ -321,12 +337,56 @@ fn fill(
     users: &Rows,
     tables: &mut Tables,
 ) -> Result<(), AppError> {
-    let now = now();
-    let at = |v: Option<&str>| time(v).unwrap_or_else(|| now.clone());
+    let mut ids = Ids::default();
+    customers(conn, users, &mut ids, tables.entry("customers").or_default())?;
+    let rows = source::rows(src, "categories", Some(legacy))?;
+    categories(conn, &rows, &mut ids, tables.entry("categories").or_default())?;
+    let rows = source::rows(src, "products", Some(legacy))?;
+    products(conn, &rows, &mut ids, tables.entry("products").or_default())?;
+    let rows = source::rows(src, "coupons", Some(legacy))?;
+    coupons(conn, &rows, &mut ids, tables.entry("coupons").or_default())?;
+    let rows = source::rows(src, "addresses", Some(legacy))?;
+    addresses(conn, &rows, &mut ids, tables.entry("addresses").or_default())?;
+    let rows = source::rows(src, "orders", Some(legacy))?;
+    orders(conn, &rows, &mut ids, tables.entry("orders").or_default())?;
+    let rows = source::rows(src, "order_items", Some(legacy))?;
+    order_items(conn, &rows, &mut ids, tables.entry("order_items").or_default())?;
+    // The customers' buying history, as checkouts keep it (cancelled orders do not count).
+    conn.execute_batch(
+        "INSERT INTO customers (user_id, name, email, orders_count, total_spent_cents, last_order_at)
+         SELECT u.id, u.name, u.email, COUNT(o.id), SUM(o.total_cents), MAX(o.created_at)
+         FROM users u JOIN orders o ON o.user_id = u.id AND o.status <> 'cancelled' GROUP BY u.id;
+         UPDATE orders SET customer_id = (SELECT c.id FROM customers c WHERE c.user_id = orders.user_id)
+         WHERE user_id IS NOT NULL;",
+    )?;
 
-    // Customers: the shop's users, one per e-mail (the first kept).
-    let report = tables.entry("customers").or_default();
-    let mut customers: HashSet<i64> = HashSet::new();
+    let rows = source::rows(src, "cart_items", Some(legacy))?;
+    cart_items(conn, &rows, &mut ids, tables.entry("cart_items").or_default())?;
+    let rows = source::rows(src, "product_reviews", Some(legacy))?;
+    product_reviews(conn, &rows, &mut ids, tables.entry("product_reviews").or_default())?;
+    let rows = source::rows(src, "recently_viewed", Some(legacy))?;
+    recently_viewed(conn, &rows, &mut ids, tables.entry("recently_viewed").or_default())?;
+    content(conn, src, Some(legacy), tables)?;
+    // The search index, from the imported rows (the triggers kept it, this makes sure).
+    conn.execute_batch("INSERT INTO products_fts (products_fts) VALUES ('rebuild');")?;
+    let _ = conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).optional()?;
+    Ok(())
+}
+
+/// What the tables imported so far hold, for the ones that refer to them.
+#[derive(Default)]
+struct Ids {
+    customers: HashSet<i64>,
+    categories: HashSet<i64>,
+    /// Product → its default variant.
+    products: HashMap<i64, i64>,
+    /// Coupon code, lowercased → id.
+    coupons: HashMap<String, i64>,
+    orders: HashSet<i64>,
+}
+
+/// Customers: the shop's users, one per e-mail (the first kept).
+fn customers(conn: &Connection, users: &Rows, ids: &mut Ids, report: &mut TableReport) -> Result<(), AppError> {
     let mut emails = HashSet::new();
     {
         let mut insert = conn.prepare(
@@ -366,17 +426,17 @@ fn fill(
                 created,
                 time(users.get(u, "updated_at")).unwrap_or(created.clone())
             ])?;
-            customers.insert(id);
+            ids.customers.insert(id);
             report.written += 1;
         }
     }
+    Ok(())
+}
 
-    // Categories, parents first; one level of nesting.
-    let rows = source::rows(src, "categories", Some(legacy))?;
-    let report = tables.entry("categories").or_default();
+/// Categories, parents first; one level of nesting.
+fn categories(conn: &Connection, rows: &Rows, ids: &mut Ids, report: &mut TableReport) -> Result<(), AppError> {
     let parent_of: HashMap<i64, Option<i64>> =
         rows.rows.iter().filter_map(|r| Some((int(rows.get(r, "id"))?, int(rows.get(r, "parent_id"))))).collect();
-    let mut categories: HashSet<i64> = HashSet::new();
     let mut slugs = HashSet::new();
     let mut order: Vec<&Vec<Option<String>>> = rows.rows.iter().collect();
     order.sort_by_key(|r| (rows.get(r, "parent_id").is_some(), int(rows.get(r, "id"))));
@@ -405,7 +465,7 @@ fn fill(
         }
         let mut parent = int(rows.get(r, "parent_id"));
         if let Some(p) = parent
-            && (!categories.contains(&p) || parent_of.get(&p).copied().flatten().is_some())
+            && (!ids.categories.contains(&p) || parent_of.get(&p).copied().flatten().is_some())
         {
             report.fix(Some(id), format!("parent {p} is missing or not top-level: made top-level"));
             parent = None;
@@ -414,14 +474,14 @@ fn fill(
             "INSERT INTO categories (id, name, slug, parent_id, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
             params![id, name, slug, parent, at(rows.get(r, "created_at"))],
         )?;
-        categories.insert(id);
+        ids.categories.insert(id);
         report.written += 1;
     }
+    Ok(())
+}
 
-    // Products (each gets its default variant from the insert trigger).
-    let rows = source::rows(src, "products", Some(legacy))?;
-    let report = tables.entry("products").or_default();
-    let mut products: HashMap<i64, i64> = HashMap::new(); // product → default variant
+/// Products (each gets its default variant from the insert trigger).
+fn products(conn: &Connection, rows: &Rows, ids: &mut Ids, report: &mut TableReport) -> Result<(), AppError> {
     let mut slugs = HashSet::new();
     let mut price_sum = 0i64;
     {
@@ -474,7 +534,7 @@ fn fill(
             }
             let mut category = int(rows.get(r, "category_id"));
             if let Some(c) = category
-                && !categories.contains(&c)
+                && !ids.categories.contains(&c)
             {
                 report.fix(Some(id), format!("category {c} is missing: no category"));
                 category = None;
@@ -492,23 +552,17 @@ fn fill(
                 created,
                 time(rows.get(r, "updated_at")).unwrap_or(created.clone())
             ])?;
-            products.insert(id, variant.query_row([id], |r| r.get(0))?);
+            ids.products.insert(id, variant.query_row([id], |r| r.get(0))?);
             price_sum += price;
             report.written += 1;
         }
     }
-    let result: i64 = conn.query_row("SELECT COALESCE(SUM(price_cents), 0) FROM products", [], |r| r.get(0))?;
-    report.money = Some(super::MoneyCheck {
-        column: "price",
-        source_cents: price_sum,
-        result_cents: result,
-        matches: price_sum == result,
-    });
+    report.money = Some(money_check(conn, "SELECT SUM(price_cents) FROM products", "price", price_sum)?);
+    Ok(())
+}
 
-    // Coupons.
-    let rows = source::rows(src, "coupons", Some(legacy))?;
-    let report = tables.entry("coupons").or_default();
-    let mut codes: HashMap<String, i64> = HashMap::new();
+/// Coupons.
+fn coupons(conn: &Connection, rows: &Rows, ids: &mut Ids, report: &mut TableReport) -> Result<(), AppError> {
     for r in &rows.rows {
         report.read += 1;
         let Some(id) = int(rows.get(r, "id")) else { continue };
@@ -542,7 +596,7 @@ fn fill(
                 continue;
             }
         };
-        if codes.contains_key(&code.to_lowercase()) {
+        if ids.coupons.contains_key(&code.to_lowercase()) {
             report.skip(Some(id), format!("the code '{code}' is taken by an earlier coupon"));
             continue;
         }
@@ -559,18 +613,19 @@ fn fill(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
             params![id, code, kind, value, min, max_uses, uses, time(rows.get(r, "expires_at")), flag(rows.get(r, "active")).unwrap_or(true), at(rows.get(r, "created_at"))],
         )?;
-        codes.insert(code.to_lowercase(), id);
+        ids.coupons.insert(code.to_lowercase(), id);
         report.written += 1;
     }
+    Ok(())
+}
 
-    // Addresses.
-    let rows = source::rows(src, "addresses", Some(legacy))?;
-    let report = tables.entry("addresses").or_default();
+/// Addresses of known customers.
+fn addresses(conn: &Connection, rows: &Rows, ids: &mut Ids, report: &mut TableReport) -> Result<(), AppError> {
     for r in &rows.rows {
         report.read += 1;
         let Some(id) = int(rows.get(r, "id")) else { continue };
         let user = int(rows.get(r, "user_id"));
-        if !user.is_some_and(|u| customers.contains(&u)) {
+        if !user.is_some_and(|u| ids.customers.contains(&u)) {
             report.skip(Some(id), "its customer is missing");
             continue;
         }
@@ -602,11 +657,11 @@ fn fill(
             Err(e) => report.skip(Some(id), e),
         }
     }
+    Ok(())
+}
 
-    // Orders, then their items.
-    let rows = source::rows(src, "orders", Some(legacy))?;
-    let report = tables.entry("orders").or_default();
-    let mut orders: HashSet<i64> = HashSet::new();
+/// Orders; their items follow.
+fn orders(conn: &Connection, rows: &Rows, ids: &mut Ids, report: &mut TableReport) -> Result<(), AppError> {
     let mut numbers = HashSet::new();
     let mut total_sum = 0i64;
     for r in &rows.rows {
@@ -658,13 +713,13 @@ fn fill(
         }
         let mut user = int(rows.get(r, "user_id"));
         if let Some(u) = user
-            && !customers.contains(&u)
+            && !ids.customers.contains(&u)
         {
             report.fix(Some(id), format!("customer {u} is missing: kept without the account"));
             user = None;
         }
         let coupon_code = rows.get(r, "coupon_code").map(str::trim).filter(|c| !c.is_empty());
-        let coupon_id = coupon_code.and_then(|c| codes.get(&c.to_lowercase()).copied());
+        let coupon_id = coupon_code.and_then(|c| ids.coupons.get(&c.to_lowercase()).copied());
         let field = |c: &str| rows.get(r, c).map(str::trim).filter(|s| !s.is_empty()).unwrap_or("-").to_string();
         let created = at(rows.get(r, "created_at"));
         conn.execute(
@@ -696,20 +751,16 @@ fn fill(
                 time(rows.get(r, "updated_at")).unwrap_or(created.clone())
             ],
         )?;
-        orders.insert(id);
+        ids.orders.insert(id);
         total_sum += total;
         report.written += 1;
     }
-    let result: i64 = conn.query_row("SELECT COALESCE(SUM(total_cents), 0) FROM orders", [], |r| r.get(0))?;
-    report.money = Some(super::MoneyCheck {
-        column: "total",
-        source_cents: total_sum,
-        result_cents: result,
-        matches: total_sum == result,
-    });
+    report.money = Some(money_check(conn, "SELECT SUM(total_cents) FROM orders", "total", total_sum)?);
+    Ok(())
+}
 
-    let rows = source::rows(src, "order_items", Some(legacy))?;
-    let report = tables.entry("order_items").or_default();
+/// Order items of imported orders.
+fn order_items(conn: &Connection, rows: &Rows, ids: &mut Ids, report: &mut TableReport) -> Result<(), AppError> {
     let mut line_sum = 0i64;
     {
         let mut insert = conn.prepare(
@@ -719,7 +770,7 @@ fn fill(
         for r in &rows.rows {
             report.read += 1;
             let Some(id) = int(rows.get(r, "id")) else { continue };
-            if !int(rows.get(r, "order_id")).is_some_and(|o| orders.contains(&o)) {
+            if !int(rows.get(r, "order_id")).is_some_and(|o| ids.orders.contains(&o)) {
                 report.skip(Some(id), "orphaned: its order is missing");
                 continue;
             }
@@ -743,12 +794,12 @@ fn fill(
             };
             let mut product = int(rows.get(r, "product_id"));
             if let Some(p) = product
-                && !products.contains_key(&p)
+                && !ids.products.contains_key(&p)
             {
                 report.fix(Some(id), format!("product {p} is gone: kept without the product"));
                 product = None;
             }
-            let variant = product.and_then(|p| products.get(&p).copied());
+            let variant = product.and_then(|p| ids.products.get(&p).copied());
             insert.execute(params![
                 id,
                 int(rows.get(r, "order_id")),
@@ -763,33 +814,19 @@ fn fill(
             report.written += 1;
         }
     }
-    let result: i64 = conn.query_row("SELECT COALESCE(SUM(line_total_cents), 0) FROM order_items", [], |r| r.get(0))?;
-    report.money = Some(super::MoneyCheck {
-        column: "total",
-        source_cents: line_sum,
-        result_cents: result,
-        matches: line_sum == result,
-    });
+    report.money = Some(money_check(conn, "SELECT SUM(line_total_cents) FROM order_items", "total", line_sum)?);
+    Ok(())
+}
 
-    // The customers' buying history, as checkouts keep it (cancelled orders do not count).
-    conn.execute_batch(
-        "INSERT INTO customers (user_id, name, email, orders_count, total_spent_cents, last_order_at)
-         SELECT u.id, u.name, u.email, COUNT(o.id), SUM(o.total_cents), MAX(o.created_at)
-         FROM users u JOIN orders o ON o.user_id = u.id AND o.status <> 'cancelled' GROUP BY u.id;
-         UPDATE orders SET customer_id = (SELECT c.id FROM customers c WHERE c.user_id = orders.user_id)
-         WHERE user_id IS NOT NULL;",
-    )?;
-
-    // Cart lines, reviews, recently viewed.
-    let rows = source::rows(src, "cart_items", Some(legacy))?;
-    let report = tables.entry("cart_items").or_default();
+/// Cart lines of known customers and products.
+fn cart_items(conn: &Connection, rows: &Rows, ids: &mut Ids, report: &mut TableReport) -> Result<(), AppError> {
     let mut lines = HashSet::new();
     for r in &rows.rows {
         report.read += 1;
         let id = int(rows.get(r, "id"));
         let (user, product) = (int(rows.get(r, "user_id")), int(rows.get(r, "product_id")));
         let (Some(user), Some(variant)) =
-            (user.filter(|u| customers.contains(u)), product.and_then(|p| products.get(&p).copied()))
+            (user.filter(|u| ids.customers.contains(u)), product.and_then(|p| ids.products.get(&p).copied()))
         else {
             report.skip(id, "its customer or product is missing");
             continue;
@@ -809,16 +846,18 @@ fn fill(
         )?;
         report.written += 1;
     }
+    Ok(())
+}
 
-    let rows = source::rows(src, "product_reviews", Some(legacy))?;
-    let report = tables.entry("product_reviews").or_default();
+/// Reviews (hidden when not approved); the triggers keep the ratings.
+fn product_reviews(conn: &Connection, rows: &Rows, ids: &mut Ids, report: &mut TableReport) -> Result<(), AppError> {
     let mut reviewed = HashSet::new();
     for r in &rows.rows {
         report.read += 1;
         let Some(id) = int(rows.get(r, "id")) else { continue };
         let (user, product) = (int(rows.get(r, "user_id")), int(rows.get(r, "product_id")));
         let (Some(user), Some(product)) =
-            (user.filter(|u| customers.contains(u)), product.filter(|p| products.contains_key(p)))
+            (user.filter(|u| ids.customers.contains(u)), product.filter(|p| ids.products.contains_key(p)))
         else {
             report.skip(Some(id), "its customer or product is missing");
             continue;
@@ -848,9 +887,11 @@ fn fill(
         )?;
         report.written += 1;
     }
+    Ok(())
+}
 
-    let rows = source::rows(src, "recently_viewed", Some(legacy))?;
-    let report = tables.entry("recently_viewed").or_default();
+/// Recently viewed lists, oldest view first so the newest has the highest `seq`.
+fn recently_viewed(conn: &Connection, rows: &Rows, ids: &mut Ids, report: &mut TableReport) -> Result<(), AppError> {
     let mut views: Vec<(i64, String, i64, i64)> = Vec::new(); // user, time, id, product
     let mut seen = HashSet::new();
     for r in &rows.rows {
@@ -858,7 +899,7 @@ fn fill(
         let id = int(rows.get(r, "id"));
         let (user, product) = (int(rows.get(r, "user_id")), int(rows.get(r, "product_id")));
         let (Some(user), Some(product)) =
-            (user.filter(|u| customers.contains(u)), product.filter(|p| products.contains_key(p)))
+            (user.filter(|u| ids.customers.contains(u)), product.filter(|p| ids.products.contains_key(p)))
         else {
             report.skip(id, "its customer or product is missing");
             continue;
@@ -877,10 +918,5 @@ fn fill(
         )?;
         report.written += 1;
     }
-
-    content(conn, src, Some(legacy), tables)?;
-    // The search index, from the imported rows (the triggers kept it, this makes sure).
-    conn.execute_batch("INSERT INTO products_fts (products_fts) VALUES ('rebuild');")?;
-    let _ = conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).optional()?;
     Ok(())
 }
