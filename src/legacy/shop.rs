@@ -65,31 +65,46 @@ fn money(v: Option<&str>, column: &str) -> Result<i64, String> {
     Ok(c)
 }
 
-/// The source's global part: super admins, settings, global banners and pages, into `main.db`.
-pub fn import_global(main: &Connection, src: &mut mysql::Conn, tables: &mut Tables) -> Result<(), AppError> {
-    let users = source::rows(src, "users", None)?;
-    let report = tables.entry("super_admins").or_default();
-    for row in &users.rows {
-        if users.get(row, "role") != Some("super_admin") {
+/// The source's users of `role` that can become main users here: (name, e-mail, hash) of each, an
+/// e-mail already here (or twice in the source) skipped. Counted as written: the caller writes them.
+fn main_users(
+    main: &Connection,
+    users: &Rows,
+    role: &str,
+    report: &mut TableReport,
+) -> Result<Vec<(String, String, String)>, AppError> {
+    let mut accepted = Vec::new();
+    let mut seen = HashSet::new();
+    for u in &users.rows {
+        if users.get(u, "role") != Some(role) {
             continue;
         }
         report.read += 1;
-        let id = int(users.get(row, "id"));
+        let id = int(users.get(u, "id"));
         let (Ok(name), Ok(email)) =
-            (text(users.get(row, "name"), "name", 200), Email::parse(users.get(row, "email").unwrap_or("")))
+            (text(users.get(u, "name"), "name", 200), Email::parse(users.get(u, "email").unwrap_or("")))
         else {
             report.skip(id, "name or e-mail invalid");
             continue;
         };
-        if crate::auth::users::email_taken(main, email.as_str())? {
+        if crate::auth::users::email_taken(main, email.as_str())? || !seen.insert(email.as_str().to_string()) {
             report.skip(id, format!("{} is already a user here", email.as_str()));
             continue;
         }
+        accepted.push((name, email.as_str().to_string(), users.get(u, "password").unwrap_or_default().to_string()));
+        report.written += 1;
+    }
+    Ok(accepted)
+}
+
+/// The source's global part: super admins, settings, global banners and pages, into `main.db`.
+pub fn import_global(main: &Connection, src: &mut mysql::Conn, tables: &mut Tables) -> Result<(), AppError> {
+    let users = source::rows(src, "users", None)?;
+    for (name, email, hash) in main_users(main, &users, "super_admin", tables.entry("super_admins").or_default())? {
         main.execute(
             "INSERT INTO users (name, email, password_hash, role) VALUES (?1, ?2, ?3, 'super_admin')",
-            params![name, email.as_str(), users.get(row, "password").unwrap_or_default()],
+            params![name, email, hash],
         )?;
-        report.written += 1;
     }
     let settings = source::rows(src, "settings", None)?;
     let report = tables.entry("settings").or_default();
@@ -233,28 +248,7 @@ pub fn import_client(
     let users = source::rows(src, "users", Some(legacy_id))?;
 
     // Admins: main users of the new shop.
-    let mut admins = Vec::new();
-    let admin_report = report.tables.entry("admins").or_default();
-    let mut seen = HashSet::new();
-    for u in &users.rows {
-        if users.get(u, "role") != Some("admin") {
-            continue;
-        }
-        admin_report.read += 1;
-        let id = int(users.get(u, "id"));
-        let (Ok(name), Ok(email)) =
-            (text(users.get(u, "name"), "name", 200), Email::parse(users.get(u, "email").unwrap_or("")))
-        else {
-            admin_report.skip(id, "name or e-mail invalid");
-            continue;
-        };
-        if crate::auth::users::email_taken(main, email.as_str())? || !seen.insert(email.as_str().to_string()) {
-            admin_report.skip(id, format!("{} is already a user here", email.as_str()));
-            continue;
-        }
-        admins.push((name, email.as_str().to_string(), users.get(u, "password").unwrap_or_default().to_string()));
-        admin_report.written += 1;
-    }
+    let admins = main_users(main, &users, "admin", report.tables.entry("admins").or_default())?;
 
     if dry_run {
         let mut conn = Connection::open_in_memory()?;
