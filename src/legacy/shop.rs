@@ -34,6 +34,16 @@ fn now() -> String {
         .unwrap_or_default()
 }
 
+/// A row's slug, or one made from its name (reported as fixed) when it is not a slug.
+fn slug_or_from_name(slug: Option<&str>, name: &str, id: i64, report: &mut TableReport) -> String {
+    let given = slug.unwrap_or_default();
+    validate::slug(given).unwrap_or_else(|_| {
+        let made = validate::slugify(name);
+        report.fix(Some(id), format!("slug '{given}' is not a slug: '{made}'"));
+        made
+    })
+}
+
 /// A legacy timestamp, or now when it has none.
 fn at(v: Option<&str>) -> String {
     time(v).unwrap_or_else(now)
@@ -444,15 +454,7 @@ fn categories(conn: &Connection, rows: &Rows, ids: &mut Ids, report: &mut TableR
                 continue;
             }
         };
-        let slug = match validate::slug(rows.get(r, "slug").unwrap_or_default()) {
-            Ok(s) => s,
-            Err(_) => {
-                let s = validate::slugify(&name);
-                report
-                    .fix(Some(id), format!("slug '{}' is not a slug: '{s}'", rows.get(r, "slug").unwrap_or_default()));
-                s
-            }
-        };
+        let slug = slug_or_from_name(rows.get(r, "slug"), &name, id, report);
         if !slugs.insert(slug.clone()) {
             report.skip(Some(id), format!("the slug '{slug}' is taken by an earlier category"));
             continue;
@@ -503,17 +505,7 @@ fn products(conn: &Connection, rows: &Rows, ids: &mut Ids, report: &mut TableRep
                     continue;
                 }
             };
-            let slug = match validate::slug(rows.get(r, "slug").unwrap_or_default()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let s = validate::slugify(&name);
-                    report.fix(
-                        Some(id),
-                        format!("slug '{}' is not a slug: '{s}'", rows.get(r, "slug").unwrap_or_default()),
-                    );
-                    s
-                }
-            };
+            let slug = slug_or_from_name(rows.get(r, "slug"), &name, id, report);
             if !slugs.insert(slug.clone()) {
                 report.skip(Some(id), format!("the slug '{slug}' is taken by an earlier product"));
                 continue;
