@@ -116,6 +116,7 @@ pub fn add(
         }
         Some((p, true, stock)) => (p, stock),
         Some(_) if named_variant => return Err(AppError::invalid_field("variant_id", "this variant is not sold")),
+        None if named_variant => return Err(AppError::invalid_field("variant_id", "no such variant")),
         _ => return Err(AppError::invalid_field("product_id", "no such product")),
     };
     let current: i64 = conn

@@ -405,30 +405,17 @@ impl Task {
                 crate::schedules::auto_cancel(state, *client_id, since.as_deref(), progress)
             }
             Task::ImportCatalog { client_id, import_id } => {
-                lifecycle::require_served(&main, *client_id)?;
-                let quota = crate::tenancy::registry::find(&main, *client_id)?.and_then(|c| c.quotas.max_products);
-                drop(main);
-                let db = state.tenancy.pools.checkout(*client_id)?;
-                let done = crate::observability::for_shop(*client_id, || {
-                    crate::catalog_csv::import::run(&db, *import_id, quota, progress)
-                })?;
-                json(serde_json::to_value(done))
+                catalog_import(state, main, *client_id, progress, |_| Ok(*import_id))
             }
             Task::ImportCatalogFile { client_id, path, dry_run } => {
-                lifecycle::require_served(&main, *client_id)?;
-                let quota = crate::tenancy::registry::find(&main, *client_id)?.and_then(|c| c.quotas.max_products);
-                drop(main);
-                let bytes = std::fs::read(path).map_err(|e| {
-                    AppError::unprocessable("unreadable_file", format!("{} could not be read: {e}", path.display()))
-                })?;
-                crate::catalog_csv::import::parse(&bytes).map_err(|why| AppError::unprocessable("invalid_csv", why))?;
-                let db = state.tenancy.pools.checkout(*client_id)?;
-                let created = crate::catalog_csv::import::create(&*db.get()?, &bytes, *dry_run)?;
-                drop(bytes);
-                let done = crate::observability::for_shop(*client_id, || {
-                    crate::catalog_csv::import::run(&db, created.id, quota, progress)
-                })?;
-                json(serde_json::to_value(done))
+                catalog_import(state, main, *client_id, progress, |db| {
+                    let bytes = std::fs::read(path).map_err(|e| {
+                        AppError::unprocessable("unreadable_file", format!("{} could not be read: {e}", path.display()))
+                    })?;
+                    crate::catalog_csv::import::parse(&bytes)
+                        .map_err(|why| AppError::unprocessable("invalid_csv", why))?;
+                    Ok(crate::catalog_csv::import::create(&*db.get()?, &bytes, *dry_run)?.id)
+                })
             }
             Task::ExportCatalog { client_id, out } => {
                 lifecycle::require_served(&main, *client_id)?;
@@ -444,4 +431,22 @@ impl Task {
             }
         }
     }
+}
+
+/// Runs a shop's catalogue import to its end with the shop's product quota; `import_id` names
+/// (or first stores) the import.
+fn catalog_import(
+    state: &AppState,
+    main: impl std::ops::Deref<Target = rusqlite::Connection>,
+    client_id: i64,
+    progress: &mut dyn FnMut(&serde_json::Value),
+    import_id: impl FnOnce(&crate::tenancy::pools::ClientDb) -> Result<i64, AppError>,
+) -> Result<serde_json::Value, AppError> {
+    lifecycle::require_served(&main, client_id)?;
+    let quota = crate::tenancy::registry::find(&main, client_id)?.and_then(|c| c.quotas.max_products);
+    drop(main);
+    let db = state.tenancy.pools.checkout(client_id)?;
+    let id = import_id(&db)?;
+    let done = crate::observability::for_shop(client_id, || crate::catalog_csv::import::run(&db, id, quota, progress))?;
+    serde_json::to_value(done).map_err(|e| AppError::Internal(e.into()))
 }
