@@ -88,8 +88,26 @@ struct LoginResponse {
 async fn login(state: web::Data<AppState>, req: HttpRequest, body: Body<LoginBody>) -> Result<HttpResponse, AppError> {
     let LoginBody { email, password } = body.into_inner();
     let ip = crate::proxy::remote_address(&req, &state.settings);
-    let keys = AttemptKeys::new("main", &email, &ip);
-    throttle::admit_sign_in(&state, "main", &keys).await?;
+    let (issued, user) = sign_in(&state, &ip, email, password).await?;
+    Ok(HttpResponse::Ok().json(LoginResponse {
+        token: issued.token,
+        token_type: "Bearer",
+        expires_at: issued.expires_at,
+        user,
+    }))
+}
+
+/// A main user's sign-in (the API's and the web console's): throttled per address, account and
+/// scope, the password checked on the hashing threads (an imported bcrypt hash upgraded), a token
+/// issued.
+pub async fn sign_in(
+    state: &AppState,
+    ip: &str,
+    email: String,
+    password: String,
+) -> Result<(tokens::IssuedToken, users::MainUser), AppError> {
+    let keys = AttemptKeys::new("main", &email, ip);
+    throttle::admit_sign_in(state, "main", &keys).await?;
     let found = state.main.run(move |conn| Ok(users::find_for_login(conn, &email)?)).await?;
     // The hash is checked on the hashing threads, holding no database connection.
     let outcome = match state.hashing.verify(password, found).await? {
@@ -110,12 +128,7 @@ async fn login(state: web::Data<AppState>, req: HttpRequest, body: Body<LoginBod
         Some((issued, user)) => {
             state.throttle.record_success(&keys);
             tracing::info!(user_id = user.id, role = %user.role, "signed in");
-            Ok(HttpResponse::Ok().json(LoginResponse {
-                token: issued.token,
-                token_type: "Bearer",
-                expires_at: issued.expires_at,
-                user,
-            }))
+            Ok((issued, user))
         }
         None => {
             state.throttle.record_failure(&keys);
