@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod catalog_csv;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod content;
 pub mod coupons;
 pub mod custom_fields;

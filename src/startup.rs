@@ -151,6 +151,7 @@ fn own_data_folder(data_dir: &std::path::Path) -> anyhow::Result<lock::DataLock>
 /// Registers every route with actix.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     crate::docs::routes(cfg);
+    crate::console::routes(cfg);
     let mut routes = Api::actix(cfg);
     api(&mut routes);
     routes.finish();

@@ -152,14 +152,23 @@ async fn create(state: web::Data<AppState>, _: SuperAdmin, body: Body<CreateBody
         admin_email: &body.admin_email,
         admin_password: Some(&body.admin_password),
     };
-    let mut new = NewClient::parse(&input, &state.settings.base_domain)?
-        .in_region(&state.tenancy.regions, body.region.as_deref())?;
+    let client = create_client(&state, &input, body.region.as_deref()).await?;
+    Ok(HttpResponse::Created().json(client))
+}
+
+/// Creates a shop (the API's `POST` and the console's form): checked, its admin's password hashed
+/// on the hashing threads, provisioned.
+pub async fn create_client(
+    state: &AppState,
+    input: &NewClientInput<'_>,
+    region: Option<&str>,
+) -> Result<Client, AppError> {
+    let mut new = NewClient::parse(input, &state.settings.base_domain)?.in_region(&state.tenancy.regions, region)?;
     // Only a signed-in super admin gets here, so no rate applies (bulk provisioning scripts are
     // normal); the hashing pool still bounds how many hashes run and wait at once.
-    new.admin_password_hash = state.hashing.hash(body.admin_password.clone()).await?;
+    new.admin_password_hash = state.hashing.hash(input.admin_password.unwrap_or_default().to_string()).await?;
     let tenancy = state.tenancy.clone();
-    let client = state.main.run(move |conn| lifecycle::provision_client(&tenancy, conn, &new)).await?;
-    Ok(HttpResponse::Created().json(client))
+    state.main.run(move |conn| lifecycle::provision_client(&tenancy, conn, &new)).await
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
@@ -219,45 +228,49 @@ async fn update(
     };
     errors.into_result()?;
     let tenancy = state.tenancy.clone();
-    let client = state
-        .main
-        .run(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let current =
-                registry::find(&tx, id)?.ok_or_else(|| AppError::not_found("client_not_found", "no such client"))?;
-            if changes.status.is_some() && !matches!(current.status, ClientStatus::Active | ClientStatus::Suspended) {
-                return Err(AppError::conflict(
-                    "invalid_status_transition",
-                    format!("a {} shop cannot be suspended or reactivated", current.status.as_str()),
-                ));
-            }
-            registry::update(&tx, id, &changes).map_err(|e| {
-                if is_unique_violation(&e, "subdomain") {
-                    AppError::conflict("subdomain_taken", "that subdomain is taken")
-                } else if is_unique_violation(&e, "domain") {
-                    AppError::conflict("domain_taken", "that custom domain belongs to another shop")
-                } else {
-                    e.into()
-                }
-            })?;
-            let updated =
-                registry::find(&tx, id)?.ok_or_else(|| AppError::not_found("client_not_found", "no such client"))?;
-            tx.commit()?;
-            tenancy.directory.invalidate(id);
-            if updated.status != current.status {
-                tracing::info!(
-                    client_id = id,
-                    from = current.status.as_str(),
-                    to = updated.status.as_str(),
-                    "client status changed"
-                );
-                let event = if updated.status == ClientStatus::Suspended { "shop.suspended" } else { "shop.resumed" };
-                crate::audit::lifecycle(conn, id, event, serde_json::json!({ "from": current.status.as_str() }));
-            }
-            Ok(updated)
-        })
-        .await?;
+    let client = state.main.run(move |conn| apply_changes(&tenancy, conn, id, &changes)).await?;
     Ok(web::Json(client))
+}
+
+/// Applies a shop's registry changes (the API's `PATCH` and the console's forms): a status change
+/// only between active and suspended, logged and audited; the directory cache dropped.
+pub fn apply_changes(
+    tenancy: &crate::tenancy::Tenancy,
+    conn: &mut rusqlite::Connection,
+    id: i64,
+    changes: &ClientChanges,
+) -> Result<Client, AppError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current = registry::find(&tx, id)?.ok_or_else(|| AppError::not_found("client_not_found", "no such client"))?;
+    if changes.status.is_some() && !matches!(current.status, ClientStatus::Active | ClientStatus::Suspended) {
+        return Err(AppError::conflict(
+            "invalid_status_transition",
+            format!("a {} shop cannot be suspended or reactivated", current.status.as_str()),
+        ));
+    }
+    registry::update(&tx, id, changes).map_err(|e| {
+        if is_unique_violation(&e, "subdomain") {
+            AppError::conflict("subdomain_taken", "that subdomain is taken")
+        } else if is_unique_violation(&e, "domain") {
+            AppError::conflict("domain_taken", "that custom domain belongs to another shop")
+        } else {
+            e.into()
+        }
+    })?;
+    let updated = registry::find(&tx, id)?.ok_or_else(|| AppError::not_found("client_not_found", "no such client"))?;
+    tx.commit()?;
+    tenancy.directory.invalidate(id);
+    if updated.status != current.status {
+        tracing::info!(
+            client_id = id,
+            from = current.status.as_str(),
+            to = updated.status.as_str(),
+            "client status changed"
+        );
+        let event = if updated.status == ClientStatus::Suspended { "shop.suspended" } else { "shop.resumed" };
+        crate::audit::lifecycle(conn, id, event, serde_json::json!({ "from": current.status.as_str() }));
+    }
+    Ok(updated)
 }
 
 #[derive(Deserialize)]

@@ -123,13 +123,26 @@ pub fn list(
     limit: i64,
     offset: i64,
 ) -> rusqlite::Result<(Vec<Client>, i64)> {
+    search(conn, None, status, limit, offset)
+}
+
+/// Clients whose name, subdomain or domain contains `q` (case-insensitive), in a status, by id.
+pub fn search(
+    conn: &Connection,
+    q: Option<&str>,
+    status: Option<ClientStatus>,
+    limit: i64,
+    offset: i64,
+) -> rusqlite::Result<(Vec<Client>, i64)> {
     let status = status.map(ClientStatus::as_str);
+    let pattern = q.map(|q| format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+    const WHERE: &str = "(?1 IS NULL OR status = ?1) AND (?2 IS NULL OR name LIKE ?2 ESCAPE '\\'
+        OR subdomain LIKE ?2 ESCAPE '\\' OR domain LIKE ?2 ESCAPE '\\')";
     let total =
-        conn.query_row("SELECT COUNT(*) FROM clients WHERE ?1 IS NULL OR status = ?1", [status], |r| r.get(0))?;
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM clients WHERE ?1 IS NULL OR status = ?1 ORDER BY id LIMIT ?2 OFFSET ?3"
-    ))?;
-    let rows = stmt.query_map(params![status, limit, offset], from_row)?.collect::<Result<_, _>>()?;
+        conn.query_row(&format!("SELECT COUNT(*) FROM clients WHERE {WHERE}"), params![status, pattern], |r| r.get(0))?;
+    let mut stmt =
+        conn.prepare(&format!("SELECT {COLUMNS} FROM clients WHERE {WHERE} ORDER BY id LIMIT ?3 OFFSET ?4"))?;
+    let rows = stmt.query_map(params![status, pattern, limit, offset], from_row)?.collect::<Result<_, _>>()?;
     Ok((rows, total))
 }
 

@@ -11,6 +11,7 @@ mod cli;
 mod cli_binary;
 mod clients;
 mod concurrency;
+mod console;
 mod content;
 mod crash;
 mod crash_backups;

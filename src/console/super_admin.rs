@@ -1,0 +1,477 @@
+//! `/super-admin/`: sign-in, the dashboard, the shops (list, search, create, a shop's page with
+//! suspend and resume, backups and deletion).
+
+use std::collections::HashMap;
+
+use actix_session::Session;
+use actix_web::{HttpRequest, HttpResponse, ResponseError as _, web};
+use maud::{Markup, html};
+
+use super::views::{self, csrf_field};
+use super::{ConsoleError, checked_form, csrf_token, flash, redirect, super_admin, take_flash};
+use crate::auth::caller::Caller;
+use crate::backups::Source;
+use crate::error::AppError;
+use crate::jobs::Task;
+use crate::state::AppState;
+use crate::tenancy::lifecycle::NewClientInput;
+use crate::tenancy::registry::{self, ClientChanges, ClientStatus};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/login", web::get().to(login_page))
+        .route("/login", web::post().to(login))
+        .route("/logout", web::post().to(logout))
+        .route("/", web::get().to(dashboard))
+        .route("", web::get().to(|| async { redirect("/super-admin/") }))
+        .route("/clients", web::get().to(clients))
+        .route("/clients", web::post().to(create))
+        .route("/clients/create", web::get().to(create_page))
+        .route("/clients/{id}", web::get().to(client_page))
+        .route("/clients/{id}/status", web::post().to(set_status))
+        .route("/clients/{id}/backups", web::post().to(back_up))
+        .route("/clients/{id}/delete", web::post().to(delete));
+}
+
+const NAV: &[(&str, &str)] =
+    &[("/super-admin/", "Dashboard"), ("/super-admin/clients", "Shops"), ("/super-admin/clients/create", "New shop")];
+
+fn html_page(markup: Markup) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(markup.into_string())
+}
+
+/// A signed-in page: the navigation, the flash message, the content.
+fn signed_in(session: &Session, title: &str, content: Markup) -> HttpResponse {
+    let csrf = csrf_token(session);
+    html_page(views::page(title, Some(NAV), take_flash(session).as_deref(), Some(&csrf), content))
+}
+
+async fn login_page(session: Session, caller: Caller) -> HttpResponse {
+    if matches!(caller, Caller::SuperAdmin { .. }) {
+        return redirect("/super-admin/");
+    }
+    html_page(login_form(&csrf_token(&session), None))
+}
+
+fn login_form(csrf: &str, problem: Option<&str>) -> Markup {
+    views::page(
+        "Sign in",
+        None,
+        None,
+        None,
+        html! {
+            h1 { "Super admin sign-in" }
+            @if let Some(p) = problem { p.error role="alert" { (p) } }
+            form.stack method="post" action="/super-admin/login" {
+                (csrf_field(csrf))
+                label { "E-mail" input type="email" name="email" autocomplete="username" required; }
+                label { "Password" input type="password" name="password" autocomplete="current-password" required; }
+                button type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    session: Session,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let email = form.get("email").cloned().unwrap_or_default();
+    let password = form.get("password").cloned().unwrap_or_default();
+    let ip = crate::proxy::remote_address(&req, &state.settings);
+    let refused = |message: &str| {
+        HttpResponse::Unauthorized()
+            .content_type("text/html; charset=utf-8")
+            .body(login_form(&csrf_token(&session), Some(message)).into_string())
+    };
+    match crate::auth::routes::sign_in(&state, &ip, email, password).await {
+        Ok((issued, user)) if user.role == "super_admin" => {
+            session.renew();
+            let _ = session.insert(super::TOKEN_KEY, issued.token);
+            Ok(redirect("/super-admin/"))
+        }
+        Ok((issued, _)) => {
+            // A shop admin's token is not kept: this console is the super admin's.
+            let token = issued.token;
+            state
+                .main
+                .run(move |c| {
+                    let (caller, _) = crate::auth::caller::identify_with_abilities(c, Some(&token))?;
+                    Ok(crate::auth::tokens::revoke(c, caller.token_id().unwrap_or(0))?)
+                })
+                .await?;
+            Ok(refused("This console is for super admins; shop admins sign in at /admin/."))
+        }
+        Err(AppError::Unauthorized(_)) => Ok(refused("E-mail or password is wrong.")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn logout(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    checked_form(&session, form)?;
+    if let Some(token_id) = caller.token_id() {
+        state.main.run(move |c| Ok(crate::auth::tokens::revoke(c, token_id)?)).await?;
+    }
+    session.purge();
+    Ok(redirect("/super-admin/login"))
+}
+
+async fn dashboard(state: web::Data<AppState>, session: Session, caller: Caller) -> Result<HttpResponse, ConsoleError> {
+    super_admin(&caller)?;
+    let tenancy = state.tenancy.clone();
+    let (by_status, jobs_running, jobs_failed, failed_migrations, disk) = state
+        .main
+        .run(move |c| {
+            let by_status = registry::count_by_status(c)?;
+            let (running, failed): (i64, i64) = c.query_row(
+                "SELECT COUNT(*) FILTER (WHERE status = 'running'), COUNT(*) FILTER (WHERE status = 'failed') FROM jobs",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let failed_migrations: i64 =
+                c.query_row("SELECT COUNT(*) FROM clients WHERE migration_error IS NOT NULL", [], |r| r.get(0))?;
+            let disk: u64 = registry::all_ids(c)?
+                .into_iter()
+                .map(|id| crate::quotas::storage_bytes(&tenancy.regions.path_of(id)))
+                .sum();
+            Ok((by_status, running, failed, failed_migrations, disk))
+        })
+        .await?;
+    let pools = state.tenancy.pools.stats();
+    let lookups = pools.hits + pools.misses;
+    let hit_rate =
+        if lookups == 0 { "–".to_string() } else { format!("{:.1} %", pools.hits as f64 * 100.0 / lookups as f64) };
+    let card = |n: String, label: &str| html! { div.card { div.n { (n) } div.l { (label) } } };
+    Ok(signed_in(
+        &session,
+        "Dashboard",
+        html! {
+            h1 { "Dashboard" }
+            h2 { "Shops" }
+            div.cards {
+                @for (status, n) in &by_status { (card(n.to_string(), status)) }
+                (card(failed_migrations.to_string(), "failed migrations"))
+                (card(format!("{:.1} MB", disk as f64 / 1e6), "shop files on disk"))
+            }
+            h2 { "Serving" }
+            div.cards {
+                (card(format!("{} / {}", pools.open_pools, pools.max_open_pools), "open shop pools"))
+                (card(hit_rate, "pool hit rate"))
+                (card(jobs_running.to_string(), "jobs running"))
+                (card(jobs_failed.to_string(), "jobs failed"))
+            }
+        },
+    ))
+}
+
+fn parse_status(raw: Option<&str>) -> Option<ClientStatus> {
+    match raw? {
+        "provisioning" => Some(ClientStatus::Provisioning),
+        "active" => Some(ClientStatus::Active),
+        "suspended" => Some(ClientStatus::Suspended),
+        "deleting" => Some(ClientStatus::Deleting),
+        _ => None,
+    }
+}
+
+async fn clients(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    q: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    super_admin(&caller)?;
+    let search = q.get("q").map(|s| s.trim().to_string()).filter(|s| !s.is_empty() && s.len() <= 100);
+    let status = parse_status(q.get("status").map(String::as_str));
+    let page = q.get("page").and_then(|p| p.parse::<i64>().ok()).filter(|p| (1..=100_000).contains(p)).unwrap_or(1);
+    const PER_PAGE: i64 = 25;
+    let s = search.clone();
+    let (rows, total) = state
+        .main
+        .run(move |c| Ok(registry::search(c, s.as_deref(), status, PER_PAGE, (page - 1) * PER_PAGE)?))
+        .await?;
+    let link = |p: i64| {
+        let mut query = vec![format!("page={p}")];
+        if let Some(s) = &search {
+            query.push(format!("q={}", urlencoding(s)));
+        }
+        if let Some(st) = status {
+            query.push(format!("status={}", st.as_str()));
+        }
+        format!("/super-admin/clients?{}", query.join("&"))
+    };
+    Ok(signed_in(
+        &session,
+        "Shops",
+        html! {
+            h1 { "Shops" }
+            form.filters method="get" action="/super-admin/clients" role="search" {
+                label { "Search" input type="search" name="q" value=(search.as_deref().unwrap_or("")) placeholder="name, subdomain or domain"; }
+                label { "Status"
+                    select name="status" {
+                        option value="" { "any" }
+                        @for st in ["active", "suspended", "provisioning", "deleting"] {
+                            option value=(st) selected[status.is_some_and(|s| s.as_str() == st)] { (st) }
+                        }
+                    }
+                }
+                button type="submit" { "Filter" }
+            }
+            p.muted { (total) " shops" }
+            div.table-wrap {
+                table {
+                    thead { tr { th { "Id" } th { "Name" } th { "Subdomain" } th { "Domain" } th { "Status" } th { "Created" } } }
+                    tbody {
+                        @for c in &rows {
+                            tr {
+                                td { (c.id) }
+                                td { a href=(format!("/super-admin/clients/{}", c.id)) { (c.name) } }
+                                td { (c.subdomain) }
+                                td { (c.domain.as_deref().unwrap_or("")) }
+                                td { (c.status.as_str()) }
+                                td { (c.created_at) }
+                            }
+                        }
+                    }
+                }
+            }
+            nav.pager aria-label="Pages" {
+                @if page > 1 { a href=(link(page - 1)) { "← Previous" } }
+                @if page * PER_PAGE < total { a href=(link(page + 1)) { "Next →" } }
+            }
+        },
+    ))
+}
+
+/// Percent-encodes a query value.
+fn urlencoding(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn create_form(csrf: &str, values: &HashMap<String, String>, problem: Option<&str>) -> Markup {
+    let v = |k: &str| values.get(k).cloned().unwrap_or_default();
+    html! {
+        h1 { "New shop" }
+        @if let Some(p) = problem { p.error role="alert" { (p) } }
+        form.stack method="post" action="/super-admin/clients" {
+            (csrf_field(csrf))
+            label { "Name" input name="name" value=(v("name")) required maxlength="200"; }
+            label { "Subdomain" input name="subdomain" value=(v("subdomain")) required pattern="[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"; }
+            label { "Custom domain (optional)" input name="domain" value=(v("domain")); }
+            label { "Admin's e-mail" input type="email" name="admin_email" value=(v("admin_email")) required; }
+            label { "Admin's password (at least 8 characters)" input type="password" name="admin_password" required minlength="8" autocomplete="new-password"; }
+            button type="submit" { "Create the shop" }
+        }
+    }
+}
+
+async fn create_page(session: Session, caller: Caller) -> Result<HttpResponse, ConsoleError> {
+    super_admin(&caller)?;
+    let csrf = csrf_token(&session);
+    Ok(signed_in(&session, "New shop", create_form(&csrf, &HashMap::new(), None)))
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    super_admin(&caller)?;
+    let form = checked_form(&session, form)?;
+    let v = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    let input = NewClientInput {
+        name: v("name"),
+        subdomain: v("subdomain"),
+        domain: Some(v("domain")).filter(|d| !d.trim().is_empty()),
+        admin_name: None,
+        admin_email: v("admin_email"),
+        admin_password: Some(v("admin_password")),
+    };
+    match crate::super_admin::routes::create_client(&state, &input, None).await {
+        Ok(client) => {
+            flash(
+                &session,
+                format!("Shop {} created: {}.{}", client.name, client.subdomain, state.settings.base_domain),
+            );
+            Ok(redirect(&format!("/super-admin/clients/{}", client.id)))
+        }
+        Err(e @ (AppError::Validation { .. } | AppError::Conflict { .. })) => {
+            let csrf = csrf_token(&session);
+            let problem = match &e {
+                AppError::Validation { fields, .. } => {
+                    fields.iter().map(|(f, p)| format!("{f} {p}")).collect::<Vec<_>>().join("; ")
+                }
+                other => other.to_string(),
+            };
+            let mut res = signed_in(&session, "New shop", create_form(&csrf, &form, Some(&problem)));
+            *res.status_mut() = e.status_code();
+            Ok(res)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn client_page(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ConsoleError> {
+    super_admin(&caller)?;
+    let client = crate::super_admin::routes::find_client(&state, &path).await?;
+    let usage = crate::quotas::routes::usage(&state, &client).await?;
+    let folder = Source::Client(client.id).folder(&state.settings.backup_dir);
+    let backups = web::block(move || crate::backups::store::list(&folder)).await?.map_err(AppError::Internal)?;
+    let csrf = csrf_token(&session);
+    let id = client.id;
+    let action = |what: &str| format!("/super-admin/clients/{id}/{what}");
+    let quota = |v: Option<i64>, unit: &str| match v {
+        Some(n) => format!("quota {n}{unit}"),
+        None => "quota: the server's default".into(),
+    };
+    Ok(signed_in(
+        &session,
+        &client.name,
+        html! {
+            h1 { (client.name) }
+            dl {
+                dt { "Id" } dd { (client.id) }
+                dt { "Subdomain" } dd { (client.subdomain) "." (state.settings.base_domain) }
+                dt { "Custom domain" } dd { (client.domain.as_deref().unwrap_or("–")) }
+                dt { "Status" } dd { (client.status.as_str()) }
+                dt { "File" } dd { (client.database) " (" (client.region.as_deref().unwrap_or("data folder")) ")" }
+                dt { "Schema version" } dd { (client.schema_version) }
+                @if let Some(e) = &client.migration_error { dt { "Migration error" } dd.error { (e) } }
+                dt { "Created" } dd { (client.created_at) }
+            }
+            h2 { "Usage and quotas" }
+            dl {
+                dt { "Storage" } dd { (format!("{:.2} MB", usage.storage_bytes as f64 / 1e6)) " (" (quota(client.quotas.max_storage_mb, " MB")) ")" }
+                dt { "Products" } dd { (usage.products.map(|n| n.to_string()).unwrap_or_else(|| "–".into())) " (" (quota(client.quotas.max_products, "")) ")" }
+                dt { "Orders" } dd { (usage.orders.map(|n| n.to_string()).unwrap_or_else(|| "–".into())) }
+                dt { "Requests (24 h)" } dd { (usage.requests_24h) }
+            }
+            h2 { "Actions" }
+            div.actions {
+                @if matches!(client.status, ClientStatus::Active | ClientStatus::Suspended) {
+                    form.inline method="post" action=(action("status")) {
+                        (csrf_field(&csrf))
+                        @if client.status == ClientStatus::Active {
+                            input type="hidden" name="status" value="suspended";
+                            button.secondary type="submit" { "Suspend" }
+                        } @else {
+                            input type="hidden" name="status" value="active";
+                            button.secondary type="submit" { "Resume" }
+                        }
+                    }
+                    form.inline method="post" action=(action("backups")) {
+                        (csrf_field(&csrf))
+                        button.secondary type="submit" { "Back up now" }
+                    }
+                }
+            }
+            h2 { "Backups" }
+            @if backups.is_empty() {
+                p.muted { "No backups yet." }
+            } @else {
+                div.table-wrap {
+                    table {
+                        thead { tr { th { "Name" } th { "Kind" } th { "Taken" } th { "Size" } th { "Verified" } } }
+                        tbody {
+                            @for b in &backups {
+                                tr {
+                                    td { (b.name) }
+                                    td { (format!("{:?}", b.kind).to_lowercase()) }
+                                    td { (b.created_at) }
+                                    td { (format!("{:.2} MB", b.size_bytes as f64 / 1e6)) }
+                                    td { (if b.verified { "yes" } else { "no" }) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Delete" }
+            form.stack method="post" action=(action("delete")) {
+                (csrf_field(&csrf))
+                p { "Deleting removes the shop's file, backups, admins and tokens. Type the subdomain "
+                    strong { (client.subdomain) } " to confirm." }
+                label { "Subdomain" input name="confirm" autocomplete="off" required; }
+                button.danger type="submit" { "Delete this shop" }
+            }
+        },
+    ))
+}
+
+async fn set_status(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    super_admin(&caller)?;
+    let form = checked_form(&session, form)?;
+    let id = crate::super_admin::routes::client_id(&path)?;
+    let status = match form.get("status").map(String::as_str) {
+        Some("active") => ClientStatus::Active,
+        Some("suspended") => ClientStatus::Suspended,
+        _ => return Err(AppError::invalid_field("status", "must be active or suspended").into()),
+    };
+    let changes = ClientChanges { status: Some(status), ..Default::default() };
+    let tenancy = state.tenancy.clone();
+    let client =
+        state.main.run(move |conn| crate::super_admin::routes::apply_changes(&tenancy, conn, id, &changes)).await?;
+    flash(&session, format!("{} is {} now.", client.name, client.status.as_str()));
+    Ok(redirect(&format!("/super-admin/clients/{id}")))
+}
+
+async fn back_up(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    super_admin(&caller)?;
+    checked_form(&session, form)?;
+    let client = crate::super_admin::routes::find_client(&state, &path).await?;
+    let task = Task::BackupClient { client_id: client.id };
+    let job = state.main.run(move |c| crate::jobs::enqueue(c, &task)).await?;
+    flash(&session, format!("Backup queued (job {job}); it appears below when done."));
+    Ok(redirect(&format!("/super-admin/clients/{}", client.id)))
+}
+
+async fn delete(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    super_admin(&caller)?;
+    let form = checked_form(&session, form)?;
+    let client = crate::super_admin::routes::find_client(&state, &path).await?;
+    if form.get("confirm").map(|c| c.trim()) != Some(client.subdomain.as_str()) {
+        flash(&session, "Not deleted: the subdomain typed did not match.");
+        return Ok(redirect(&format!("/super-admin/clients/{}", client.id)));
+    }
+    let tenancy = state.tenancy.clone();
+    let id = client.id;
+    state.main.run(move |conn| crate::tenancy::lifecycle::delete_client(&tenancy, conn, id, false).map(|_| ())).await?;
+    flash(&session, format!("Shop {} deleted.", client.name));
+    Ok(redirect("/super-admin/clients"))
+}

@@ -1,0 +1,285 @@
+//! The web console in a real browser: headless Chromium driven through chromedriver (Debian's
+//! `chromium` and `chromium-driver`, installed when missing) against the real server. Each test
+//! saves screenshots under `target/screenshots/`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use reqwest::StatusCode;
+
+use crate::helpers::{SUPER_EMAIL, SUPER_PASSWORD, TestApp, require_tool};
+
+/// chromedriver on a free port and a headless Chromium session through it.
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+pub async fn browser() -> Browser {
+    require_tool("chromium", "chromium");
+    require_tool("chromedriver", "chromium-driver");
+    let mut driver = Command::new("chromedriver")
+        .arg("--port=0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let mut lines = BufReader::new(driver.stdout.take().unwrap()).lines();
+    let port = loop {
+        let line = lines.next().expect("chromedriver said where it listens").unwrap();
+        if let Some(rest) = line.split("started successfully on port ").nth(1) {
+            break rest.trim_end_matches('.').trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                                    "--window-size=1280,900", "--no-proxy-server"]}),
+    );
+    let mut client = None;
+    for _ in 0..50 {
+        match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(c) => {
+                client = Some(c);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    Browser { client: client.expect("a Chromium session"), driver }
+}
+
+pub async fn screenshot(client: &Client, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = client.screenshot().await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+pub async fn fill(client: &Client, name: &str, value: &str) {
+    let field = client.find(Locator::Css(&format!("[name='{name}']"))).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+/// The text of the first element `css` finds, waiting for it to appear.
+pub async fn text_of(client: &Client, css: &str) -> String {
+    for _ in 0..100 {
+        if let Ok(e) = client.find(Locator::Css(css)).await
+            && let Ok(t) = e.text().await
+        {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing matches {css} at {}", client.current_url().await.unwrap());
+}
+
+/// Waits until the page's `h1` reads `want`.
+pub async fn heading(client: &Client, want: &str) {
+    for _ in 0..100 {
+        if let Ok(h) = client.find(Locator::Css("h1")).await
+            && h.text().await.is_ok_and(|t| t == want)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let url = client.current_url().await.unwrap();
+    panic!("no heading '{want}' at {url}: {}", client.source().await.unwrap_or_default());
+}
+
+async fn click(client: &Client, css: &str) {
+    client.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
+}
+
+/// The value of a session cookie a response set, for driving the console without a browser.
+fn cookie_of(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.starts_with("vergeflow_session=").then(|| v.split(';').next().unwrap().to_string()))
+}
+
+fn csrf_in(html: &str) -> String {
+    html.split("name=\"_csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_super_admin_runs_shops_from_the_console() {
+    let app: TestApp = crate::helpers::spawn_app().await;
+    let b = browser().await;
+    let c = &b.client;
+    let base = &app.address;
+
+    // Not signed in: the sign-in page.
+    c.goto(&format!("{base}/super-admin/clients")).await.unwrap();
+    heading(c, "Super admin sign-in").await;
+    fill(c, "email", SUPER_EMAIL).await;
+    fill(c, "password", "not the password").await;
+    click(c, "form button[type=submit]").await;
+    heading(c, "Super admin sign-in").await;
+    assert!(text_of(c, ".error").await.contains("wrong"));
+    fill(c, "email", SUPER_EMAIL).await;
+    fill(c, "password", SUPER_PASSWORD).await;
+    click(c, "form button[type=submit]").await;
+    heading(c, "Dashboard").await;
+    screenshot(c, "console-super-admin-dashboard").await;
+
+    // A shop made through the form; its name is shown as text, never run.
+    let xss = "<img src=x onerror=alert(1)>";
+    c.goto(&format!("{base}/super-admin/clients/create")).await.unwrap();
+    heading(c, "New shop").await;
+    fill(c, "name", xss).await;
+    fill(c, "subdomain", "console1").await;
+    fill(c, "admin_email", "owner@console1.test").await;
+    fill(c, "admin_password", "a long password").await;
+    click(c, "form.stack button[type=submit]").await;
+    heading(c, xss).await;
+    assert!(text_of(c, ".flash").await.contains("created"));
+    assert!(c.find_all(Locator::Css("main img")).await.unwrap().is_empty(), "the shop's name became markup");
+    let id: i64 =
+        app.fetch(&app.super_token, "/api/super-admin/clients?per_page=100").await["data"][0]["id"].as_i64().unwrap();
+    assert!(app.data_dir.join(format!("client_{id}.db")).exists(), "the shop's file appears");
+    screenshot(c, "console-super-admin-shop").await;
+
+    // Listed and found by search.
+    c.goto(&format!("{base}/super-admin/clients?q=console")).await.unwrap();
+    heading(c, "Shops").await;
+    assert!(text_of(c, "table").await.contains("console1"));
+
+    // Suspend, then resume.
+    c.goto(&format!("{base}/super-admin/clients/{id}")).await.unwrap();
+    heading(c, xss).await;
+    click(c, "form[action$='/status'] button").await;
+    for _ in 0..100 {
+        if text_of(c, ".flash").await.contains("suspended") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let shop = app.fetch(&app.super_token, &format!("/api/super-admin/clients/{id}")).await;
+    assert_eq!(shop["status"], "suspended");
+    click(c, "form[action$='/status'] button").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.fetch(&app.super_token, &format!("/api/super-admin/clients/{id}")).await["status"], "active");
+
+    // A backup, made by the job queue, shows up on the shop's page.
+    click(c, "form[action$='/backups'] button").await;
+    let mut listed = false;
+    for _ in 0..100 {
+        c.goto(&format!("{base}/super-admin/clients/{id}")).await.unwrap();
+        if c.find_all(Locator::Css("table tbody tr")).await.unwrap().len() == 1 {
+            listed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(listed, "the backup never appeared");
+
+    // Deleting needs the subdomain typed: a wrong one deletes nothing.
+    fill(c, "confirm", "console2").await;
+    click(c, "form[action$='/delete'] button").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(app.data_dir.join(format!("client_{id}.db")).exists());
+    c.goto(&format!("{base}/super-admin/clients/{id}")).await.unwrap();
+    fill(c, "confirm", "console1").await;
+    click(c, "form[action$='/delete'] button").await;
+    heading(c, "Shops").await;
+    assert!(!app.data_dir.join(format!("client_{id}.db")).exists(), "the shop's file is gone");
+    screenshot(c, "console-super-admin-deleted").await;
+    c.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+async fn console_forms_need_their_csrf_token_and_the_right_role() {
+    let app = crate::helpers::spawn_app().await;
+    let shop = app.create_shop("csrfshop").await;
+    let http = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let base = &app.address;
+    let page = http.get(format!("{base}/super-admin/login")).send().await.unwrap();
+    // The console's headers: no framing, a strict content policy.
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'self'"));
+    let cookie = cookie_of(&page).unwrap();
+    let csrf = csrf_in(&page.text().await.unwrap());
+
+    // Sign-in without the token: refused before the password is looked at.
+    let res = http
+        .post(format!("{base}/super-admin/login"))
+        .header("cookie", &cookie)
+        .form(&[("email", SUPER_EMAIL), ("password", SUPER_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // With it, signed in.
+    let res = http
+        .post(format!("{base}/super-admin/login"))
+        .header("cookie", &cookie)
+        .form(&[("email", SUPER_EMAIL), ("password", SUPER_PASSWORD), ("_csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let signed = cookie_of(&res).unwrap();
+    let set = res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert!(set.iter().any(|c| c.contains("HttpOnly") && c.contains("SameSite=Lax")), "{set:?}");
+    // A form posted without the token (as another site would) is refused and changes nothing.
+    let form = [
+        ("name", "Forged"),
+        ("subdomain", "forged"),
+        ("admin_email", "f@forged.test"),
+        ("admin_password", "long password"),
+    ];
+    let res =
+        http.post(format!("{base}/super-admin/clients")).header("cookie", &signed).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(res.text().await.unwrap().contains("did not come from the console"));
+    assert_eq!(app.fetch(&app.super_token, "/api/super-admin/clients").await["meta"]["total"], 1);
+
+    // A shop admin cannot sign in to the super admin's console, nor use it with an API token.
+    let page = http.get(format!("{base}/super-admin/login")).send().await.unwrap();
+    let cookie = cookie_of(&page).unwrap();
+    let csrf = csrf_in(&page.text().await.unwrap());
+    let res = http
+        .post(format!("{base}/super-admin/login"))
+        .header("cookie", &cookie)
+        .form(&[("email", shop.admin_email.as_str()), ("password", "shop-admin-password"), ("_csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.text().await.unwrap().contains("for super admins"));
+    let res = http.get(format!("{base}/super-admin/clients")).bearer_auth(&shop.admin_token).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "a shop admin's token does not open the super admin's console");
+    // Signed out, the session no longer works.
+    let page = http.get(format!("{base}/super-admin/")).header("cookie", &signed).send().await.unwrap();
+    let csrf = csrf_in(&page.text().await.unwrap());
+    let res = http
+        .post(format!("{base}/super-admin/logout"))
+        .header("cookie", &signed)
+        .form(&[("_csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = http.get(format!("{base}/super-admin/clients")).header("cookie", &signed).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "the old session's token was revoked");
+}
