@@ -82,7 +82,7 @@ fn no_backup() -> AppError {
 }
 
 /// The shop exists and is served (404 / 409 otherwise).
-async fn served(state: &AppState, id: i64) -> Result<(), AppError> {
+pub(crate) async fn served(state: &AppState, id: i64) -> Result<(), AppError> {
     state.main.run(move |c| lifecycle::require_served(c, id).map(|_| ())).await
 }
 
@@ -106,7 +106,7 @@ async fn list(
 }
 
 /// `(client id, backup name)` from the path; the name must be one of that shop's backups.
-async fn find(state: &AppState, raw: &(String, String)) -> Result<(i64, BackupInfo, PathBuf), AppError> {
+pub(crate) async fn find(state: &AppState, raw: &(String, String)) -> Result<(i64, BackupInfo, PathBuf), AppError> {
     let id = client_id(&raw.0)?;
     let name = raw.1.clone();
     let folder = Source::Client(id).folder(&state.settings.backup_dir);

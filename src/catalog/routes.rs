@@ -155,7 +155,7 @@ async fn shop_list_categories(
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"name": "Kitchen"}))]
-struct CategoryBody {
+pub(crate) struct CategoryBody {
     #[schemars(length(min = 1, max = 200))]
     name: Option<String>,
     slug: Option<String>,
@@ -190,7 +190,7 @@ fn seo(
 
 impl CategoryBody {
     /// Validates; on create the name is required and the slug defaults to one made from it.
-    fn parse(self, creating: bool) -> Result<CategoryFields, AppError> {
+    pub(crate) fn parse(self, creating: bool) -> Result<CategoryFields, AppError> {
         let mut errors = FieldErrors::default();
         if creating && self.name.is_none() {
             errors.add("name", "is required");
@@ -286,7 +286,7 @@ async fn shop_list_products(
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"name": "Red Kettle", "description": "Boils water fast", "price_cents": 2999, "stock": 25, "category_id": 1}))]
-struct ProductBody {
+pub(crate) struct ProductBody {
     #[schemars(length(min = 1, max = 200))]
     name: Option<String>,
     #[schemars(regex(pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$"), length(max = 200))]
@@ -321,7 +321,7 @@ struct ProductBody {
 }
 
 impl ProductBody {
-    fn parse(self, creating: bool) -> Result<ProductFields, AppError> {
+    pub(crate) fn parse(self, creating: bool) -> Result<ProductFields, AppError> {
         let mut errors = FieldErrors::default();
         if creating {
             for (field, missing) in [("name", self.name.is_none()), ("price_cents", self.price_cents.is_none())] {
@@ -366,8 +366,14 @@ impl ProductBody {
 
 async fn create_product(admin: ShopAdmin, body: Body<ProductBody>) -> Result<HttpResponse, AppError> {
     let f = body.into_inner().parse(true)?;
+    let created = insert_product(&admin, f).await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+/// A new product within the shop's product quota (the API's and the console's).
+pub(crate) async fn insert_product(admin: &ShopAdmin, f: ProductFields) -> Result<Product, AppError> {
     let max = admin.0.client.quotas.max_products;
-    let created = admin
+    admin
         .0
         .db
         .write(move |tx| {
@@ -382,8 +388,7 @@ async fn create_product(admin: ShopAdmin, body: Body<ProductBody>) -> Result<Htt
             }
             store::insert_product(tx, &f)
         })
-        .await?;
-    Ok(HttpResponse::Created().json(created))
+        .await
 }
 
 async fn admin_show_product(admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<Product>, AppError> {
@@ -391,7 +396,7 @@ async fn admin_show_product(admin: ShopAdmin, id: web::Path<i64>) -> Result<web:
     admin.0.db.run(move |c| store::find_product(c, id, false)?.ok_or_else(|| not_found("product"))).await.map(web::Json)
 }
 
-async fn update_product(
+pub(crate) async fn update_product(
     admin: ShopAdmin,
     id: web::Path<i64>,
     body: Body<ProductBody>,

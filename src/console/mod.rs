@@ -8,6 +8,7 @@
 //! middleware turns it into the request's [`Caller`], so the API's extractors and checks apply
 //! unchanged. Every form carries the session's CSRF token, checked before anything is done.
 
+pub mod shop_admin;
 pub mod super_admin;
 mod views;
 
@@ -27,6 +28,8 @@ use crate::state::AppState;
 const TOKEN_KEY: &str = "console_token";
 const CSRF_KEY: &str = "console_csrf";
 const FLASH_KEY: &str = "console_flash";
+/// Marks a "sign in first" answer, which the middleware turns into the console's sign-in page.
+const SIGN_IN_HEADER: &str = "x-console-sign-in";
 
 const HTMX: &[u8] = include_bytes!("assets/htmx.min.js");
 const CSS: &[u8] = include_bytes!("assets/console.css");
@@ -34,7 +37,8 @@ const CSS: &[u8] = include_bytes!("assets/console.css");
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/console/htmx.min.js", web::get().to(|| asset(HTMX, "text/javascript; charset=utf-8")))
         .route("/console/console.css", web::get().to(|| asset(CSS, "text/css; charset=utf-8")))
-        .service(web::scope("/super-admin").wrap(from_fn(console_request)).configure(super_admin::routes));
+        .service(web::scope("/super-admin").wrap(from_fn(console_request)).configure(super_admin::routes))
+        .service(web::scope("/admin").wrap(from_fn(console_request)).configure(shop_admin::routes));
 }
 
 async fn asset(bytes: &'static [u8], content_type: &'static str) -> HttpResponse {
@@ -64,7 +68,14 @@ async fn console_request(
             }
         }
     }
-    let mut res = next.call(req).await?;
+    let login = if req.path().starts_with("/admin") { "/admin/login" } else { "/super-admin/login" };
+    let res = next.call(req).await?.map_into_boxed_body();
+    // Not signed in (or signed out meanwhile): to this console's sign-in page.
+    let mut res = if res.headers().contains_key(SIGN_IN_HEADER) {
+        res.into_response(redirect(login)).map_into_boxed_body()
+    } else {
+        res
+    };
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -123,6 +134,10 @@ fn take_flash(session: &Session) -> Option<String> {
     session.remove_as::<String>(FLASH_KEY).and_then(Result::ok)
 }
 
+fn html_page(markup: maud::Markup) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(markup.into_string())
+}
+
 fn redirect(to: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, to)).finish()
 }
@@ -152,7 +167,7 @@ impl ResponseError for ConsoleError {
     fn error_response(&self) -> HttpResponse {
         let status = self.0.status_code();
         if status == StatusCode::UNAUTHORIZED {
-            return redirect("/super-admin/login");
+            return HttpResponse::Unauthorized().insert_header((SIGN_IN_HEADER, "1")).finish();
         }
         let message = if status.is_server_error() {
             tracing::error!(error = %self.0, "console request failed");

@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError as _, web};
 use maud::{Markup, html};
 
 use super::views::{self, csrf_field};
-use super::{ConsoleError, checked_form, csrf_token, flash, redirect, super_admin, take_flash};
+use super::{ConsoleError, checked_form, csrf_token, flash, html_page, redirect, super_admin, take_flash};
 use crate::auth::caller::Caller;
 use crate::backups::Source;
 use crate::error::AppError;
@@ -29,20 +29,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/clients/{id}", web::get().to(client_page))
         .route("/clients/{id}/status", web::post().to(set_status))
         .route("/clients/{id}/backups", web::post().to(back_up))
+        .route("/clients/{id}/backups/{name}/restore", web::post().to(restore))
         .route("/clients/{id}/delete", web::post().to(delete));
 }
 
 const NAV: &[(&str, &str)] =
     &[("/super-admin/", "Dashboard"), ("/super-admin/clients", "Shops"), ("/super-admin/clients/create", "New shop")];
 
-fn html_page(markup: Markup) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(markup.into_string())
-}
-
 /// A signed-in page: the navigation, the flash message, the content.
 fn signed_in(session: &Session, title: &str, content: Markup) -> HttpResponse {
     let csrf = csrf_token(session);
-    html_page(views::page(title, Some(NAV), take_flash(session).as_deref(), Some(&csrf), content))
+    let nav = views::Nav { links: NAV, logout: "/super-admin/logout", csrf: &csrf };
+    html_page(views::page(title, Some(&nav), take_flash(session).as_deref(), content))
 }
 
 async fn login_page(session: Session, caller: Caller) -> HttpResponse {
@@ -55,7 +53,6 @@ async fn login_page(session: Session, caller: Caller) -> HttpResponse {
 fn login_form(csrf: &str, problem: Option<&str>) -> Markup {
     views::page(
         "Sign in",
-        None,
         None,
         None,
         html! {
@@ -251,7 +248,7 @@ async fn clients(
 }
 
 /// Percent-encodes a query value.
-fn urlencoding(s: &str) -> String {
+pub(super) fn urlencoding(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
@@ -389,7 +386,7 @@ async fn client_page(
             } @else {
                 div.table-wrap {
                     table {
-                        thead { tr { th { "Name" } th { "Kind" } th { "Taken" } th { "Size" } th { "Verified" } } }
+                        thead { tr { th { "Name" } th { "Kind" } th { "Taken" } th { "Size" } th { "Verified" } th {} } }
                         tbody {
                             @for b in &backups {
                                 tr {
@@ -398,6 +395,12 @@ async fn client_page(
                                     td { (b.created_at) }
                                     td { (format!("{:.2} MB", b.size_bytes as f64 / 1e6)) }
                                     td { (if b.verified { "yes" } else { "no" }) }
+                                    td {
+                                        form.inline method="post" action=(action(&format!("backups/{}/restore", b.name))) {
+                                            (csrf_field(&csrf))
+                                            button.secondary type="submit" { "Restore" }
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -453,6 +456,26 @@ async fn back_up(
     let job = state.main.run(move |c| crate::jobs::enqueue(c, &task)).await?;
     flash(&session, format!("Backup queued (job {job}); it appears below when done."));
     Ok(redirect(&format!("/super-admin/clients/{}", client.id)))
+}
+
+async fn restore(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    super_admin(&caller)?;
+    checked_form(&session, form)?;
+    let (id, info, _) = crate::backups::routes::find(&state, &path).await?;
+    crate::backups::routes::served(&state, id).await?;
+    let task = Task::RestoreClient { client_id: id, name: info.name.clone() };
+    let job = state.main.run(move |c| crate::jobs::enqueue(c, &task)).await?;
+    flash(
+        &session,
+        format!("Restore of {} queued (job {job}); the shop answers 503 for a moment while it runs.", info.name),
+    );
+    Ok(redirect(&format!("/super-admin/clients/{id}")))
 }
 
 async fn delete(

@@ -3,23 +3,25 @@
 use actix_web::http::StatusCode;
 use maud::{DOCTYPE, Markup, html};
 
+/// A signed-in page's navigation: its links, where signing out posts, the session's CSRF token.
+pub struct Nav<'a> {
+    pub links: &'a [(&'a str, &'a str)],
+    pub logout: &'a str,
+    pub csrf: &'a str,
+}
+
 /// A page: the head with the embedded stylesheet and htmx, the console's navigation when signed
 /// in, the flash message and the content.
-pub fn page(
-    title: &str,
-    nav: Option<&[(&str, &str)]>,
-    flash: Option<&str>,
-    csrf: Option<&str>,
-    content: Markup,
-) -> Markup {
+pub fn page(title: &str, nav: Option<&Nav<'_>>, flash: Option<&str>, content: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                // A refusal (401, 403, 422…) is a page to show, not an error to drop.
-                meta name="htmx-config" content=r#"{"responseHandling":[{"code":"204","swap":false},{"code":".*","swap":true}]}"#;
+                // A refusal (401, 403, 422…) is a page to show, not an error to drop; no inline
+                // style (the content policy allows none).
+                meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"responseHandling":[{"code":"204","swap":false},{"code":".*","swap":true}]}"#;
                 title { (title) " · VergeFlow" }
                 link rel="stylesheet" href="/console/console.css";
                 script src="/console/htmx.min.js" defer {}
@@ -28,17 +30,15 @@ pub fn page(
                 a.skip href="#main" { "Skip to content" }
                 header {
                     span.brand { "VergeFlow" }
-                    @if let Some(links) = nav {
+                    @if let Some(n) = nav {
                         nav aria-label="Console" {
-                            @for (href, label) in links {
+                            @for (href, label) in n.links {
                                 a href=(href) { (label) }
                             }
                         }
-                        @if let Some(csrf) = csrf {
-                            form.inline method="post" action="/super-admin/logout" {
-                                input type="hidden" name="_csrf" value=(csrf);
-                                button.secondary type="submit" { "Sign out" }
-                            }
+                        form.inline method="post" action=(n.logout) {
+                            input type="hidden" name="_csrf" value=(n.csrf);
+                            button.secondary type="submit" { "Sign out" }
                         }
                     }
                 }
@@ -59,11 +59,10 @@ pub fn error_page(status: StatusCode, message: &str) -> Markup {
         title,
         None,
         None,
-        None,
         html! {
             h1 { (status.as_u16()) " " (title) }
             p.error role="alert" { (message) }
-            p { a href="/super-admin/" { "Back to the console" } }
+            p { "Use your browser's back button to return." }
         },
     )
 }

@@ -450,7 +450,7 @@ async fn admin_show(admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<Or
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"status": "shipped"}))]
-struct StatusBody {
+pub(crate) struct StatusBody {
     /// The next status; may be left out when only `custom` changes.
     #[schemars(with = "Option<super::store::OrderStatus>")]
     status: Option<String>,
@@ -462,7 +462,7 @@ struct StatusBody {
     tracking_number: Option<String>,
 }
 
-async fn admin_update(
+pub(crate) async fn admin_update(
     state: web::Data<AppState>,
     admin: ShopAdmin,
     id: web::Path<i64>,

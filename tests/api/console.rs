@@ -193,6 +193,23 @@ async fn the_super_admin_runs_shops_from_the_console() {
     }
     assert!(listed, "the backup never appeared");
 
+    // Restoring that backup takes the shop back to it: a product added since is gone again.
+    let admin = app.login_token("owner@console1.test", "a long password").await;
+    app.create(&admin, "/api/admin/products", serde_json::json!({"name": "Added later", "price_cents": 100})).await;
+    c.goto(&format!("{base}/super-admin/clients/{id}")).await.unwrap();
+    click(c, "form[action*='/restore'] button").await;
+    assert!(text_of(c, ".flash").await.contains("Restore of"));
+    let mut restored = false;
+    for _ in 0..100 {
+        let res = app.as_user(reqwest::Method::GET, &admin, "/api/admin/products").send().await.unwrap();
+        if res.status() == StatusCode::OK && res.json::<serde_json::Value>().await.unwrap()["meta"]["total"] == 0 {
+            restored = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(restored, "the restore never took the shop back");
+
     // Deleting needs the subdomain typed: a wrong one deletes nothing.
     fill(c, "confirm", "console2").await;
     click(c, "form[action$='/delete'] button").await;
@@ -282,4 +299,98 @@ async fn console_forms_need_their_csrf_token_and_the_right_role() {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let res = http.get(format!("{base}/super-admin/clients")).header("cookie", &signed).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER, "the old session's token was revoked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shop_admin_runs_the_shop_from_the_console() {
+    let app: TestApp = crate::helpers::spawn_app().await;
+    let shop = app.create_shop("consoleshop").await;
+    let other = app.create_shop("othershop").await;
+    let t = &shop.admin_token;
+    app.create(
+        t,
+        "/api/admin/custom-fields",
+        serde_json::json!({"entity": "product", "key": "origin", "label": "Origin", "type": "text"}),
+    )
+    .await;
+    // Ids that exist only in the other shop.
+    for i in 0..3 {
+        app.create(
+            &other.admin_token,
+            "/api/admin/products",
+            serde_json::json!({"name": format!("Other {i}"), "price_cents": 100}),
+        )
+        .await;
+    }
+    let b = browser().await;
+    let c = &b.client;
+    let base = &app.address;
+
+    c.goto(&format!("{base}/admin/")).await.unwrap();
+    heading(c, "Shop admin sign-in").await;
+    fill(c, "email", &shop.admin_email).await;
+    fill(c, "password", "shop-admin-password").await;
+    click(c, "form button[type=submit]").await;
+    heading(c, "Shop consoleshop").await;
+
+    // A category, then a product in it with a custom field.
+    c.goto(&format!("{base}/admin/categories")).await.unwrap();
+    heading(c, "Categories").await;
+    fill(c, "name", "Tea").await;
+    click(c, "form.stack button[type=submit]").await;
+    assert!(text_of(c, ".flash").await.contains("Tea added"));
+    c.goto(&format!("{base}/admin/products/new")).await.unwrap();
+    heading(c, "New product").await;
+    fill(c, "name", "Green tea").await;
+    fill(c, "price_cents", "450").await;
+    fill(c, "stock", "10").await;
+    c.find(Locator::Css("select[name='category_id'] option:nth-child(2)")).await.unwrap().click().await.unwrap();
+    fill(c, "custom.origin", "Japan").await;
+    click(c, "form.stack button[type=submit]").await;
+    heading(c, "Green tea").await;
+    let product = app.fetch(t, "/api/admin/products").await["data"][0].clone();
+    assert_eq!((product["price_cents"].as_i64(), product["custom"]["origin"].as_str()), (Some(450), Some("Japan")));
+    assert!(product["category_id"].is_i64());
+    screenshot(c, "console-shop-admin-product").await;
+
+    // A name that is markup is shown as text.
+    c.goto(&format!("{base}/admin/products/new")).await.unwrap();
+    heading(c, "New product").await;
+    fill(c, "name", "<img src=x onerror=alert(1)>").await;
+    fill(c, "price_cents", "100").await;
+    click(c, "form.stack button[type=submit]").await;
+    heading(c, "<img src=x onerror=alert(1)>").await;
+    assert!(c.find_all(Locator::Css("main img")).await.unwrap().is_empty());
+
+    // A customer buys it through the API; the admin sees the order and ships it.
+    let buyer = app.register_customer("consoleshop", "buyer@consoleshop.test").await;
+    let address = crate::shop_journeys::address(&app, &buyer).await;
+    app.create(&buyer, "/api/shop/cart/items", serde_json::json!({"product_id": product["id"], "quantity": 2})).await;
+    let order = app.create(&buyer, "/api/shop/checkout", serde_json::json!({"address_id": address})).await;
+    c.goto(&format!("{base}/admin/orders")).await.unwrap();
+    heading(c, "Orders").await;
+    assert!(text_of(c, "table").await.contains(order["number"].as_str().unwrap()));
+    c.goto(&format!("{base}/admin/orders/{}", order["id"])).await.unwrap();
+    heading(c, &format!("Order {}", order["number"].as_str().unwrap())).await;
+    c.find(Locator::Css("select[name='status'] option[value='paid']")).await.unwrap().click().await.unwrap();
+    click(c, "form.stack button[type=submit]").await;
+    assert!(text_of(c, ".flash").await.contains("is paid now"));
+    c.find(Locator::Css("select[name='status'] option[value='shipped']")).await.unwrap().click().await.unwrap();
+    fill(c, "tracking_number", "TRACK-1").await;
+    click(c, "form.stack button[type=submit]").await;
+    for _ in 0..100 {
+        if text_of(c, ".flash").await.contains("is shipped now") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.fetch(&buyer, &format!("/api/shop/orders/{}", order["id"])).await["status"], "shipped");
+    screenshot(c, "console-shop-admin-order").await;
+
+    // Another shop's records are not found; the super admin's console is not this admin's.
+    c.goto(&format!("{base}/admin/products/3")).await.unwrap();
+    heading(c, "404 Not Found").await;
+    c.goto(&format!("{base}/super-admin/clients")).await.unwrap();
+    heading(c, "403 Forbidden").await;
+    c.clone().close().await.unwrap();
 }

@@ -1,0 +1,830 @@
+//! `/admin/`: a shop admin's console. Every page goes through the API's `ShopAdmin` extraction
+//! (the caller's own shop, active, within its request quota), and every change through the same
+//! validation and store functions as the API.
+
+use std::collections::HashMap;
+
+use actix_session::Session;
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest, HttpResponse, ResponseError as _, web};
+use futures_util::future::LocalBoxFuture;
+use maud::{Markup, html};
+use serde_json::{Map, Value};
+
+use super::views::{self, csrf_field};
+use super::{ConsoleError, checked_form, csrf_token, flash, html_page, redirect, take_flash};
+use crate::auth::caller::Caller;
+use crate::body::Body;
+use crate::catalog::store::{self as catalog, ProductFilter};
+use crate::custom_fields::{CustomField, Entity, FieldType};
+use crate::error::AppError;
+use crate::pagination::Page;
+use crate::state::AppState;
+use crate::tenancy::resolve::ShopAdmin;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/login", web::get().to(login_page))
+        .route("/login", web::post().to(login))
+        .route("/logout", web::post().to(logout))
+        .route("/password", web::get().to(forgot_page))
+        .route("/password", web::post().to(forgot))
+        .route("/", web::get().to(dashboard))
+        .route("", web::get().to(|| async { redirect("/admin/") }))
+        .route("/products", web::get().to(products))
+        .route("/products", web::post().to(create_product))
+        .route("/products/new", web::get().to(new_product))
+        .route("/products/{id}", web::get().to(edit_product))
+        .route("/products/{id}", web::post().to(update_product))
+        .route("/categories", web::get().to(categories))
+        .route("/categories", web::post().to(create_category))
+        .route("/orders", web::get().to(orders))
+        .route("/orders/{id}", web::get().to(order))
+        .route("/orders/{id}/status", web::post().to(order_status))
+        .route("/customers", web::get().to(customers))
+        .route("/reviews", web::get().to(reviews))
+        .route("/reviews/{id}", web::post().to(moderate_review));
+}
+
+const NAV: &[(&str, &str)] = &[
+    ("/admin/", "Dashboard"),
+    ("/admin/products", "Products"),
+    ("/admin/categories", "Categories"),
+    ("/admin/orders", "Orders"),
+    ("/admin/customers", "Customers"),
+    ("/admin/reviews", "Reviews"),
+];
+
+/// The signed-in shop admin's shop, as the API resolves it; refusals become console pages.
+struct Console(ShopAdmin);
+
+impl FromRequest for Console {
+    type Error = ConsoleError;
+    type Future = LocalBoxFuture<'static, Result<Self, ConsoleError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = req.extensions().get::<Caller>().cloned().unwrap_or(Caller::Anonymous);
+        let admin = ShopAdmin::from_request(req, payload);
+        Box::pin(async move {
+            match caller {
+                Caller::Admin { .. } => Ok(Console(admin.await?)),
+                Caller::Anonymous => Err(ConsoleError(AppError::Unauthorized("sign in first".into()))),
+                _ => Err(ConsoleError(AppError::forbidden("forbidden", "this console is for shop admins"))),
+            }
+        })
+    }
+}
+
+fn signed_in(session: &Session, title: &str, content: Markup) -> HttpResponse {
+    let csrf = csrf_token(session);
+    let nav = views::Nav { links: NAV, logout: "/admin/logout", csrf: &csrf };
+    html_page(views::page(title, Some(&nav), take_flash(session).as_deref(), content))
+}
+
+fn money(cents: i64) -> String {
+    format!("{}{}.{:02}", if cents < 0 { "-" } else { "" }, cents.abs() / 100, cents.abs() % 100)
+}
+
+// --- signing in ---
+
+fn login_form(csrf: &str, problem: Option<&str>) -> Markup {
+    views::page(
+        "Sign in",
+        None,
+        None,
+        html! {
+            h1 { "Shop admin sign-in" }
+            @if let Some(p) = problem { p.error role="alert" { (p) } }
+            form.stack method="post" action="/admin/login" {
+                (csrf_field(csrf))
+                label { "E-mail" input type="email" name="email" autocomplete="username" required; }
+                label { "Password" input type="password" name="password" autocomplete="current-password" required; }
+                button type="submit" { "Sign in" }
+            }
+            p { a href="/admin/password" { "Forgot your password?" } }
+        },
+    )
+}
+
+async fn login_page(session: Session, req: HttpRequest) -> HttpResponse {
+    if matches!(req.extensions().get::<Caller>(), Some(Caller::Admin { .. })) {
+        return redirect("/admin/");
+    }
+    html_page(login_form(&csrf_token(&session), None))
+}
+
+async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    session: Session,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let email = form.get("email").cloned().unwrap_or_default();
+    let password = form.get("password").cloned().unwrap_or_default();
+    let ip = crate::proxy::remote_address(&req, &state.settings);
+    let refused = |message: &str| {
+        HttpResponse::Unauthorized()
+            .content_type("text/html; charset=utf-8")
+            .body(login_form(&csrf_token(&session), Some(message)).into_string())
+    };
+    match crate::auth::routes::sign_in(&state, &ip, email, password).await {
+        Ok((issued, user)) if user.role == "admin" => {
+            session.renew();
+            let _ = session.insert(super::TOKEN_KEY, issued.token);
+            Ok(redirect("/admin/"))
+        }
+        Ok((issued, _)) => {
+            let token = issued.token;
+            state
+                .main
+                .run(move |c| {
+                    let (caller, _) = crate::auth::caller::identify_with_abilities(c, Some(&token))?;
+                    Ok(crate::auth::tokens::revoke(c, caller.token_id().unwrap_or(0))?)
+                })
+                .await?;
+            Ok(refused("This console is for shop admins; super admins sign in at /super-admin/."))
+        }
+        Err(AppError::Unauthorized(_)) => Ok(refused("E-mail or password is wrong.")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn logout(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    session: Session,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    checked_form(&session, form)?;
+    let token_id = req.extensions().get::<Caller>().and_then(Caller::token_id);
+    if let Some(token_id) = token_id {
+        state.main.run(move |c| Ok(crate::auth::tokens::revoke(c, token_id)?)).await?;
+    }
+    session.purge();
+    Ok(redirect("/admin/login"))
+}
+
+async fn forgot_page(session: Session) -> HttpResponse {
+    html_page(views::page(
+        "Forgot your password?",
+        None,
+        take_flash(&session).as_deref(),
+        html! {
+            h1 { "Forgot your password?" }
+            p { "We mail a link to reset it to the address, if it has an account." }
+            form.stack method="post" action="/admin/password" {
+                (csrf_field(&csrf_token(&session)))
+                label { "E-mail" input type="email" name="email" autocomplete="username" required; }
+                button type="submit" { "Send the link" }
+            }
+        },
+    ))
+}
+
+async fn forgot(
+    state: web::Data<AppState>,
+    session: Session,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let email = form.get("email").map(|e| e.trim().to_string()).unwrap_or_default();
+    if !email.is_empty() && email.len() <= 254 {
+        // The API's "forgot password": the same job, the same answer whether or not the account exists.
+        let task = crate::jobs::Task::PasswordReset { client_id: None, email };
+        state.main.run(move |c| crate::jobs::enqueue(c, &task)).await?;
+    }
+    flash(&session, "If that address has an account, a mail with a reset link is on its way.");
+    Ok(redirect("/admin/password"))
+}
+
+// --- dashboard ---
+
+async fn dashboard(session: Session, shop: Console) -> Result<HttpResponse, ConsoleError> {
+    let db = shop.0.0.db.clone();
+    let name = shop.0.0.client.name.clone();
+    let (orders_today, revenue_today, low): (i64, i64, Vec<(i64, String, i64)>) = db
+        .run(|c| {
+            let (n, revenue) = c.query_row(
+                "SELECT COUNT(*), COALESCE(SUM(total_cents), 0) FROM orders
+                 WHERE created_at >= strftime('%Y-%m-%dT00:00:00Z', 'now') AND status <> 'cancelled'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let threshold = crate::shop_settings::store::get(c)?.low_stock_threshold;
+            let low = c
+                .prepare(
+                    "SELECT id, name, stock FROM products WHERE active = 1 AND stock <= ?1 ORDER BY stock, id LIMIT 10",
+                )?
+                .query_map([threshold], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?;
+            Ok((n, revenue, low))
+        })
+        .await?;
+    Ok(signed_in(
+        &session,
+        "Dashboard",
+        html! {
+            h1 { (name) }
+            div.cards {
+                div.card { div.n { (orders_today) } div.l { "orders today" } }
+                div.card { div.n { (money(revenue_today)) } div.l { "revenue today" } }
+            }
+            h2 { "Low stock" }
+            @if low.is_empty() { p.muted { "Nothing is running low." } }
+            @else {
+                div.table-wrap { table {
+                    thead { tr { th { "Product" } th { "Stock" } } }
+                    tbody { @for (id, name, stock) in &low {
+                        tr { td { a href=(format!("/admin/products/{id}")) { (name) } } td { (stock) } }
+                    } }
+                } }
+            }
+        },
+    ))
+}
+
+// --- products ---
+
+fn page_of(q: &HashMap<String, String>) -> Page {
+    let page = q.get("page").and_then(|p| p.parse().ok()).filter(|p| (1..=100_000).contains(p)).unwrap_or(1);
+    Page { page, per_page: 25 }
+}
+
+async fn products(
+    session: Session,
+    shop: Console,
+    q: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let page = page_of(&q);
+    let search = q.get("q").map(|s| s.trim().to_string()).filter(|s| !s.is_empty() && s.len() <= 200);
+    let category = q.get("category_id").and_then(|c| c.parse::<i64>().ok());
+    let filter = ProductFilter { q: search.clone(), category_id: category, active_only: false, custom: Vec::new() };
+    let ((rows, total), cats) = shop
+        .0
+        .0
+        .db
+        .run(move |c| {
+            let found = catalog::search_products(c, &filter, page)?;
+            let cats = catalog::list_categories(c, Page { page: 1, per_page: 100 })?.0;
+            Ok((found, cats))
+        })
+        .await?;
+    let link = |p: i64| {
+        let mut query = format!("/admin/products?page={p}");
+        if let Some(s) = &search {
+            query.push_str(&format!("&q={}", super::super_admin::urlencoding(s)));
+        }
+        if let Some(c) = category {
+            query.push_str(&format!("&category_id={c}"));
+        }
+        query
+    };
+    Ok(signed_in(
+        &session,
+        "Products",
+        html! {
+            h1 { "Products" }
+            p { a.button href="/admin/products/new" { "New product" } }
+            form.filters method="get" action="/admin/products" role="search" {
+                label { "Search" input type="search" name="q" value=(search.as_deref().unwrap_or("")); }
+                label { "Category"
+                    select name="category_id" {
+                        option value="" { "any" }
+                        @for c in &cats { option value=(c.id) selected[category == Some(c.id)] { (c.name) } }
+                    }
+                }
+                button type="submit" { "Filter" }
+            }
+            p.muted { (total) " products" }
+            div.table-wrap { table {
+                thead { tr { th { "Name" } th { "Price" } th { "Stock" } th { "Variants" } th { "Active" } } }
+                tbody { @for p in &rows {
+                    tr {
+                        td { a href=(format!("/admin/products/{}", p.id)) { (p.name) } }
+                        td { (money(p.price_cents)) }
+                        td { (p.stock) }
+                        td { (p.variants.len()) }
+                        td { (if p.active { "yes" } else { "no" }) }
+                    }
+                } }
+            } }
+            nav.pager aria-label="Pages" {
+                @if page.page > 1 { a href=(link(page.page - 1)) { "← Previous" } }
+                @if page.page * page.per_page < total { a href=(link(page.page + 1)) { "Next →" } }
+            }
+        },
+    ))
+}
+
+/// A product's form: its fields, its category, and every product custom field of the shop.
+fn product_form(
+    csrf: &str,
+    action: &str,
+    values: &HashMap<String, String>,
+    cats: &[catalog::Category],
+    fields: &[CustomField],
+    problem: Option<&str>,
+) -> Markup {
+    let v = |k: &str| values.get(k).cloned().unwrap_or_default();
+    html! {
+        @if let Some(p) = problem { p.error role="alert" { (p) } }
+        form.stack method="post" action=(action) {
+            (csrf_field(csrf))
+            label { "Name" input name="name" value=(v("name")) required maxlength="200"; }
+            label { "Description" textarea name="description" rows="4" { (v("description")) } }
+            label { "Price (cents)" input type="number" name="price_cents" min="0" value=(v("price_cents")); }
+            label { "Stock" input type="number" name="stock" min="0" value=(v("stock")); }
+            label { "Category"
+                select name="category_id" {
+                    option value="" { "none" }
+                    @for c in cats { option value=(c.id) selected[v("category_id") == c.id.to_string()] { (c.name) } }
+                }
+            }
+            label { "Active"
+                select name="active" {
+                    option value="true" selected[v("active") != "false"] { "yes" }
+                    option value="false" selected[v("active") == "false"] { "no" }
+                }
+            }
+            @for f in fields {
+                @let name = format!("custom.{}", f.key);
+                label { (f.label) @if f.required { " *" }
+                    @match f.kind {
+                        FieldType::Select => {
+                            select name=(name) {
+                                option value="" { "–" }
+                                @for o in f.options.as_deref().unwrap_or_default() {
+                                    option value=(o) selected[v(&name) == *o] { (o) }
+                                }
+                            }
+                        }
+                        FieldType::Boolean => {
+                            select name=(name) {
+                                option value="" { "–" }
+                                option value="true" selected[v(&name) == "true"] { "yes" }
+                                option value="false" selected[v(&name) == "false"] { "no" }
+                            }
+                        }
+                        FieldType::Number => { input type="number" step="any" name=(name) value=(v(&name)); }
+                        FieldType::Date => { input type="date" name=(name) value=(v(&name)); }
+                        FieldType::Text => { input name=(name) value=(v(&name)); }
+                    }
+                }
+            }
+            button type="submit" { "Save" }
+        }
+    }
+}
+
+/// The API's product body from a form: numbers and booleans typed, custom fields typed by their
+/// definitions, empty fields left out (so they keep their value).
+fn product_body(
+    form: &HashMap<String, String>,
+    fields: &[CustomField],
+) -> Result<crate::catalog::routes::ProductBody, AppError> {
+    let mut body = Map::new();
+    let mut custom = Map::new();
+    for (k, raw) in form {
+        let v = raw.trim();
+        if k == "_csrf" || v.is_empty() {
+            continue;
+        }
+        let value = match k.as_str() {
+            "price_cents" | "stock" | "category_id" | "weight_grams" => {
+                v.parse::<i64>().map(Value::from).map_err(|_| AppError::invalid_field(k, "must be a whole number"))?
+            }
+            "active" => Value::Bool(v == "true"),
+            key if key.starts_with("custom.") => {
+                let key = &key["custom.".len()..];
+                let Some(def) = fields.iter().find(|f| f.key == key) else { continue };
+                let typed = match def.kind {
+                    FieldType::Number => {
+                        v.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number)
+                    }
+                    FieldType::Boolean => Some(Value::Bool(v == "true")),
+                    _ => None,
+                };
+                custom.insert(key.to_string(), typed.unwrap_or_else(|| Value::String(v.to_string())));
+                continue;
+            }
+            "name" | "description" | "slug" => Value::String(raw.to_string()),
+            _ => continue,
+        };
+        body.insert(k.clone(), value);
+    }
+    if !custom.is_empty() {
+        body.insert("custom".into(), Value::Object(custom));
+    }
+    serde_json::from_value(Value::Object(body)).map_err(|e| AppError::unprocessable("validation_failed", e.to_string()))
+}
+
+fn problem_of(e: &AppError) -> String {
+    match e {
+        AppError::Validation { fields, .. } => {
+            fields.iter().map(|(f, p)| format!("{f} {p}")).collect::<Vec<_>>().join("; ")
+        }
+        other => other.to_string(),
+    }
+}
+
+async fn form_context(shop: &Console) -> Result<(Vec<catalog::Category>, Vec<CustomField>), AppError> {
+    shop.0
+        .0
+        .db
+        .run(|c| {
+            Ok((
+                catalog::list_categories(c, Page { page: 1, per_page: 100 })?.0,
+                crate::custom_fields::store::list(c, Some(Entity::Product))?,
+            ))
+        })
+        .await
+}
+
+async fn new_product(session: Session, shop: Console) -> Result<HttpResponse, ConsoleError> {
+    let (cats, fields) = form_context(&shop).await?;
+    let csrf = csrf_token(&session);
+    Ok(signed_in(
+        &session,
+        "New product",
+        html! { h1 { "New product" } (product_form(&csrf, "/admin/products", &HashMap::new(), &cats, &fields, None)) },
+    ))
+}
+
+async fn create_product(
+    session: Session,
+    shop: Console,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let (cats, fields) = form_context(&shop).await?;
+    let created = match product_body(&form, &fields).and_then(|b| b.parse(true)) {
+        Ok(f) => crate::catalog::routes::insert_product(&shop.0, f).await,
+        Err(e) => Err(e),
+    };
+    match created {
+        Ok(p) => {
+            flash(&session, format!("{} created.", p.name));
+            Ok(redirect(&format!("/admin/products/{}", p.id)))
+        }
+        Err(e) if e.status_code().is_client_error() => {
+            let csrf = csrf_token(&session);
+            let mut res = signed_in(
+                &session,
+                "New product",
+                html! { h1 { "New product" } (product_form(&csrf, "/admin/products", &form, &cats, &fields, Some(&problem_of(&e)))) },
+            );
+            *res.status_mut() = e.status_code();
+            Ok(res)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn product_values(p: &catalog::Product) -> HashMap<String, String> {
+    let mut v = HashMap::from([
+        ("name".to_string(), p.name.clone()),
+        ("description".to_string(), p.description.clone()),
+        ("price_cents".to_string(), p.price_cents.to_string()),
+        ("stock".to_string(), p.stock.to_string()),
+        ("category_id".to_string(), p.category_id.map(|c| c.to_string()).unwrap_or_default()),
+        ("active".to_string(), p.active.to_string()),
+    ]);
+    for (k, value) in &p.custom {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        v.insert(format!("custom.{k}"), text);
+    }
+    v
+}
+
+async fn edit_product(session: Session, shop: Console, id: web::Path<i64>) -> Result<HttpResponse, ConsoleError> {
+    let id = id.into_inner();
+    let product = shop
+        .0
+        .0
+        .db
+        .run(move |c| {
+            catalog::find_product(c, id, false)?.ok_or_else(|| AppError::not_found("not_found", "no such product"))
+        })
+        .await?;
+    let (cats, fields) = form_context(&shop).await?;
+    let csrf = csrf_token(&session);
+    let action = format!("/admin/products/{id}");
+    Ok(signed_in(
+        &session,
+        &product.name,
+        html! {
+            h1 { (product.name) }
+            (product_form(&csrf, &action, &product_values(&product), &cats, &fields, None))
+            h2 { "Variants" }
+            div.table-wrap { table {
+                thead { tr { th { "SKU" } th { "Options" } th { "Price" } th { "Stock" } } }
+                tbody { @for v in &product.variants {
+                    tr { td { (v.sku.as_deref().unwrap_or("–")) } td { (serde_json::to_string(&v.options).unwrap_or_default()) }
+                         td { (money(v.price_cents)) } td { (v.stock) } }
+                } }
+            } }
+        },
+    ))
+}
+
+async fn update_product(
+    session: Session,
+    shop: Console,
+    id: web::Path<i64>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let id = id.into_inner();
+    let (cats, fields) = form_context(&shop).await?;
+    let mut body = form.clone();
+    // Price and stock belong to the variants once a product has several: the form sends them only
+    // when they changed.
+    let current = shop.0.0.db.run(move |c| Ok(catalog::find_product(c, id, false)?)).await?;
+    let Some(current) = current else { return Err(AppError::not_found("not_found", "no such product").into()) };
+    for k in ["price_cents", "stock"] {
+        let unchanged = match k {
+            "price_cents" => current.price_cents.to_string(),
+            _ => current.stock.to_string(),
+        };
+        if body.get(k).map(|v| v.trim()) == Some(unchanged.as_str()) {
+            body.remove(k);
+        }
+    }
+    let updated = match product_body(&body, &fields) {
+        Ok(b) => {
+            crate::catalog::routes::update_product(shop.0, web::Path::from(id), Body(b)).await.map(|j| j.into_inner())
+        }
+        Err(e) => Err(e),
+    };
+    match updated {
+        Ok(p) => {
+            flash(&session, format!("{} saved.", p.name));
+            Ok(redirect(&format!("/admin/products/{id}")))
+        }
+        Err(e) if e.status_code().is_client_error() => {
+            let csrf = csrf_token(&session);
+            let action = format!("/admin/products/{id}");
+            let mut res = signed_in(
+                &session,
+                &current.name,
+                html! { h1 { (current.name) } (product_form(&csrf, &action, &form, &cats, &fields, Some(&problem_of(&e)))) },
+            );
+            *res.status_mut() = e.status_code();
+            Ok(res)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+// --- categories ---
+
+async fn categories(session: Session, shop: Console) -> Result<HttpResponse, ConsoleError> {
+    let cats = shop.0.0.db.run(|c| Ok(catalog::list_categories(c, Page { page: 1, per_page: 100 })?.0)).await?;
+    let csrf = csrf_token(&session);
+    Ok(signed_in(
+        &session,
+        "Categories",
+        html! {
+            h1 { "Categories" }
+            div.table-wrap { table {
+                thead { tr { th { "Name" } th { "Slug" } th { "Parent" } } }
+                tbody { @for c in &cats {
+                    tr { td { (c.name) } td { (c.slug) }
+                         td { (c.parent_id.and_then(|p| cats.iter().find(|x| x.id == p)).map(|p| p.name.as_str()).unwrap_or("–")) } }
+                } }
+            } }
+            h2 { "New category" }
+            form.stack method="post" action="/admin/categories" {
+                (csrf_field(&csrf))
+                label { "Name" input name="name" required maxlength="200"; }
+                label { "Parent"
+                    select name="parent_id" {
+                        option value="" { "none (top level)" }
+                        @for c in cats.iter().filter(|c| c.parent_id.is_none()) { option value=(c.id) { (c.name) } }
+                    }
+                }
+                button type="submit" { "Add" }
+            }
+        },
+    ))
+}
+
+async fn create_category(
+    session: Session,
+    shop: Console,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let mut body = Map::new();
+    body.insert("name".into(), Value::String(form.get("name").cloned().unwrap_or_default()));
+    if let Some(p) = form.get("parent_id").and_then(|p| p.parse::<i64>().ok()) {
+        body.insert("parent_id".into(), Value::from(p));
+    }
+    let parsed: crate::catalog::routes::CategoryBody = serde_json::from_value(Value::Object(body))
+        .map_err(|e| AppError::unprocessable("validation_failed", e.to_string()))?;
+    let f = parsed.parse(true)?;
+    let created = shop.0.0.db.write(move |tx| catalog::insert_category_with(tx, &f)).await;
+    match created {
+        Ok(c) => flash(&session, format!("Category {} added.", c.name)),
+        Err(e) if e.status_code().is_client_error() => flash(&session, format!("Not added: {}", problem_of(&e))),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(redirect("/admin/categories"))
+}
+
+// --- orders ---
+
+async fn orders(
+    session: Session,
+    shop: Console,
+    q: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let page = page_of(&q);
+    let status = q.get("status").filter(|s| crate::orders::store::STATUSES.contains(&s.as_str())).cloned();
+    let s = status.clone();
+    let (rows, total) = shop.0.0.db.run(move |c| Ok(crate::orders::store::list(c, None, s.as_deref(), page)?)).await?;
+    Ok(signed_in(
+        &session,
+        "Orders",
+        html! {
+            h1 { "Orders" }
+            form.filters method="get" action="/admin/orders" {
+                label { "Status"
+                    select name="status" {
+                        option value="" { "any" }
+                        @for st in crate::orders::store::STATUSES { option value=(st) selected[status.as_deref() == Some(st)] { (st) } }
+                    }
+                }
+                button type="submit" { "Filter" }
+            }
+            p.muted { (total) " orders" }
+            div.table-wrap { table {
+                thead { tr { th { "Number" } th { "Status" } th { "Total" } th { "Ship to" } th { "Placed" } } }
+                tbody { @for o in &rows {
+                    tr {
+                        td { a href=(format!("/admin/orders/{}", o.id)) { (o.number) } }
+                        td { (o.status) }
+                        td { (money(o.total_cents)) " " (o.currency) }
+                        td { (o.shipping_address.name) ", " (o.shipping_address.city) }
+                        td { (o.created_at) }
+                    }
+                } }
+            } }
+            nav.pager aria-label="Pages" {
+                @if page.page > 1 { a href=(format!("/admin/orders?page={}", page.page - 1)) { "← Previous" } }
+                @if page.page * page.per_page < total { a href=(format!("/admin/orders?page={}", page.page + 1)) { "Next →" } }
+            }
+        },
+    ))
+}
+
+async fn order(session: Session, shop: Console, id: web::Path<i64>) -> Result<HttpResponse, ConsoleError> {
+    let id = id.into_inner();
+    let o = shop
+        .0
+        .0
+        .db
+        .run(move |c| {
+            crate::orders::store::find(c, id, None)?.ok_or_else(|| AppError::not_found("not_found", "no such order"))
+        })
+        .await?;
+    let csrf = csrf_token(&session);
+    Ok(signed_in(
+        &session,
+        &format!("Order {}", o.number),
+        html! {
+            h1 { "Order " (o.number) }
+            dl {
+                dt { "Status" } dd { (o.status) }
+                dt { "Total" } dd { (money(o.total_cents)) " " (o.currency) }
+                dt { "Ship to" } dd { (o.shipping_address.name) ", " (o.shipping_address.line1) ", " (o.shipping_address.city) " " (o.shipping_address.postal_code) ", " (o.shipping_address.country) }
+                dt { "Placed" } dd { (o.created_at) }
+            }
+            h2 { "Items" }
+            div.table-wrap { table {
+                thead { tr { th { "Item" } th { "Quantity" } th { "Price" } th { "Total" } } }
+                tbody { @for i in &o.items {
+                    tr { td { (i.name) } td { (i.quantity) } td { (money(i.unit_price_cents)) } td { (money(i.line_total_cents)) } }
+                } }
+            } }
+            h2 { "Change the status" }
+            form.stack method="post" action=(format!("/admin/orders/{id}/status")) {
+                (csrf_field(&csrf))
+                label { "New status"
+                    select name="status" {
+                        @for st in crate::orders::store::STATUSES { option value=(st) selected[o.status == *st] { (st) } }
+                    }
+                }
+                label { "Tracking number (optional)" input name="tracking_number" maxlength="100"; }
+                button type="submit" { "Change" }
+            }
+        },
+    ))
+}
+
+async fn order_status(
+    state: web::Data<AppState>,
+    session: Session,
+    shop: Console,
+    id: web::Path<i64>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let id = id.into_inner();
+    let mut body = Map::new();
+    body.insert("status".into(), Value::String(form.get("status").cloned().unwrap_or_default()));
+    if let Some(t) = form.get("tracking_number").map(|t| t.trim()).filter(|t| !t.is_empty()) {
+        body.insert("tracking_number".into(), Value::String(t.to_string()));
+    }
+    let parsed: crate::orders::routes::StatusBody = serde_json::from_value(Value::Object(body))
+        .map_err(|e| AppError::unprocessable("validation_failed", e.to_string()))?;
+    match crate::orders::routes::admin_update(state, shop.0, web::Path::from(id), Body(parsed)).await {
+        Ok(o) => flash(&session, format!("Order {} is {} now.", o.number, o.status)),
+        Err(e) if e.status_code().is_client_error() => flash(&session, format!("Not changed: {}", problem_of(&e))),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(redirect(&format!("/admin/orders/{id}")))
+}
+
+// --- customers and reviews ---
+
+async fn customers(
+    session: Session,
+    shop: Console,
+    q: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let page = page_of(&q);
+    let (rows, total) = shop.0.0.db.run(move |c| Ok(crate::customers::store::list_customers(c, page)?)).await?;
+    Ok(signed_in(
+        &session,
+        "Customers",
+        html! {
+            h1 { "Customers" }
+            p.muted { (total) " customers" }
+            div.table-wrap { table {
+                thead { tr { th { "Name" } th { "E-mail" } th { "Orders" } th { "Spent" } th { "Last order" } } }
+                tbody { @for c in &rows {
+                    tr { td { (c.name) } td { (c.email) } td { (c.orders_count) } td { (money(c.total_spent_cents)) }
+                         td { (c.last_order_at.as_deref().unwrap_or("–")) } }
+                } }
+            } }
+            nav.pager aria-label="Pages" {
+                @if page.page > 1 { a href=(format!("/admin/customers?page={}", page.page - 1)) { "← Previous" } }
+                @if page.page * page.per_page < total { a href=(format!("/admin/customers?page={}", page.page + 1)) { "Next →" } }
+            }
+        },
+    ))
+}
+
+async fn reviews(
+    session: Session,
+    shop: Console,
+    q: web::Query<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let page = page_of(&q);
+    let (rows, total) = shop.0.0.db.run(move |c| Ok(crate::reviews::store::list(c, None, None, page)?)).await?;
+    let csrf = csrf_token(&session);
+    Ok(signed_in(
+        &session,
+        "Reviews",
+        html! {
+            h1 { "Reviews" }
+            p.muted { (total) " reviews" }
+            div.table-wrap { table {
+                thead { tr { th { "Product" } th { "By" } th { "Rating" } th { "Review" } th { "Shown" } th {} } }
+                tbody { @for r in &rows {
+                    tr {
+                        td { a href=(format!("/admin/products/{}", r.product_id)) { (r.product_id) } }
+                        td { (r.author_name) }
+                        td { (r.rating) }
+                        td { (r.title.as_deref().unwrap_or("")) " " (r.body.as_deref().unwrap_or("")) }
+                        td { (if r.hidden { "hidden" } else { "shown" }) }
+                        td {
+                            form.inline method="post" action=(format!("/admin/reviews/{}", r.id)) {
+                                (csrf_field(&csrf))
+                                input type="hidden" name="hidden" value=(if r.hidden { "false" } else { "true" });
+                                button.secondary type="submit" { (if r.hidden { "Show" } else { "Hide" }) }
+                            }
+                        }
+                    }
+                } }
+            } }
+        },
+    ))
+}
+
+async fn moderate_review(
+    session: Session,
+    shop: Console,
+    id: web::Path<i64>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let (id, hidden) = (id.into_inner(), form.get("hidden").map(String::as_str) == Some("true"));
+    shop.0.0.db.write(move |tx| crate::reviews::store::set_hidden(tx, id, hidden)).await?;
+    flash(&session, if hidden { "Review hidden." } else { "Review shown." });
+    Ok(redirect("/admin/reviews"))
+}
