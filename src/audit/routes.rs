@@ -44,7 +44,7 @@ pub fn routes(api: &mut Api) {
 }
 
 #[derive(Deserialize)]
-struct AuditQuery {
+pub(crate) struct AuditQuery {
     client_id: Option<i64>,
     actor: Option<String>,
     action: Option<String>,
@@ -62,7 +62,7 @@ fn filter(q: AuditQuery, client_id: Option<i64>) -> Result<(Filter, Page), AppEr
     Ok((Filter { client_id, actor: q.actor, action: q.action }, page))
 }
 
-async fn list_all(
+pub(crate) async fn list_all(
     state: web::Data<AppState>,
     _: SuperAdmin,
     q: web::Query<AuditQuery>,

@@ -115,7 +115,7 @@ pub(crate) async fn find(state: &AppState, raw: &(String, String)) -> Result<(i6
     Ok((id, info, path))
 }
 
-async fn download(
+pub(crate) async fn download(
     state: web::Data<AppState>,
     _: SuperAdmin,
     path: web::Path<(String, String)>,
@@ -166,7 +166,11 @@ async fn backup_all(
     accept(&state, Task::BackupAll { force: q.force.unwrap_or(false) }).await
 }
 
-async fn export(state: web::Data<AppState>, _: SuperAdmin, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+pub(crate) async fn export(
+    state: web::Data<AppState>,
+    _: SuperAdmin,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
     let id = client_id(&path)?;
     let (tenancy, main, data_dir) = (state.tenancy.clone(), state.main.clone(), state.settings.data_dir.clone());
     let (file, subdomain) = web::block(move || -> Result<(PathBuf, String), AppError> {

@@ -8,6 +8,7 @@
 //! middleware turns it into the request's [`Caller`], so the API's extractors and checks apply
 //! unchanged. Every form carries the session's CSRF token, checked before anything is done.
 
+mod kit;
 pub mod shop_admin;
 pub mod super_admin;
 mod views;

@@ -42,7 +42,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/orders/{id}/status", web::post().to(order_status))
         .route("/customers", web::get().to(customers))
         .route("/reviews", web::get().to(reviews))
-        .route("/reviews/{id}", web::post().to(moderate_review));
+        .route("/reviews/{id}", web::post().to(moderate_review))
+        .route("/coupons", web::get().to(coupons))
+        .route("/coupons", web::post().to(create_coupon))
+        .route("/coupons/{id}/delete", web::post().to(delete_coupon))
+        .route("/settings", web::get().to(settings))
+        .route("/settings", web::post().to(save_settings))
+        .route("/banners", web::get().to(banners))
+        .route("/banners", web::post().to(create_banner))
+        .route("/banners/{id}/delete", web::post().to(delete_banner))
+        .route("/pages", web::get().to(pages))
+        .route("/pages", web::post().to(create_page))
+        .route("/pages/{id}/delete", web::post().to(delete_page))
+        .route("/webhooks", web::get().to(webhooks))
+        .route("/webhooks", web::post().to(create_webhook))
+        .route("/webhooks/{id}", web::get().to(webhook_deliveries))
+        .route("/webhooks/{id}/delete", web::post().to(delete_webhook));
 }
 
 const NAV: &[(&str, &str)] = &[
@@ -52,6 +67,11 @@ const NAV: &[(&str, &str)] = &[
     ("/admin/orders", "Orders"),
     ("/admin/customers", "Customers"),
     ("/admin/reviews", "Reviews"),
+    ("/admin/coupons", "Coupons"),
+    ("/admin/banners", "Banners"),
+    ("/admin/pages", "Pages"),
+    ("/admin/webhooks", "Webhooks"),
+    ("/admin/settings", "Settings"),
 ];
 
 /// The signed-in shop admin's shop, as the API resolves it; refusals become console pages.
@@ -827,4 +847,332 @@ async fn moderate_review(
     shop.0.0.db.write(move |tx| crate::reviews::store::set_hidden(tx, id, hidden)).await?;
     flash(&session, if hidden { "Review hidden." } else { "Review shown." });
     Ok(redirect("/admin/reviews"))
+}
+
+// --- coupons, settings, content, webhooks: the API's handlers behind forms ---
+
+use super::kit::{self, Field, Kind, field};
+
+fn again(shop: &Console) -> ShopAdmin {
+    ShopAdmin(shop.0.0.clone())
+}
+
+fn to_value<T: serde::Serialize>(v: T) -> Result<Value, AppError> {
+    serde_json::to_value(v).map_err(|e| AppError::Internal(e.into()))
+}
+
+fn params(req: &HttpRequest) -> HashMap<String, String> {
+    web::Query::<HashMap<String, String>>::from_query(req.query_string()).map(|q| q.into_inner()).unwrap_or_default()
+}
+
+fn page_query(req: &HttpRequest) -> Result<web::Query<crate::pagination::PageQuery>, AppError> {
+    web::Query::from_query(req.query_string()).map_err(|e| AppError::unprocessable("validation_failed", e.to_string()))
+}
+
+/// A list with a delete button per row and a form for a new record.
+#[allow(clippy::too_many_arguments)]
+fn list_and_form(
+    session: &Session,
+    title: &str,
+    base: &str,
+    answer: &Value,
+    columns: &[(&str, &str)],
+    fields: &[Field],
+    req: &HttpRequest,
+    extra: Option<&dyn Fn(&Value) -> Markup>,
+) -> HttpResponse {
+    let csrf = csrf_token(session);
+    let actions = |r: &Value| {
+        html! {
+            @if let Some(extra) = extra { (extra(r)) " " }
+            form.inline method="post" action=(format!("{base}/{}/delete", r["id"])) {
+                (csrf_field(&csrf))
+                button.secondary type="submit" { "Delete" }
+            }
+        }
+    };
+    signed_in(
+        session,
+        title,
+        html! {
+            h1 { (title) }
+            (kit::listing(answer, columns, base, &params(req), Some(&actions)))
+            h2 { "New" }
+            (kit::form(&csrf, base, fields, &Map::new(), "Add"))
+        },
+    )
+}
+
+const COUPON_FIELDS: &[Field] = &[
+    field("code", "Code", Kind::Text),
+    field("kind", "Kind", Kind::Choice(&["percent", "fixed"])),
+    field("value", "Value (percent, or cents off)", Kind::Integer),
+    field("min_subtotal_cents", "Minimum subtotal (cents)", Kind::Integer),
+    field("max_uses", "Uses at most", Kind::Integer),
+    field("expires_at", "Expires (RFC 3339, e.g. 2027-01-31T23:59:59Z)", Kind::Text),
+    field("active", "Active", Kind::Bool),
+];
+
+async fn coupons(session: Session, shop: Console, req: HttpRequest) -> Result<HttpResponse, ConsoleError> {
+    let answer = to_value(crate::coupons::routes::list(again(&shop), page_query(&req)?).await?.into_inner())?;
+    let columns = [
+        ("code", "Code"),
+        ("kind", "Kind"),
+        ("value", "Value"),
+        ("uses", "Used"),
+        ("max_uses", "Limit"),
+        ("expires_at", "Expires"),
+        ("active", "Active"),
+    ];
+    Ok(list_and_form(&session, "Coupons", "/admin/coupons", &answer, &columns, COUPON_FIELDS, &req, None))
+}
+
+async fn create_coupon(
+    session: Session,
+    shop: Console,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let done = match kit::body(&form, COUPON_FIELDS).and_then(kit::parse) {
+        Ok(body) => crate::coupons::routes::create(again(&shop), body).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    super::super_admin::after(&session, done, "Coupon added.")?;
+    Ok(redirect("/admin/coupons"))
+}
+
+async fn delete_coupon(
+    session: Session,
+    shop: Console,
+    id: web::Path<i64>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    checked_form(&session, form)?;
+    let done = crate::coupons::routes::remove(again(&shop), id).await.map(|_| ());
+    super::super_admin::after(&session, done, "Coupon deleted.")?;
+    Ok(redirect("/admin/coupons"))
+}
+
+const SETTINGS_FIELDS: &[Field] = &[
+    field("currency", "Currency (ISO 4217)", Kind::Text),
+    field("tax_rate_bp", "Tax rate (basis points: 1900 = 19 %)", Kind::Integer),
+    field("prices_include_tax", "Prices include tax", Kind::Bool),
+    field("shipping_flat_cents", "Flat shipping (cents)", Kind::Integer),
+    field("free_shipping_over_cents", "Free shipping from (cents)", Kind::Integer),
+    field("auto_cancel_unpaid_hours", "Cancel unpaid orders after (hours)", Kind::Integer),
+    field("low_stock_threshold", "Low stock at", Kind::Integer),
+    field("locale", "Locale", Kind::Text),
+    field("mail_sender_name", "Mail sender name", Kind::Text),
+];
+
+async fn settings(session: Session, shop: Console) -> Result<HttpResponse, ConsoleError> {
+    let current = to_value(crate::shop_settings::routes::show(again(&shop)).await?.into_inner())?;
+    let csrf = csrf_token(&session);
+    let values = current.as_object().cloned().unwrap_or_default();
+    Ok(signed_in(
+        &session,
+        "Settings",
+        html! { h1 { "Shop settings" } (kit::form(&csrf, "/admin/settings", SETTINGS_FIELDS, &values, "Save")) },
+    ))
+}
+
+async fn save_settings(
+    session: Session,
+    shop: Console,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let done = match kit::body(&form, SETTINGS_FIELDS).and_then(kit::parse) {
+        Ok(body) => crate::shop_settings::routes::update(again(&shop), body).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    super::super_admin::after(&session, done, "Settings saved.")?;
+    Ok(redirect("/admin/settings"))
+}
+
+const BANNER_FIELDS: &[Field] = &[
+    field("title", "Title", Kind::Text),
+    field("image_url", "Image URL", Kind::Text),
+    field("link_url", "Link", Kind::Text),
+    field("position", "Position", Kind::Integer),
+    field("active", "Active", Kind::Bool),
+];
+const PAGE_FIELDS: &[Field] = &[
+    field("slug", "Slug", Kind::Text),
+    field("title", "Title", Kind::Text),
+    field("body", "Text (Markdown)", Kind::LongText),
+    field("published", "Published", Kind::Bool),
+];
+
+fn own(shop: &Console) -> crate::content::routes::Own {
+    crate::content::routes::Own(again(shop))
+}
+
+async fn banners(session: Session, shop: Console, req: HttpRequest) -> Result<HttpResponse, ConsoleError> {
+    let answer = to_value(crate::content::routes::list_banners(own(&shop), page_query(&req)?).await?.into_inner())?;
+    let columns = [("title", "Title"), ("position", "Position"), ("active", "Active"), ("link_url", "Link")];
+    Ok(list_and_form(&session, "Banners", "/admin/banners", &answer, &columns, BANNER_FIELDS, &req, None))
+}
+
+async fn create_banner(
+    session: Session,
+    shop: Console,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let done = match kit::body(&form, BANNER_FIELDS).and_then(kit::parse) {
+        Ok(body) => crate::content::routes::create_banner(own(&shop), body).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    super::super_admin::after(&session, done, "Banner added.")?;
+    Ok(redirect("/admin/banners"))
+}
+
+async fn delete_banner(
+    session: Session,
+    shop: Console,
+    id: web::Path<i64>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    checked_form(&session, form)?;
+    let done = crate::content::routes::delete_banner(own(&shop), id).await.map(|_| ());
+    super::super_admin::after(&session, done, "Banner deleted.")?;
+    Ok(redirect("/admin/banners"))
+}
+
+async fn pages(session: Session, shop: Console, req: HttpRequest) -> Result<HttpResponse, ConsoleError> {
+    let answer = to_value(crate::content::routes::list_pages(own(&shop), page_query(&req)?).await?.into_inner())?;
+    let columns = [("slug", "Slug"), ("title", "Title"), ("published", "Published")];
+    Ok(list_and_form(&session, "Pages", "/admin/pages", &answer, &columns, PAGE_FIELDS, &req, None))
+}
+
+async fn create_page(
+    session: Session,
+    shop: Console,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let done = match kit::body(&form, PAGE_FIELDS).and_then(kit::parse) {
+        Ok(body) => crate::content::routes::create_page(own(&shop), body).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    super::super_admin::after(&session, done, "Page added.")?;
+    Ok(redirect("/admin/pages"))
+}
+
+async fn delete_page(
+    session: Session,
+    shop: Console,
+    id: web::Path<i64>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    checked_form(&session, form)?;
+    let done = crate::content::routes::delete_page(own(&shop), id).await.map(|_| ());
+    super::super_admin::after(&session, done, "Page deleted.")?;
+    Ok(redirect("/admin/pages"))
+}
+
+const WEBHOOK_EVENTS: &[&str] = &["order.created", "order.status_changed", "product.low_stock"];
+
+async fn webhooks(
+    state: web::Data<AppState>,
+    session: Session,
+    shop: Console,
+    req: HttpRequest,
+) -> Result<HttpResponse, ConsoleError> {
+    let answer = to_value(crate::webhooks::routes::list(state, again(&shop), page_query(&req)?).await?.into_inner())?;
+    let csrf = csrf_token(&session);
+    let columns = [("id", "Id"), ("url", "URL"), ("events", "Events"), ("active", "Active")];
+    let deliveries = |r: &Value| html! { a href=(format!("/admin/webhooks/{}", r["id"])) { "Deliveries" } };
+    let actions = |r: &Value| {
+        html! {
+            (deliveries(r)) " "
+            form.inline method="post" action=(format!("/admin/webhooks/{}/delete", r["id"])) {
+                (csrf_field(&csrf))
+                button.secondary type="submit" { "Delete" }
+            }
+        }
+    };
+    Ok(signed_in(
+        &session,
+        "Webhooks",
+        html! {
+            h1 { "Webhooks" }
+            (kit::listing(&answer, &columns, "/admin/webhooks", &params(&req), Some(&actions)))
+            h2 { "New endpoint" }
+            form.stack method="post" action="/admin/webhooks" {
+                (csrf_field(&csrf))
+                label { "URL (https://…)" input type="url" name="url" required; }
+                fieldset {
+                    legend { "Events" }
+                    @for e in WEBHOOK_EVENTS {
+                        label { input type="checkbox" name=(format!("event.{e}")) value="on"; " " (e) }
+                    }
+                }
+                button type="submit" { "Add" }
+            }
+        },
+    ))
+}
+
+async fn create_webhook(
+    state: web::Data<AppState>,
+    session: Session,
+    shop: Console,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let events: Vec<Value> = WEBHOOK_EVENTS
+        .iter()
+        .filter(|e| form.contains_key(&format!("event.{e}")))
+        .map(|e| Value::String(e.to_string()))
+        .collect();
+    let body = serde_json::json!({ "url": form.get("url").cloned().unwrap_or_default(), "events": events });
+    let done = match kit::parse(body) {
+        Ok(body) => crate::webhooks::routes::create(state, again(&shop), body).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    super::super_admin::after(&session, done, "Webhook added.")?;
+    Ok(redirect("/admin/webhooks"))
+}
+
+async fn delete_webhook(
+    state: web::Data<AppState>,
+    session: Session,
+    shop: Console,
+    id: web::Path<i64>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    checked_form(&session, form)?;
+    let done = crate::webhooks::routes::remove(state, again(&shop), id).await.map(|_| ());
+    super::super_admin::after(&session, done, "Webhook deleted.")?;
+    Ok(redirect("/admin/webhooks"))
+}
+
+async fn webhook_deliveries(
+    state: web::Data<AppState>,
+    session: Session,
+    shop: Console,
+    id: web::Path<i64>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ConsoleError> {
+    let webhook = *id;
+    let answer =
+        to_value(crate::webhooks::routes::deliveries(state, again(&shop), id, page_query(&req)?).await?.into_inner())?;
+    let columns = [
+        ("id", "Id"),
+        ("event", "Event"),
+        ("status", "Status"),
+        ("attempts", "Attempts"),
+        ("response_status", "Answer"),
+        ("created_at", "Queued"),
+    ];
+    Ok(signed_in(
+        &session,
+        "Deliveries",
+        html! {
+            h1 { "Deliveries of webhook " (webhook) }
+            (kit::listing(&answer, &columns, &format!("/admin/webhooks/{webhook}"), &params(&req), None))
+        },
+    ))
 }

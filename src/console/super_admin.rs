@@ -30,11 +30,35 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/clients/{id}/status", web::post().to(set_status))
         .route("/clients/{id}/backups", web::post().to(back_up))
         .route("/clients/{id}/backups/{name}/restore", web::post().to(restore))
-        .route("/clients/{id}/delete", web::post().to(delete));
+        .route("/clients/{id}/delete", web::post().to(delete))
+        .route("/clients/{id}/features", web::post().to(set_features))
+        .route("/clients/{id}/migrate", web::post().to(migrate))
+        .route("/clients/{id}/export", web::get().to(export))
+        .route("/clients/{id}/backups/{name}", web::get().to(download))
+        .route("/jobs", web::get().to(jobs))
+        .route("/jobs/failed", web::get().to(failed_jobs))
+        .route("/jobs/failed/{id}/retry", web::post().to(retry_job))
+        .route("/audit", web::get().to(audit))
+        .route("/settings", web::get().to(settings))
+        .route("/settings", web::post().to(save_settings))
+        .route("/banners", web::get().to(banners))
+        .route("/banners", web::post().to(create_banner))
+        .route("/banners/{id}/delete", web::post().to(delete_banner))
+        .route("/pages", web::get().to(pages))
+        .route("/pages", web::post().to(create_content_page))
+        .route("/pages/{id}/delete", web::post().to(delete_page));
 }
 
-const NAV: &[(&str, &str)] =
-    &[("/super-admin/", "Dashboard"), ("/super-admin/clients", "Shops"), ("/super-admin/clients/create", "New shop")];
+const NAV: &[(&str, &str)] = &[
+    ("/super-admin/", "Dashboard"),
+    ("/super-admin/clients", "Shops"),
+    ("/super-admin/clients/create", "New shop"),
+    ("/super-admin/jobs", "Jobs"),
+    ("/super-admin/audit", "Audit"),
+    ("/super-admin/banners", "Banners"),
+    ("/super-admin/pages", "Pages"),
+    ("/super-admin/settings", "Settings"),
+];
 
 /// A signed-in page: the navigation, the flash message, the content.
 fn signed_in(session: &Session, title: &str, content: Markup) -> HttpResponse {
@@ -334,6 +358,11 @@ async fn client_page(
     let backups = web::block(move || crate::backups::store::list(&folder)).await?.map_err(AppError::Internal)?;
     let csrf = csrf_token(&session);
     let id = client.id;
+    let features: Vec<(String, bool)> = serde_json::to_value(client.features)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .map(|m| m.into_iter().filter_map(|(k, v)| Some((k, v.as_bool()?))).collect())
+        .unwrap_or_default();
     let action = |what: &str| format!("/super-admin/clients/{id}/{what}");
     let quota = |v: Option<i64>, unit: &str| match v {
         Some(n) => format!("quota {n}{unit}"),
@@ -378,7 +407,25 @@ async fn client_page(
                         (csrf_field(&csrf))
                         button.secondary type="submit" { "Back up now" }
                     }
+                    form.inline method="post" action=(action("migrate")) {
+                        (csrf_field(&csrf))
+                        button.secondary type="submit" { "Migrate" }
+                    }
+                    a.button href=(action("export")) hx-boost="false" { "Download an export" }
                 }
+            }
+            h2 { "Features" }
+            form.stack method="post" action=(action("features")) {
+                (csrf_field(&csrf))
+                @for (name, on) in &features {
+                    label { (name.replace('_', " "))
+                        select name=(name) {
+                            option value="true" selected[*on] { "on" }
+                            option value="false" selected[!*on] { "off" }
+                        }
+                    }
+                }
+                button type="submit" { "Save the features" }
             }
             h2 { "Backups" }
             @if backups.is_empty() {
@@ -396,6 +443,7 @@ async fn client_page(
                                     td { (format!("{:.2} MB", b.size_bytes as f64 / 1e6)) }
                                     td { (if b.verified { "yes" } else { "no" }) }
                                     td {
+                                        a href=(action(&format!("backups/{}", b.name))) hx-boost="false" { "Download" } " "
                                         form.inline method="post" action=(action(&format!("backups/{}/restore", b.name))) {
                                             (csrf_field(&csrf))
                                             button.secondary type="submit" { "Restore" }
@@ -497,4 +545,418 @@ async fn delete(
     state.main.run(move |conn| crate::tenancy::lifecycle::delete_client(&tenancy, conn, id, false).map(|_| ())).await?;
     flash(&session, format!("Shop {} deleted.", client.name));
     Ok(redirect("/super-admin/clients"))
+}
+
+fn as_super_admin(caller: &Caller) -> Result<crate::auth::caller::SuperAdmin, ConsoleError> {
+    let user_id = super_admin(caller)?;
+    Ok(crate::auth::caller::SuperAdmin { user_id, caller: caller.clone() })
+}
+
+/// Global content, as the API's super admin manages it.
+fn global(state: &AppState) -> crate::content::routes::Global {
+    crate::content::routes::Global(state.main.clone())
+}
+
+fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<web::Query<T>, AppError> {
+    web::Query::<T>::from_query(req.query_string())
+        .map_err(|e| AppError::unprocessable("validation_failed", format!("the page's parameters: {e}")))
+}
+
+fn params(req: &HttpRequest) -> HashMap<String, String> {
+    web::Query::<HashMap<String, String>>::from_query(req.query_string()).map(|q| q.into_inner()).unwrap_or_default()
+}
+
+async fn set_features(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let sa = as_super_admin(&caller)?;
+    let form = checked_form(&session, form)?;
+    let id = path.clone();
+    let flags: serde_json::Map<String, serde_json::Value> = form
+        .iter()
+        .filter(|(k, _)| k.as_str() != "_csrf")
+        .map(|(k, v)| (k.clone(), serde_json::Value::Bool(v == "true")))
+        .collect();
+    crate::features::routes::set_for_client(state, sa, path, crate::body::Body(flags)).await?;
+    flash(&session, "Features saved.");
+    Ok(redirect(&format!("/super-admin/clients/{id}")))
+}
+
+async fn migrate(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let sa = as_super_admin(&caller)?;
+    checked_form(&session, form)?;
+    let id = path.clone();
+    match crate::super_admin::routes::migrate(state, sa, path).await {
+        Ok(done) => {
+            let done = done.into_inner();
+            flash(
+                &session,
+                format!(
+                    "Migrated: {} migration(s) applied, now at version {}.",
+                    done.applied.len(),
+                    done.client.schema_version
+                ),
+            );
+        }
+        Err(e) if e.status_code().is_client_error() => {
+            flash(&session, format!("Not migrated: {}", super::kit::problem(&e)))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(redirect(&format!("/super-admin/clients/{id}")))
+}
+
+async fn export(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ConsoleError> {
+    let sa = as_super_admin(&caller)?;
+    Ok(crate::backups::routes::export(state, sa, path).await?)
+}
+
+async fn download(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ConsoleError> {
+    let sa = as_super_admin(&caller)?;
+    Ok(crate::backups::routes::download(state, sa, path).await?)
+}
+
+async fn jobs(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ConsoleError> {
+    let sa = as_super_admin(&caller)?;
+    let answer = serde_json::to_value(crate::jobs::routes::list(state, sa, query(&req)?).await?.into_inner())
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let q = params(&req);
+    let status = q.get("status").cloned().unwrap_or_default();
+    Ok(signed_in(
+        &session,
+        "Jobs",
+        html! {
+            h1 { "Jobs" }
+            p { a href="/super-admin/jobs/failed" { "Failed jobs" } }
+            form.filters method="get" action="/super-admin/jobs" {
+                label { "Status" select name="status" {
+                    option value="" { "any" }
+                    @for st in ["pending", "running", "done", "failed", "cancelled"] { option value=(st) selected[status == st] { (st) } }
+                } }
+                label { "Kind" input name="kind" value=(q.get("kind").cloned().unwrap_or_default()); }
+                label { "Shop id" input type="number" name="client_id" value=(q.get("client_id").cloned().unwrap_or_default()); }
+                button type="submit" { "Filter" }
+            }
+            (super::kit::listing(&answer, &[("id", "Id"), ("kind", "Kind"), ("client_id", "Shop"), ("status", "Status"),
+                ("attempts", "Attempts"), ("created_at", "Queued"), ("last_error", "Last error")], "/super-admin/jobs", &q, None))
+        },
+    ))
+}
+
+async fn failed_jobs(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ConsoleError> {
+    let sa = as_super_admin(&caller)?;
+    let answer = serde_json::to_value(crate::jobs::routes::list_failed(state, sa, query(&req)?).await?.into_inner())
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let csrf = csrf_token(&session);
+    let retry = |r: &serde_json::Value| {
+        html! {
+            form.inline method="post" action=(format!("/super-admin/jobs/failed/{}/retry", r["id"])) {
+                (csrf_field(&csrf))
+                button.secondary type="submit" { "Retry" }
+            }
+        }
+    };
+    Ok(signed_in(
+        &session,
+        "Failed jobs",
+        html! {
+            h1 { "Failed jobs" }
+            (super::kit::listing(&answer, &[("id", "Id"), ("kind", "Kind"), ("client_id", "Shop"), ("failed_at", "Failed"),
+                ("exception", "Error")], "/super-admin/jobs/failed", &params(&req), Some(&retry)))
+        },
+    ))
+}
+
+async fn retry_job(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let sa = as_super_admin(&caller)?;
+    checked_form(&session, form)?;
+    match crate::jobs::routes::retry_failed(state, sa, path).await {
+        Ok(_) => flash(&session, "Put back on the queue."),
+        Err(e) if e.status_code().is_client_error() => {
+            flash(&session, format!("Not retried: {}", super::kit::problem(&e)))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(redirect("/super-admin/jobs/failed"))
+}
+
+async fn audit(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ConsoleError> {
+    let sa = as_super_admin(&caller)?;
+    let answer = serde_json::to_value(crate::audit::routes::list_all(state, sa, query(&req)?).await?.into_inner())
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let q = params(&req);
+    let v = |k: &str| q.get(k).cloned().unwrap_or_default();
+    Ok(signed_in(
+        &session,
+        "Audit log",
+        html! {
+            h1 { "Audit log" }
+            form.filters method="get" action="/super-admin/audit" {
+                label { "Shop id" input type="number" name="client_id" value=(v("client_id")); }
+                label { "Actor" input name="actor" value=(v("actor")) placeholder="user:1"; }
+                label { "Action" input name="action" value=(v("action")) placeholder="shop.created"; }
+                button type="submit" { "Filter" }
+            }
+            (super::kit::listing(&answer, &[("at", "When"), ("actor", "Who"), ("client_id", "Shop"), ("action", "Action"),
+                ("target", "Target"), ("ip", "Address")], "/super-admin/audit", &q, None))
+        },
+    ))
+}
+
+async fn settings(state: web::Data<AppState>, session: Session, caller: Caller) -> Result<HttpResponse, ConsoleError> {
+    let sa = as_super_admin(&caller)?;
+    let current = serde_json::to_value(crate::content::routes::get_settings(state, sa).await?.into_inner())
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let csrf = csrf_token(&session);
+    let entries: Vec<(String, String)> = current
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), super::kit::cell(v))).collect())
+        .unwrap_or_default();
+    Ok(signed_in(
+        &session,
+        "Global settings",
+        html! {
+            h1 { "Global settings" }
+            p.muted { "Values storefronts read (site name, support address…). Empty a value to remove its key." }
+            form.stack method="post" action="/super-admin/settings" {
+                (csrf_field(&csrf))
+                @for (k, v) in &entries {
+                    label { (k) input name=(format!("set.{k}")) value=(v); }
+                }
+                label { "New key" input name="new_key" placeholder="support_email"; }
+                label { "Its value" input name="new_value"; }
+                button type="submit" { "Save" }
+            }
+        },
+    ))
+}
+
+async fn save_settings(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let sa = as_super_admin(&caller)?;
+    let form = checked_form(&session, form)?;
+    let mut changes = serde_json::Map::new();
+    for (k, v) in &form {
+        if let Some(key) = k.strip_prefix("set.") {
+            let value =
+                if v.trim().is_empty() { serde_json::Value::Null } else { serde_json::Value::String(v.clone()) };
+            changes.insert(key.to_string(), value);
+        }
+    }
+    if let Some(key) = form.get("new_key").map(|k| k.trim()).filter(|k| !k.is_empty()) {
+        changes.insert(key.to_string(), serde_json::Value::String(form.get("new_value").cloned().unwrap_or_default()));
+    }
+    match super::kit::parse(serde_json::Value::Object(changes)) {
+        Ok(body) => match crate::content::routes::put_settings(state, sa, body).await {
+            Ok(_) => flash(&session, "Settings saved."),
+            Err(e) if e.status_code().is_client_error() => {
+                flash(&session, format!("Not saved: {}", super::kit::problem(&e)))
+            }
+            Err(e) => return Err(e.into()),
+        },
+        Err(e) => flash(&session, format!("Not saved: {}", super::kit::problem(&e))),
+    }
+    Ok(redirect("/super-admin/settings"))
+}
+
+const BANNER_FIELDS: &[super::kit::Field] = &[
+    super::kit::field("title", "Title", super::kit::Kind::Text),
+    super::kit::field("image_url", "Image URL", super::kit::Kind::Text),
+    super::kit::field("link_url", "Link", super::kit::Kind::Text),
+    super::kit::field("position", "Position", super::kit::Kind::Integer),
+    super::kit::field("active", "Active", super::kit::Kind::Bool),
+];
+const PAGE_FIELDS: &[super::kit::Field] = &[
+    super::kit::field("slug", "Slug", super::kit::Kind::Text),
+    super::kit::field("title", "Title", super::kit::Kind::Text),
+    super::kit::field("body", "Text (Markdown)", super::kit::Kind::LongText),
+    super::kit::field("published", "Published", super::kit::Kind::Bool),
+];
+
+/// The global banners or pages: the list with delete buttons, and the form for a new one.
+fn content_page(
+    session: &Session,
+    what: &str,
+    answer: &serde_json::Value,
+    columns: &[(&str, &str)],
+    fields: &[super::kit::Field],
+    req: &HttpRequest,
+) -> HttpResponse {
+    let csrf = csrf_token(session);
+    let base = format!("/super-admin/{what}");
+    let delete = |r: &serde_json::Value| {
+        html! {
+            form.inline method="post" action=(format!("{base}/{}/delete", r["id"])) {
+                (csrf_field(&csrf))
+                button.secondary type="submit" { "Delete" }
+            }
+        }
+    };
+    let title = if what == "banners" { "Global banners" } else { "Global pages" };
+    signed_in(
+        session,
+        title,
+        html! {
+            h1 { (title) }
+            (super::kit::listing(answer, columns, &base, &params(req), Some(&delete)))
+            h2 { "New" }
+            (super::kit::form(&csrf, &base, fields, &serde_json::Map::new(), "Add"))
+        },
+    )
+}
+
+async fn banners(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ConsoleError> {
+    as_super_admin(&caller)?;
+    let sa = global(&state);
+    let answer = serde_json::to_value(crate::content::routes::list_banners(sa, query(&req)?).await?.into_inner())
+        .map_err(|e| AppError::Internal(e.into()))?;
+    Ok(content_page(
+        &session,
+        "banners",
+        &answer,
+        &[("title", "Title"), ("position", "Position"), ("active", "Active"), ("link_url", "Link")],
+        BANNER_FIELDS,
+        &req,
+    ))
+}
+
+async fn pages(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ConsoleError> {
+    as_super_admin(&caller)?;
+    let sa = global(&state);
+    let answer = serde_json::to_value(crate::content::routes::list_pages(sa, query(&req)?).await?.into_inner())
+        .map_err(|e| AppError::Internal(e.into()))?;
+    Ok(content_page(
+        &session,
+        "pages",
+        &answer,
+        &[("slug", "Slug"), ("title", "Title"), ("published", "Published")],
+        PAGE_FIELDS,
+        &req,
+    ))
+}
+
+async fn create_banner(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    as_super_admin(&caller)?;
+    let sa = global(&state);
+    let form = checked_form(&session, form)?;
+    let done = match super::kit::body(&form, BANNER_FIELDS).and_then(super::kit::parse) {
+        Ok(body) => crate::content::routes::create_banner(sa, body).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    after(&session, done, "Banner added.")?;
+    Ok(redirect("/super-admin/banners"))
+}
+
+async fn create_content_page(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    as_super_admin(&caller)?;
+    let sa = global(&state);
+    let form = checked_form(&session, form)?;
+    let done = match super::kit::body(&form, PAGE_FIELDS).and_then(super::kit::parse) {
+        Ok(body) => crate::content::routes::create_page(sa, body).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    after(&session, done, "Page added.")?;
+    Ok(redirect("/super-admin/pages"))
+}
+
+async fn delete_banner(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    id: web::Path<i64>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    as_super_admin(&caller)?;
+    let sa = global(&state);
+    checked_form(&session, form)?;
+    after(&session, crate::content::routes::delete_banner(sa, id).await.map(|_| ()), "Banner deleted.")?;
+    Ok(redirect("/super-admin/banners"))
+}
+
+async fn delete_page(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    id: web::Path<i64>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    as_super_admin(&caller)?;
+    let sa = global(&state);
+    checked_form(&session, form)?;
+    after(&session, crate::content::routes::delete_page(sa, id).await.map(|_| ()), "Page deleted.")?;
+    Ok(redirect("/super-admin/pages"))
+}
+
+/// A change's outcome as the next page's flash: done, or refused with the reason (a server error
+/// is an error page).
+pub(super) fn after(session: &Session, done: Result<(), AppError>, message: &str) -> Result<(), ConsoleError> {
+    match done {
+        Ok(()) => flash(session, message),
+        Err(e) if e.status_code().is_client_error() => flash(session, format!("Not done: {}", super::kit::problem(&e))),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
 }

@@ -50,12 +50,12 @@ impl Place {
 }
 
 /// An extractor that authorises a request and names the place it manages.
-pub trait Manages: FromRequest<Error = AppError> + 'static {
+pub(crate) trait Manages: FromRequest<Error = AppError> + 'static {
     fn place(self) -> Place;
 }
 
 /// The super admin, managing global content.
-pub struct Global(MainDb);
+pub struct Global(pub MainDb);
 
 impl FromRequest for Global {
     type Error = AppError;
@@ -78,7 +78,7 @@ impl Manages for Global {
 }
 
 /// A shop's admin, managing the shop's own content.
-pub struct Own(ShopAdmin);
+pub struct Own(pub ShopAdmin);
 
 impl FromRequest for Own {
     type Error = AppError;
@@ -216,7 +216,7 @@ pub fn routes(api: &mut Api) {
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"title": "Winter sale", "link_url": "/sale", "position": 1, "starts_at": "2026-12-01T00:00:00Z"}))]
-struct BannerBody {
+pub(crate) struct BannerBody {
     #[schemars(length(min = 1, max = 200))]
     title: Option<String>,
     /// `https://…`, `http://…` or a path on the shop (`/…`).
@@ -281,13 +281,16 @@ impl BannerBody {
     }
 }
 
-async fn list_banners<M: Manages>(m: M, q: web::Query<PageQuery>) -> Result<web::Json<Paginated<Banner>>, AppError> {
+pub(crate) async fn list_banners<M: Manages>(
+    m: M,
+    q: web::Query<PageQuery>,
+) -> Result<web::Json<Paginated<Banner>>, AppError> {
     let page = Page::from_query(&q)?;
     let (rows, total) = m.place().run(move |c| Ok(store::banners(c, page)?)).await?;
     Ok(web::Json(Paginated::new(rows, page, total)))
 }
 
-async fn create_banner<M: Manages>(m: M, body: Body<BannerBody>) -> Result<HttpResponse, AppError> {
+pub(crate) async fn create_banner<M: Manages>(m: M, body: Body<BannerBody>) -> Result<HttpResponse, AppError> {
     let f = body.into_inner().check(true)?;
     let created = m.place().write(move |tx| store::insert_banner(tx, &f)).await?;
     Ok(HttpResponse::Created().json(created))
@@ -308,7 +311,7 @@ async fn update_banner<M: Manages>(
     m.place().write(move |tx| store::update_banner(tx, id, &f)).await.map(web::Json)
 }
 
-async fn delete_banner<M: Manages>(m: M, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+pub(crate) async fn delete_banner<M: Manages>(m: M, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     m.place().write(move |tx| store::delete_banner(tx, id)).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -321,7 +324,7 @@ async fn delete_banner<M: Manages>(m: M, id: web::Path<i64>) -> Result<HttpRespo
 #[schemars(example = serde_json::json!({"id": 1, "slug": "terms", "title": "Terms", "body": "# Terms\n\nBe **kind**.",
     "html": "<h1>Terms</h1>\n<p>Be <strong>kind</strong>.</p>\n", "published": true, "scope": "shop",
     "created_at": "2026-11-29T10:00:00Z", "updated_at": "2026-11-29T10:00:00Z"}))]
-struct PageView {
+pub(crate) struct PageView {
     id: i64,
     slug: String,
     title: String,
@@ -359,7 +362,7 @@ fn scope_of(place: &Place) -> &'static str {
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"slug": "terms", "title": "Terms", "body": "# Terms\n\nBe **kind**.", "published": true}))]
-struct PageBody {
+pub(crate) struct PageBody {
     #[schemars(length(min = 1, max = 100))]
     slug: Option<String>,
     #[schemars(length(min = 1, max = 200))]
@@ -409,7 +412,10 @@ impl PageBody {
     }
 }
 
-async fn list_pages<M: Manages>(m: M, q: web::Query<PageQuery>) -> Result<web::Json<Paginated<PageView>>, AppError> {
+pub(crate) async fn list_pages<M: Manages>(
+    m: M,
+    q: web::Query<PageQuery>,
+) -> Result<web::Json<Paginated<PageView>>, AppError> {
     let page = Page::from_query(&q)?;
     let place = m.place();
     let scope = scope_of(&place);
@@ -417,7 +423,7 @@ async fn list_pages<M: Manages>(m: M, q: web::Query<PageQuery>) -> Result<web::J
     Ok(web::Json(Paginated::new(rows.into_iter().map(|p| view(p, scope)).collect(), page, total)))
 }
 
-async fn create_page<M: Manages>(m: M, body: Body<PageBody>) -> Result<HttpResponse, AppError> {
+pub(crate) async fn create_page<M: Manages>(m: M, body: Body<PageBody>) -> Result<HttpResponse, AppError> {
     let f = body.into_inner().check(true)?;
     let place = m.place();
     let scope = scope_of(&place);
@@ -445,7 +451,7 @@ async fn update_page<M: Manages>(
     Ok(web::Json(view(page, scope)))
 }
 
-async fn delete_page<M: Manages>(m: M, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+pub(crate) async fn delete_page<M: Manages>(m: M, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     m.place().write(move |tx| store::delete_page(tx, id)).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -504,7 +510,7 @@ async fn shop_page(
 /// `/api/super-admin/features`.
 #[derive(Serialize, Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"site_name": "VergeFlow shops", "support_email": "help@example.com"}))]
-struct GlobalSettings(std::collections::BTreeMap<String, Option<String>>);
+pub(crate) struct GlobalSettings(std::collections::BTreeMap<String, Option<String>>);
 
 /// Keys the server keeps for itself: never listed, never set here (`session_key` signs session
 /// cookies; `features` holds the feature defaults).
@@ -527,11 +533,14 @@ fn read_settings(c: &rusqlite::Connection) -> Result<GlobalSettings, AppError> {
     ))
 }
 
-async fn get_settings(state: web::Data<AppState>, _: SuperAdmin) -> Result<web::Json<GlobalSettings>, AppError> {
+pub(crate) async fn get_settings(
+    state: web::Data<AppState>,
+    _: SuperAdmin,
+) -> Result<web::Json<GlobalSettings>, AppError> {
     state.main.run(|c| read_settings(c)).await.map(web::Json)
 }
 
-async fn put_settings(
+pub(crate) async fn put_settings(
     state: web::Data<AppState>,
     _: SuperAdmin,
     body: Body<GlobalSettings>,

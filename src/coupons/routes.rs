@@ -42,7 +42,7 @@ pub fn routes(api: &mut Api) {
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"code": "TEA10", "kind": "percent", "value": 10, "min_subtotal_cents": 1000}))]
-struct CouponBody {
+pub(crate) struct CouponBody {
     #[schemars(regex(pattern = r"^[A-Za-z0-9_-]{3,40}$"))]
     code: Option<String>,
     #[schemars(with = "Option<super::store::CouponKind>")]
@@ -130,14 +130,14 @@ impl CouponBody {
     }
 }
 
-async fn list(admin: ShopAdmin, q: web::Query<PageQuery>) -> Result<web::Json<Paginated<Coupon>>, AppError> {
+pub(crate) async fn list(admin: ShopAdmin, q: web::Query<PageQuery>) -> Result<web::Json<Paginated<Coupon>>, AppError> {
     admin.0.client.features.require(crate::features::Feature::Coupons)?;
     let page = Page::from_query(&q)?;
     let (rows, total) = admin.0.db.run(move |c| Ok(store::list(c, page)?)).await?;
     Ok(web::Json(Paginated::new(rows, page, total)))
 }
 
-async fn create(admin: ShopAdmin, body: Body<CouponBody>) -> Result<HttpResponse, AppError> {
+pub(crate) async fn create(admin: ShopAdmin, body: Body<CouponBody>) -> Result<HttpResponse, AppError> {
     admin.0.client.features.require(crate::features::Feature::Coupons)?;
     let f = body.into_inner().parse(true)?;
     let created = admin.0.db.write(move |tx| store::insert(tx, &f)).await?;
@@ -161,7 +161,7 @@ async fn update(admin: ShopAdmin, id: web::Path<i64>, body: Body<CouponBody>) ->
     admin.0.db.write(move |tx| store::update(tx, id, &f)).await.map(web::Json)
 }
 
-async fn remove(admin: ShopAdmin, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+pub(crate) async fn remove(admin: ShopAdmin, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
     admin.0.client.features.require(crate::features::Feature::Coupons)?;
     let id = id.into_inner();
     admin.0.db.write(move |tx| store::delete(tx, id)).await?;

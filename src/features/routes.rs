@@ -114,7 +114,7 @@ async fn set_defaults(
     Ok(web::Json(flags(d)))
 }
 
-async fn for_client(
+pub(crate) async fn for_client(
     state: web::Data<AppState>,
     _: SuperAdmin,
     path: web::Path<String>,
@@ -122,7 +122,7 @@ async fn for_client(
     Ok(web::Json(crate::super_admin::routes::find_client(&state, &path).await?.features))
 }
 
-async fn set_for_client(
+pub(crate) async fn set_for_client(
     state: web::Data<AppState>,
     _: SuperAdmin,
     path: web::Path<String>,

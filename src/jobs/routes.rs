@@ -89,7 +89,7 @@ fn positive_id(raw: &str, code: &'static str, what: &str) -> Result<i64, AppErro
 }
 
 #[derive(Deserialize)]
-struct JobsQuery {
+pub(crate) struct JobsQuery {
     status: Option<String>,
     client_id: Option<i64>,
     kind: Option<String>,
@@ -99,7 +99,7 @@ struct JobsQuery {
 
 const STATUSES: &[&str] = &["pending", "running", "done", "failed", "cancelled"];
 
-async fn list(
+pub(crate) async fn list(
     state: web::Data<AppState>,
     _: SuperAdmin,
     q: web::Query<JobsQuery>,
@@ -118,13 +118,13 @@ async fn list(
 }
 
 #[derive(Deserialize)]
-struct FailedQuery {
+pub(crate) struct FailedQuery {
     client_id: Option<i64>,
     page: Option<i64>,
     per_page: Option<i64>,
 }
 
-async fn list_failed(
+pub(crate) async fn list_failed(
     state: web::Data<AppState>,
     _: SuperAdmin,
     q: web::Query<FailedQuery>,
@@ -136,7 +136,7 @@ async fn list_failed(
     Ok(web::Json(Paginated::new(rows, page, total)))
 }
 
-async fn retry_failed(
+pub(crate) async fn retry_failed(
     state: web::Data<AppState>,
     _: SuperAdmin,
     path: web::Path<String>,

@@ -29,7 +29,7 @@ pub fn routes(api: &mut Api) {
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"currency": "EUR", "tax_rate_bp": 1900, "shipping_flat_cents": 495, "free_shipping_over_cents": 5000}))]
-struct SettingsBody {
+pub(crate) struct SettingsBody {
     /// ISO 4217, three letters.
     #[schemars(regex(pattern = r"^[A-Za-z]{3}$"))]
     currency: Option<String>,
@@ -126,11 +126,11 @@ impl SettingsBody {
     }
 }
 
-async fn show(admin: ShopAdmin) -> Result<web::Json<ShopSettings>, AppError> {
+pub(crate) async fn show(admin: ShopAdmin) -> Result<web::Json<ShopSettings>, AppError> {
     admin.0.db.run(|c| Ok(store::get(c)?)).await.map(web::Json)
 }
 
-async fn update(admin: ShopAdmin, body: Body<SettingsBody>) -> Result<web::Json<ShopSettings>, AppError> {
+pub(crate) async fn update(admin: ShopAdmin, body: Body<SettingsBody>) -> Result<web::Json<ShopSettings>, AppError> {
     let change = body.into_inner().check()?;
     let settings = admin.0.db.write(move |tx| store::update(tx, &change)).await?;
     tracing::info!(currency = %settings.currency, tax_rate_bp = settings.tax_rate_bp, "shop settings changed");

@@ -292,12 +292,12 @@ async fn delete(
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
-struct MigrateResult {
-    client: Client,
-    applied: Vec<i64>,
+pub(crate) struct MigrateResult {
+    pub(crate) client: Client,
+    pub(crate) applied: Vec<i64>,
 }
 
-async fn migrate(
+pub(crate) async fn migrate(
     state: web::Data<AppState>,
     _: SuperAdmin,
     path: web::Path<String>,

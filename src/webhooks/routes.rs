@@ -50,7 +50,7 @@ pub fn routes(api: &mut Api) {
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"url": "https://hooks.example.com/vergeflow", "events": ["order.created"]}))]
-struct NewBody {
+pub(crate) struct NewBody {
     #[schemars(length(min = 10, max = 2000))]
     url: String,
     /// Any of `order.created`, `order.status_changed`, `product.low_stock`.
@@ -106,7 +106,7 @@ fn not_found() -> AppError {
     AppError::not_found("webhook_not_found", "no such webhook")
 }
 
-async fn list(
+pub(crate) async fn list(
     state: web::Data<AppState>,
     admin: ShopAdmin,
     q: web::Query<PageQuery>,
@@ -118,7 +118,11 @@ async fn list(
     Ok(web::Json(Paginated::new(rows, page, total)))
 }
 
-async fn create(state: web::Data<AppState>, admin: ShopAdmin, body: Body<NewBody>) -> Result<HttpResponse, AppError> {
+pub(crate) async fn create(
+    state: web::Data<AppState>,
+    admin: ShopAdmin,
+    body: Body<NewBody>,
+) -> Result<HttpResponse, AppError> {
     admin.0.client.features.require(crate::features::Feature::Webhooks)?;
     let body = body.into_inner();
     let mut errors = FieldErrors::default();
@@ -167,7 +171,11 @@ async fn update(
         .ok_or_else(not_found)
 }
 
-async fn remove(state: web::Data<AppState>, admin: ShopAdmin, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+pub(crate) async fn remove(
+    state: web::Data<AppState>,
+    admin: ShopAdmin,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
     admin.0.client.features.require(crate::features::Feature::Webhooks)?;
     let (client_id, id) = (admin.0.client.id, id.into_inner());
     if state.main.run(move |c| Ok(store::delete(c, client_id, id)?)).await? {
@@ -177,7 +185,7 @@ async fn remove(state: web::Data<AppState>, admin: ShopAdmin, id: web::Path<i64>
     }
 }
 
-async fn deliveries(
+pub(crate) async fn deliveries(
     state: web::Data<AppState>,
     admin: ShopAdmin,
     id: web::Path<i64>,
