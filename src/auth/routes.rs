@@ -55,7 +55,7 @@ async fn forgot(
     reset::forgot(&state, &ip, None, &body.email).await
 }
 
-async fn reset_password(
+pub(crate) async fn reset_password(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: Body<reset::ResetBody>,

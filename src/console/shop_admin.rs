@@ -28,6 +28,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(logout))
         .route("/password", web::get().to(forgot_page))
         .route("/password", web::post().to(forgot))
+        .route("/password/reset", web::get().to(reset_page))
+        .route("/password/reset", web::post().to(reset))
         .route("/", web::get().to(dashboard))
         .route("", web::get().to(|| async { redirect("/admin/") }))
         .route("/products", web::get().to(products))
@@ -106,11 +108,11 @@ fn money(cents: i64) -> String {
 
 // --- signing in ---
 
-fn login_form(csrf: &str, problem: Option<&str>) -> Markup {
+fn login_form(csrf: &str, problem: Option<&str>, flash: Option<&str>) -> Markup {
     views::page(
         "Sign in",
         None,
-        None,
+        flash,
         html! {
             h1 { "Shop admin sign-in" }
             @if let Some(p) = problem { p.error role="alert" { (p) } }
@@ -129,7 +131,7 @@ async fn login_page(session: Session, req: HttpRequest) -> HttpResponse {
     if matches!(req.extensions().get::<Caller>(), Some(Caller::Admin { .. })) {
         return redirect("/admin/");
     }
-    html_page(login_form(&csrf_token(&session), None))
+    html_page(login_form(&csrf_token(&session), None, take_flash(&session).as_deref()))
 }
 
 async fn login(
@@ -145,7 +147,7 @@ async fn login(
     let refused = |message: &str| {
         HttpResponse::Unauthorized()
             .content_type("text/html; charset=utf-8")
-            .body(login_form(&csrf_token(&session), Some(message)).into_string())
+            .body(login_form(&csrf_token(&session), Some(message), None).into_string())
     };
     match crate::auth::routes::sign_in(&state, &ip, email, password).await {
         Ok((issued, user)) if user.role == "admin" => {
@@ -203,18 +205,70 @@ async fn forgot_page(session: Session) -> HttpResponse {
 
 async fn forgot(
     state: web::Data<AppState>,
+    req: HttpRequest,
     session: Session,
     form: web::Form<HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
     let form = checked_form(&session, form)?;
-    let email = form.get("email").map(|e| e.trim().to_string()).unwrap_or_default();
-    if !email.is_empty() && email.len() <= 254 {
-        // The API's "forgot password": the same job, the same answer whether or not the account exists.
-        let task = crate::jobs::Task::PasswordReset { client_id: None, email };
-        state.main.run(move |c| crate::jobs::enqueue(c, &task)).await?;
+    let email = form.get("email").cloned().unwrap_or_default();
+    let ip = crate::proxy::remote_address(&req, &state.settings);
+    // The API's "forgot password": throttled the same way, the same answer whether or not the
+    // account exists.
+    match crate::auth::reset::forgot(&state, &ip, None, &email).await {
+        Ok(_) => flash(&session, "If that address has an account, a mail with a reset token is on its way."),
+        Err(e) if e.status_code().is_client_error() => {
+            flash(&session, format!("Not sent: {}", super::kit::problem(&e)))
+        }
+        Err(e) => return Err(e.into()),
     }
-    flash(&session, "If that address has an account, a mail with a reset link is on its way.");
-    Ok(redirect("/admin/password"))
+    Ok(redirect("/admin/password/reset"))
+}
+
+async fn reset_page(session: Session) -> HttpResponse {
+    html_page(views::page(
+        "Set a new password",
+        None,
+        take_flash(&session).as_deref(),
+        html! {
+            h1 { "Set a new password" }
+            form.stack method="post" action="/admin/password/reset" {
+                (csrf_field(&csrf_token(&session)))
+                label { "E-mail" input type="email" name="email" autocomplete="username" required; }
+                label { "Reset token (from the mail)" input name="token" autocomplete="off" required; }
+                label { "New password (at least 8 characters)" input type="password" name="password" autocomplete="new-password" required minlength="8"; }
+                button type="submit" { "Set the password" }
+            }
+        },
+    ))
+}
+
+async fn reset(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    session: Session,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let body = serde_json::json!({
+        "email": form.get("email").cloned().unwrap_or_default(),
+        "token": form.get("token").cloned().unwrap_or_default(),
+        "password": form.get("password").cloned().unwrap_or_default(),
+    });
+    let done = match super::kit::parse(body) {
+        Ok(body) => crate::auth::routes::reset_password(state, req, body).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    match done {
+        Ok(()) => {
+            flash(&session, "Your password is set; sign in with it.");
+            Ok(redirect("/admin/login"))
+        }
+        Err(e) if e.status_code().is_client_error() => {
+            flash(&session, format!("Not set: {}", super::kit::problem(&e)));
+            Ok(redirect("/admin/password/reset"))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 // --- dashboard ---

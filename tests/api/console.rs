@@ -108,6 +108,48 @@ async fn click(client: &Client, css: &str) {
     client.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
 }
 
+/// axe-core (the accessibility linter) from the npm registry into `target/axe`, once.
+fn axe_source() -> String {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/axe");
+    let file = dir.join("package/axe.min.js");
+    if !file.exists() {
+        require_tool("npm", "npm");
+        std::fs::create_dir_all(&dir).unwrap();
+        let packed =
+            Command::new("npm").args(["pack", "axe-core@4.10.2", "--silent"]).current_dir(&dir).output().unwrap();
+        assert!(packed.status.success(), "npm pack axe-core: {}", String::from_utf8_lossy(&packed.stderr));
+        let unpacked = Command::new("tar").args(["xzf", "axe-core-4.10.2.tgz"]).current_dir(&dir).status().unwrap();
+        assert!(unpacked.success());
+    }
+    std::fs::read_to_string(file).unwrap()
+}
+
+/// Runs axe-core on the page: the serious and critical WCAG 2 A/AA violations, as `id: target`.
+pub async fn accessibility_problems(client: &Client) -> Vec<String> {
+    client.execute(&axe_source(), vec![]).await.unwrap();
+    let found = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']}).then(r => done(r.violations
+                 .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                 .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(found).unwrap()
+}
+
+/// Whether the page fits its window's width (no sideways scrolling).
+async fn fits_width(client: &Client) -> bool {
+    client
+        .execute("return document.documentElement.scrollWidth <= window.innerWidth;", vec![])
+        .await
+        .unwrap()
+        .as_bool()
+        .unwrap()
+}
+
 /// The value of a session cookie a response set, for driving the console without a browser.
 fn cookie_of(res: &reqwest::Response) -> Option<String> {
     res.headers()
@@ -141,6 +183,8 @@ async fn the_super_admin_runs_shops_from_the_console() {
     click(c, "form button[type=submit]").await;
     heading(c, "Dashboard").await;
     screenshot(c, "console-super-admin-dashboard").await;
+    let problems = accessibility_problems(c).await;
+    assert!(problems.is_empty(), "axe-core on the dashboard: {problems:?}");
 
     // A shop made through the form; its name is shown as text, never run.
     let xss = "<img src=x onerror=alert(1)>";
@@ -158,6 +202,15 @@ async fn the_super_admin_runs_shops_from_the_console() {
         app.fetch(&app.super_token, "/api/super-admin/clients?per_page=100").await["data"][0]["id"].as_i64().unwrap();
     assert!(app.data_dir.join(format!("client_{id}.db")).exists(), "the shop's file appears");
     screenshot(c, "console-super-admin-shop").await;
+    let problems = accessibility_problems(c).await;
+    assert!(problems.is_empty(), "axe-core on a shop's page: {problems:?}");
+    // A phone's width: the page reflows, tables scroll inside their box.
+    c.set_window_size(375, 800).await.unwrap();
+    c.refresh().await.unwrap();
+    heading(c, xss).await;
+    assert!(fits_width(c).await, "the shop's page is wider than 375 px");
+    screenshot(c, "console-super-admin-shop-375px").await;
+    c.set_window_size(1280, 900).await.unwrap();
 
     // Listed and found by search.
     c.goto(&format!("{base}/super-admin/clients?q=console")).await.unwrap();
@@ -352,6 +405,14 @@ async fn a_shop_admin_runs_the_shop_from_the_console() {
     assert_eq!((product["price_cents"].as_i64(), product["custom"]["origin"].as_str()), (Some(450), Some("Japan")));
     assert!(product["category_id"].is_i64());
     screenshot(c, "console-shop-admin-product").await;
+    let problems = accessibility_problems(c).await;
+    assert!(problems.is_empty(), "axe-core on a product's form: {problems:?}");
+    c.set_window_size(375, 800).await.unwrap();
+    c.goto(&format!("{base}/admin/products")).await.unwrap();
+    heading(c, "Products").await;
+    assert!(fits_width(c).await, "the product list is wider than 375 px");
+    screenshot(c, "console-shop-admin-products-375px").await;
+    c.set_window_size(1280, 900).await.unwrap();
 
     // A name that is markup is shown as text.
     c.goto(&format!("{base}/admin/products/new")).await.unwrap();
@@ -554,6 +615,32 @@ async fn every_console_page_answers_and_its_forms_work() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = sa.get("/admin/products").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // A forgotten password: the token mailed, a new password set through the console's form.
+    let http = reqwest::Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = http.get(format!("{}/admin/password", app.address)).send().await.unwrap();
+    let anon = Session { http, base: app.address.clone(), cookie: cookie_of(&page).unwrap(), csrf: String::new() };
+    let anon = Session { csrf: csrf_in(&page.text().await.unwrap()), ..anon };
+    let (_, html) = anon.post("/admin/password", &[("email", &shop.admin_email)]).await;
+    assert!(html.contains("a mail with a reset token is on its way"), "{html}");
+    let mut token = None;
+    for _ in 0..100 {
+        let mails = crate::payments::mails(&app.data_dir);
+        if let Some(at) = mails.find("vf_") {
+            token = Some(mails[at..at + 67].to_string());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let token = token.expect("the reset mail");
+    let (_, html) = anon
+        .post(
+            "/admin/password/reset",
+            &[("email", &shop.admin_email), ("token", &token), ("password", "a brand new password")],
+        )
+        .await;
+    assert!(html.contains("Your password is set"), "{html}");
+    app.login_token(&shop.admin_email, "a brand new password").await;
 }
 
 /// Lists over a shop with 10,000 products, timed at the server (the answer's own timing is not

@@ -666,7 +666,7 @@ async fn kills_between_a_stripe_capture_and_the_shop_file_are_caught_up_from_str
 
 /// The text of every mail the server wrote as an `.eml` file so far (no SMTP server configured),
 /// quoted-printable decoded.
-fn mails(data: &Path) -> String {
+pub(crate) fn mails(data: &Path) -> String {
     let mut all = String::new();
     for e in std::fs::read_dir(data.join("mail")).into_iter().flatten().flatten() {
         all.push_str(&quoted_printable(&std::fs::read_to_string(e.path()).unwrap_or_default()));
