@@ -33,6 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/clients/{id}/delete", web::post().to(delete))
         .route("/clients/{id}/features", web::post().to(set_features))
         .route("/clients/{id}/migrate", web::post().to(migrate))
+        .route("/clients/{id}/move", web::post().to(move_region))
         .route("/clients/{id}/export", web::get().to(export))
         .route("/clients/{id}/backups/{name}", web::get().to(download))
         .route("/jobs", web::get().to(jobs))
@@ -364,6 +365,7 @@ async fn client_page(
         .map(|m| m.into_iter().filter_map(|(k, v)| Some((k, v.as_bool()?))).collect())
         .unwrap_or_default();
     let action = |what: &str| format!("/super-admin/clients/{id}/{what}");
+    let regions = state.tenancy.regions.names();
     let quota = |v: Option<i64>, unit: &str| match v {
         Some(n) => format!("quota {n}{unit}"),
         None => "quota: the server's default".into(),
@@ -412,6 +414,19 @@ async fn client_page(
                         button.secondary type="submit" { "Migrate" }
                     }
                     a.button href=(action("export")) hx-boost="false" { "Download an export" }
+                }
+            }
+            @if !regions.is_empty() {
+                h2 { "Region" }
+                form.stack method="post" action=(action("move")) {
+                    (csrf_field(&csrf))
+                    label { "Move the shop's file to"
+                        select name="region" {
+                            option value="" selected[client.region.is_none()] { "the data folder" }
+                            @for r in &regions { option value=(r) selected[client.region.as_deref() == Some(r.as_str())] { (r) } }
+                        }
+                    }
+                    button.secondary type="submit" { "Move" }
                 }
             }
             h2 { "Features" }
@@ -613,6 +628,26 @@ async fn migrate(
         }
         Err(e) => return Err(e.into()),
     }
+    Ok(redirect(&format!("/super-admin/clients/{id}")))
+}
+
+async fn move_region(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let sa = as_super_admin(&caller)?;
+    let form = checked_form(&session, form)?;
+    let id = path.clone();
+    let region = form.get("region").map(|r| r.trim()).filter(|r| !r.is_empty());
+    let body = serde_json::json!({ "region": region });
+    let done = match super::kit::parse(body) {
+        Ok(body) => crate::regions::routes::move_client(state, sa, path, body).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    after(&session, done, "Move queued; the shop answers 503 for a moment while its file moves.")?;
     Ok(redirect(&format!("/super-admin/clients/{id}")))
 }
 

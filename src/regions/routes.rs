@@ -72,14 +72,14 @@ async fn list(state: web::Data<AppState>, _: SuperAdmin) -> Result<web::Json<Reg
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"region": "eu"}))]
-struct MoveBody {
+pub(crate) struct MoveBody {
     /// A configured region, or null for the data folder.
     #[serde(default, deserialize_with = "crate::validate::explicit_null")]
     #[schemars(with = "Option<String>", length(min = 1, max = 32))]
     region: Option<Option<String>>,
 }
 
-async fn move_client(
+pub(crate) async fn move_client(
     state: web::Data<AppState>,
     _: SuperAdmin,
     path: web::Path<String>,

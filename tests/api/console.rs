@@ -517,7 +517,14 @@ impl Session {
 
 #[tokio::test]
 async fn every_console_page_answers_and_its_forms_work() {
-    let app = crate::helpers::spawn_app_with(|s| s.webhook_allow_private = true).await;
+    let roots = tempfile::tempdir().unwrap();
+    let eu = roots.path().join("eu");
+    let eu_root = eu.clone();
+    let app = crate::helpers::spawn_app_with(move |s| {
+        s.webhook_allow_private = true;
+        s.storage_roots = vec![("eu".into(), eu_root)];
+    })
+    .await;
     let shop = app.create_shop("pagesshop").await;
     let sa = Session::sign_in(&app, "super-admin", SUPER_EMAIL, SUPER_PASSWORD).await;
     for path in [
@@ -565,6 +572,16 @@ async fn every_console_page_answers_and_its_forms_work() {
     );
     let (_, html) = sa.post(&format!("/super-admin/clients/{}/migrate", shop.id), &[]).await;
     assert!(html.contains("Migrated"), "{html}");
+    // Moved to a region from its page.
+    let (_, html) = sa.post(&format!("/super-admin/clients/{}/move", shop.id), &[("region", "eu")]).await;
+    assert!(html.contains("Move queued"), "{html}");
+    for _ in 0..100 {
+        if eu.join(format!("client_{}.db", shop.id)).exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(eu.join(format!("client_{}.db", shop.id)).exists(), "the shop's file moved to eu");
     let res = sa
         .http
         .get(format!("{}/super-admin/clients/{}/export", sa.base, shop.id))
