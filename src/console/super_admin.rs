@@ -34,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/clients/{id}/features", web::post().to(set_features))
         .route("/clients/{id}/migrate", web::post().to(migrate))
         .route("/clients/{id}/move", web::post().to(move_region))
+        .route("/clients/{id}/quotas", web::post().to(set_quotas))
         .route("/clients/{id}/export", web::get().to(export))
         .route("/clients/{id}/backups/{name}", web::get().to(download))
         .route("/jobs", web::get().to(jobs))
@@ -392,6 +393,18 @@ async fn client_page(
                 dt { "Orders" } dd { (usage.orders.map(|n| n.to_string()).unwrap_or_else(|| "–".into())) }
                 dt { "Requests (24 h)" } dd { (usage.requests_24h) }
             }
+            form.stack method="post" action=(action("quotas")) {
+                (csrf_field(&csrf))
+                p.muted { "Quotas: an empty field is the server's default." }
+                @for (name, label, value) in [
+                    ("max_storage_mb", "Storage, MB", client.quotas.max_storage_mb),
+                    ("max_products", "Products", client.quotas.max_products),
+                    ("requests_per_second", "Requests a second", client.quotas.requests_per_second),
+                ] {
+                    label { (label) input type="number" min="0" name=(name) value=(value.map(|v| v.to_string()).unwrap_or_default()); }
+                }
+                button.secondary type="submit" { "Save the quotas" }
+            }
             h2 { "Actions" }
             div.actions {
                 @if matches!(client.status, ClientStatus::Active | ClientStatus::Suspended) {
@@ -628,6 +641,35 @@ async fn migrate(
         }
         Err(e) => return Err(e.into()),
     }
+    Ok(redirect(&format!("/super-admin/clients/{id}")))
+}
+
+async fn set_quotas(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let sa = as_super_admin(&caller)?;
+    let form = checked_form(&session, form)?;
+    let id = path.clone();
+    // An empty field goes back to the server's default (null), as the API's PATCH says.
+    let mut body = serde_json::Map::new();
+    for name in ["max_storage_mb", "max_products", "requests_per_second"] {
+        let v = form.get(name).map(|v| v.trim()).unwrap_or("");
+        let value = match v.parse::<i64>() {
+            Ok(n) => serde_json::Value::from(n),
+            Err(_) if v.is_empty() => serde_json::Value::Null,
+            Err(_) => serde_json::Value::String(v.to_string()),
+        };
+        body.insert(name.to_string(), value);
+    }
+    let done = match super::kit::parse(serde_json::Value::Object(body)) {
+        Ok(body) => crate::quotas::routes::update(state, sa, path, body).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    after(&session, done, "Quotas saved.")?;
     Ok(redirect(&format!("/super-admin/clients/{id}")))
 }
 

@@ -33,7 +33,7 @@ pub fn routes(api: &mut Api) {
 #[derive(Serialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"max_storage_mb": 512, "max_products": 5000, "requests_per_second": 50,
     "usage": {"storage_bytes": 1048576, "products": 120, "orders": 3400, "requests_24h": 51234}}))]
-struct QuotaView {
+pub(crate) struct QuotaView {
     #[serde(flatten)]
     quotas: Quotas,
     usage: Usage,
@@ -41,7 +41,7 @@ struct QuotaView {
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"max_products": 5000, "requests_per_second": 50}))]
-struct QuotaBody {
+pub(crate) struct QuotaBody {
     #[serde(default, deserialize_with = "validate::explicit_null")]
     #[schemars(with = "Option<i64>", range(min = 1, max = 1048576))]
     max_storage_mb: Option<Option<i64>>,
@@ -93,7 +93,7 @@ async fn show(
     Ok(web::Json(QuotaView { quotas: client.quotas, usage: usage(&state, &client).await? }))
 }
 
-async fn update(
+pub(crate) async fn update(
     state: web::Data<AppState>,
     _: SuperAdmin,
     path: web::Path<String>,

@@ -572,6 +572,19 @@ async fn every_console_page_answers_and_its_forms_work() {
     );
     let (_, html) = sa.post(&format!("/super-admin/clients/{}/migrate", shop.id), &[]).await;
     assert!(html.contains("Migrated"), "{html}");
+    let (_, html) = sa
+        .post(
+            &format!("/super-admin/clients/{}/quotas", shop.id),
+            &[("max_products", "500"), ("requests_per_second", "")],
+        )
+        .await;
+    assert!(html.contains("Quotas saved"), "{html}");
+    let quotas = app.fetch(&app.super_token, &format!("/api/super-admin/clients/{}/quotas", shop.id)).await;
+    assert_eq!(
+        (quotas["max_products"].as_i64(), quotas["requests_per_second"].as_i64()),
+        (Some(500), None),
+        "{quotas}"
+    );
     // Moved to a region from its page.
     let (_, html) = sa.post(&format!("/super-admin/clients/{}/move", shop.id), &[("region", "eu")]).await;
     assert!(html.contains("Move queued"), "{html}");
