@@ -161,3 +161,18 @@ pub fn problem(e: &AppError) -> String {
         other => other.to_string(),
     }
 }
+
+/// A form's fields as the API handler's body, handed to `handler`; its answer is dropped (the
+/// console shows the outcome as a flash message).
+pub async fn submit<T, R, Fut>(
+    form: &HashMap<String, String>,
+    fields: &[Field],
+    handler: impl FnOnce(crate::body::Body<T>) -> Fut,
+) -> Result<(), AppError>
+where
+    T: serde::de::DeserializeOwned,
+    Fut: std::future::Future<Output = Result<R, AppError>>,
+{
+    let body = parse(body(form, fields)?)?;
+    handler(body).await.map(|_| ())
+}

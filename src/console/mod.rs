@@ -190,3 +190,80 @@ fn super_admin(caller: &Caller) -> Result<i64, ConsoleError> {
         _ => Err(ConsoleError(AppError::forbidden("forbidden", "this console is for super admins"))),
     }
 }
+
+/// Which console a sign-in is for: the role it admits, where it lands, what it tells the other role.
+struct Door {
+    role: &'static str,
+    home: &'static str,
+    login: &'static str,
+    other_role: &'static str,
+}
+
+const SUPER_ADMIN_DOOR: Door = Door {
+    role: "super_admin",
+    home: "/super-admin/",
+    login: "/super-admin/login",
+    other_role: "This console is for super admins; shop admins sign in at /admin/.",
+};
+const SHOP_ADMIN_DOOR: Door = Door {
+    role: "admin",
+    home: "/admin/",
+    login: "/admin/login",
+    other_role: "This console is for shop admins; super admins sign in at /super-admin/.",
+};
+
+/// A console sign-in: the API's own (throttled, the token issued), the token kept in the session
+/// for the door's role; another role's token is revoked at once. `refused` renders the sign-in
+/// page with a problem.
+async fn sign_in(
+    state: &AppState,
+    req: &actix_web::HttpRequest,
+    session: &Session,
+    form: web::Form<HashMap<String, String>>,
+    door: &Door,
+    refused: impl Fn(&str) -> maud::Markup,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(session, form)?;
+    let email = form.get("email").cloned().unwrap_or_default();
+    let password = form.get("password").cloned().unwrap_or_default();
+    let ip = crate::proxy::remote_address(req, &state.settings);
+    let refuse = |message: &str| {
+        HttpResponse::Unauthorized().content_type("text/html; charset=utf-8").body(refused(message).into_string())
+    };
+    match crate::auth::routes::sign_in(state, &ip, email, password).await {
+        Ok((issued, user)) if user.role == door.role => {
+            session.renew();
+            let _ = session.insert(TOKEN_KEY, issued.token);
+            Ok(redirect(door.home))
+        }
+        Ok((issued, _)) => {
+            let token = issued.token;
+            state
+                .main
+                .run(move |c| {
+                    let (caller, _) = crate::auth::caller::identify_with_abilities(c, Some(&token))?;
+                    Ok(crate::auth::tokens::revoke(c, caller.token_id().unwrap_or(0))?)
+                })
+                .await?;
+            Ok(refuse(door.other_role))
+        }
+        Err(AppError::Unauthorized(_)) => Ok(refuse("E-mail or password is wrong.")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Signing out: the session's token revoked, the session emptied.
+async fn sign_out(
+    state: &AppState,
+    session: &Session,
+    caller: Option<Caller>,
+    form: web::Form<HashMap<String, String>>,
+    door: &Door,
+) -> Result<HttpResponse, ConsoleError> {
+    checked_form(session, form)?;
+    if let Some(token_id) = caller.as_ref().and_then(Caller::token_id) {
+        state.main.run(move |c| Ok(crate::auth::tokens::revoke(c, token_id)?)).await?;
+    }
+    session.purge();
+    Ok(redirect(door.login))
+}

@@ -140,35 +140,8 @@ async fn login(
     session: Session,
     form: web::Form<HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let form = checked_form(&session, form)?;
-    let email = form.get("email").cloned().unwrap_or_default();
-    let password = form.get("password").cloned().unwrap_or_default();
-    let ip = crate::proxy::remote_address(&req, &state.settings);
-    let refused = |message: &str| {
-        HttpResponse::Unauthorized()
-            .content_type("text/html; charset=utf-8")
-            .body(login_form(&csrf_token(&session), Some(message), None).into_string())
-    };
-    match crate::auth::routes::sign_in(&state, &ip, email, password).await {
-        Ok((issued, user)) if user.role == "admin" => {
-            session.renew();
-            let _ = session.insert(super::TOKEN_KEY, issued.token);
-            Ok(redirect("/admin/"))
-        }
-        Ok((issued, _)) => {
-            let token = issued.token;
-            state
-                .main
-                .run(move |c| {
-                    let (caller, _) = crate::auth::caller::identify_with_abilities(c, Some(&token))?;
-                    Ok(crate::auth::tokens::revoke(c, caller.token_id().unwrap_or(0))?)
-                })
-                .await?;
-            Ok(refused("This console is for shop admins; super admins sign in at /super-admin/."))
-        }
-        Err(AppError::Unauthorized(_)) => Ok(refused("E-mail or password is wrong.")),
-        Err(e) => Err(e.into()),
-    }
+    let refused = |message: &str| login_form(&csrf_token(&session), Some(message), None);
+    super::sign_in(&state, &req, &session, form, &super::SHOP_ADMIN_DOOR, refused).await
 }
 
 async fn logout(
@@ -177,13 +150,8 @@ async fn logout(
     session: Session,
     form: web::Form<HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
-    checked_form(&session, form)?;
-    let token_id = req.extensions().get::<Caller>().and_then(Caller::token_id);
-    if let Some(token_id) = token_id {
-        state.main.run(move |c| Ok(crate::auth::tokens::revoke(c, token_id)?)).await?;
-    }
-    session.purge();
-    Ok(redirect("/admin/login"))
+    let caller = req.extensions().get::<Caller>().cloned();
+    super::sign_out(&state, &session, caller, form, &super::SHOP_ADMIN_DOOR).await
 }
 
 async fn forgot_page(session: Session) -> HttpResponse {
@@ -987,10 +955,7 @@ async fn create_coupon(
     form: web::Form<HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
     let form = checked_form(&session, form)?;
-    let done = match kit::body(&form, COUPON_FIELDS).and_then(kit::parse) {
-        Ok(body) => crate::coupons::routes::create(again(&shop), body).await.map(|_| ()),
-        Err(e) => Err(e),
-    };
+    let done = kit::submit(&form, COUPON_FIELDS, |body| crate::coupons::routes::create(again(&shop), body)).await;
     super::super_admin::after(&session, done, "Coupon added.")?;
     Ok(redirect("/admin/coupons"))
 }
@@ -1036,10 +1001,8 @@ async fn save_settings(
     form: web::Form<HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
     let form = checked_form(&session, form)?;
-    let done = match kit::body(&form, SETTINGS_FIELDS).and_then(kit::parse) {
-        Ok(body) => crate::shop_settings::routes::update(again(&shop), body).await.map(|_| ()),
-        Err(e) => Err(e),
-    };
+    let done =
+        kit::submit(&form, SETTINGS_FIELDS, |body| crate::shop_settings::routes::update(again(&shop), body)).await;
     super::super_admin::after(&session, done, "Settings saved.")?;
     Ok(redirect("/admin/settings"))
 }
@@ -1074,10 +1037,7 @@ async fn create_banner(
     form: web::Form<HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
     let form = checked_form(&session, form)?;
-    let done = match kit::body(&form, BANNER_FIELDS).and_then(kit::parse) {
-        Ok(body) => crate::content::routes::create_banner(own(&shop), body).await.map(|_| ()),
-        Err(e) => Err(e),
-    };
+    let done = kit::submit(&form, BANNER_FIELDS, |body| crate::content::routes::create_banner(own(&shop), body)).await;
     super::super_admin::after(&session, done, "Banner added.")?;
     Ok(redirect("/admin/banners"))
 }
@@ -1106,10 +1066,7 @@ async fn create_page(
     form: web::Form<HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
     let form = checked_form(&session, form)?;
-    let done = match kit::body(&form, PAGE_FIELDS).and_then(kit::parse) {
-        Ok(body) => crate::content::routes::create_page(own(&shop), body).await.map(|_| ()),
-        Err(e) => Err(e),
-    };
+    let done = kit::submit(&form, PAGE_FIELDS, |body| crate::content::routes::create_page(own(&shop), body)).await;
     super::super_admin::after(&session, done, "Page added.")?;
     Ok(redirect("/admin/pages"))
 }

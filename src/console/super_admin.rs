@@ -100,36 +100,8 @@ async fn login(
     session: Session,
     form: web::Form<HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
-    let form = checked_form(&session, form)?;
-    let email = form.get("email").cloned().unwrap_or_default();
-    let password = form.get("password").cloned().unwrap_or_default();
-    let ip = crate::proxy::remote_address(&req, &state.settings);
-    let refused = |message: &str| {
-        HttpResponse::Unauthorized()
-            .content_type("text/html; charset=utf-8")
-            .body(login_form(&csrf_token(&session), Some(message)).into_string())
-    };
-    match crate::auth::routes::sign_in(&state, &ip, email, password).await {
-        Ok((issued, user)) if user.role == "super_admin" => {
-            session.renew();
-            let _ = session.insert(super::TOKEN_KEY, issued.token);
-            Ok(redirect("/super-admin/"))
-        }
-        Ok((issued, _)) => {
-            // A shop admin's token is not kept: this console is the super admin's.
-            let token = issued.token;
-            state
-                .main
-                .run(move |c| {
-                    let (caller, _) = crate::auth::caller::identify_with_abilities(c, Some(&token))?;
-                    Ok(crate::auth::tokens::revoke(c, caller.token_id().unwrap_or(0))?)
-                })
-                .await?;
-            Ok(refused("This console is for super admins; shop admins sign in at /admin/."))
-        }
-        Err(AppError::Unauthorized(_)) => Ok(refused("E-mail or password is wrong.")),
-        Err(e) => Err(e.into()),
-    }
+    let refused = |message: &str| login_form(&csrf_token(&session), Some(message));
+    super::sign_in(&state, &req, &session, form, &super::SUPER_ADMIN_DOOR, refused).await
 }
 
 async fn logout(
@@ -138,12 +110,7 @@ async fn logout(
     caller: Caller,
     form: web::Form<HashMap<String, String>>,
 ) -> Result<HttpResponse, ConsoleError> {
-    checked_form(&session, form)?;
-    if let Some(token_id) = caller.token_id() {
-        state.main.run(move |c| Ok(crate::auth::tokens::revoke(c, token_id)?)).await?;
-    }
-    session.purge();
-    Ok(redirect("/super-admin/login"))
+    super::sign_out(&state, &session, Some(caller), form, &super::SUPER_ADMIN_DOOR).await
 }
 
 async fn dashboard(state: web::Data<AppState>, session: Session, caller: Caller) -> Result<HttpResponse, ConsoleError> {
@@ -974,10 +941,7 @@ async fn create_banner(
     as_super_admin(&caller)?;
     let sa = global(&state);
     let form = checked_form(&session, form)?;
-    let done = match super::kit::body(&form, BANNER_FIELDS).and_then(super::kit::parse) {
-        Ok(body) => crate::content::routes::create_banner(sa, body).await.map(|_| ()),
-        Err(e) => Err(e),
-    };
+    let done = super::kit::submit(&form, BANNER_FIELDS, |body| crate::content::routes::create_banner(sa, body)).await;
     after(&session, done, "Banner added.")?;
     Ok(redirect("/super-admin/banners"))
 }
@@ -991,10 +955,7 @@ async fn create_content_page(
     as_super_admin(&caller)?;
     let sa = global(&state);
     let form = checked_form(&session, form)?;
-    let done = match super::kit::body(&form, PAGE_FIELDS).and_then(super::kit::parse) {
-        Ok(body) => crate::content::routes::create_page(sa, body).await.map(|_| ()),
-        Err(e) => Err(e),
-    };
+    let done = super::kit::submit(&form, PAGE_FIELDS, |body| crate::content::routes::create_page(sa, body)).await;
     after(&session, done, "Page added.")?;
     Ok(redirect("/super-admin/pages"))
 }
