@@ -74,7 +74,7 @@ pub(crate) async fn list_all(
     Ok(web::Json(Paginated::new(rows, page, total)))
 }
 
-async fn list_shop(
+pub(crate) async fn list_shop(
     state: web::Data<AppState>,
     admin: ShopAdmin,
     q: web::Query<AuditQuery>,

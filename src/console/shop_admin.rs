@@ -59,7 +59,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/webhooks", web::get().to(webhooks))
         .route("/webhooks", web::post().to(create_webhook))
         .route("/webhooks/{id}", web::get().to(webhook_deliveries))
-        .route("/webhooks/{id}/delete", web::post().to(delete_webhook));
+        .route("/webhooks/{id}/delete", web::post().to(delete_webhook))
+        .route("/custom-fields", web::get().to(custom_fields))
+        .route("/custom-fields", web::post().to(create_custom_field))
+        .route("/custom-fields/{id}/delete", web::post().to(delete_custom_field))
+        .route("/shipping", web::get().to(shipping))
+        .route("/shipping", web::post().to(create_shipping_method))
+        .route("/shipping/{id}/delete", web::post().to(delete_shipping_method))
+        .route("/tax-rates", web::post().to(save_tax_rates))
+        .route("/orders/{id}/notes", web::post().to(add_order_note))
+        .route("/orders/{id}/refunds", web::post().to(refund_order))
+        .route("/audit", web::get().to(audit));
 }
 
 const NAV: &[(&str, &str)] = &[
@@ -73,7 +83,10 @@ const NAV: &[(&str, &str)] = &[
     ("/admin/banners", "Banners"),
     ("/admin/pages", "Pages"),
     ("/admin/webhooks", "Webhooks"),
+    ("/admin/custom-fields", "Custom fields"),
+    ("/admin/shipping", "Shipping and tax"),
     ("/admin/settings", "Settings"),
+    ("/admin/audit", "Audit"),
 ];
 
 /// The signed-in shop admin's shop, as the API resolves it; refusals become console pages.
@@ -734,6 +747,12 @@ async fn order(session: Session, shop: Console, id: web::Path<i64>) -> Result<Ht
         })
         .await?;
     let csrf = csrf_token(&session);
+    let history = to_value(crate::orders::routes::admin_events(again(&shop), web::Path::from(id)).await?.into_inner())?;
+    let history = history["data"].as_array().cloned().unwrap_or_default();
+    let refunds = match crate::payments::routes::list_refunds(again(&shop), web::Path::from(id)).await {
+        Ok(r) => to_value(r.into_inner())?["data"].as_array().cloned().unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
     Ok(signed_in(
         &session,
         &format!("Order {}", o.number),
@@ -752,6 +771,27 @@ async fn order(session: Session, shop: Console, id: web::Path<i64>) -> Result<Ht
                     tr { td { (i.name) } td { (i.quantity) } td { (money(i.unit_price_cents)) } td { (money(i.line_total_cents)) } }
                 } }
             } }
+            h2 { "History" }
+            (kit::table(&history, &[("created_at", "When"), ("kind", "What"), ("note", "Note"), ("actor", "Who")], None))
+            form.stack method="post" action=(format!("/admin/orders/{id}/notes")) {
+                (csrf_field(&csrf))
+                label { "Note" textarea name="note" rows="2" required maxlength="2000" {} }
+                label { "Shown to the customer"
+                    select name="visible_to_customer" { option value="false" { "no" } option value="true" { "yes" } }
+                }
+                button.secondary type="submit" { "Add the note" }
+            }
+            h2 { "Refunds" }
+            (kit::table(&refunds, &[("created_at", "When"), ("amount_cents", "Cents"), ("restocked", "Restocked"), ("reason", "Reason")], None))
+            form.stack method="post" action=(format!("/admin/orders/{id}/refunds")) {
+                (csrf_field(&csrf))
+                label { "Amount (cents)" input type="number" min="1" name="amount_cents" required; }
+                label { "Put the items back in stock"
+                    select name="restock" { option value="false" { "no" } option value="true" { "yes" } }
+                }
+                label { "Reason" input name="reason" maxlength="500"; }
+                button.secondary type="submit" { "Refund" }
+            }
             h2 { "Change the status" }
             form.stack method="post" action=(format!("/admin/orders/{id}/status")) {
                 (csrf_field(&csrf))
@@ -1184,6 +1224,265 @@ async fn webhook_deliveries(
         html! {
             h1 { "Deliveries of webhook " (webhook) }
             (kit::listing(&answer, &columns, &format!("/admin/webhooks/{webhook}"), &params(&req), None))
+        },
+    ))
+}
+
+const CUSTOM_FIELD_FIELDS: &[Field] = &[
+    field("entity", "For", Kind::Choice(&["product", "customer", "order"])),
+    field("key", "Key (a-z, 0-9, _)", Kind::Text),
+    field("label", "Label", Kind::Text),
+    field("type", "Type", Kind::Choice(&["text", "number", "boolean", "date", "select"])),
+    field("required", "Required", Kind::Bool),
+    field("options", "Choices of a select field, one per line", Kind::LongText),
+];
+
+async fn custom_fields(session: Session, shop: Console, req: HttpRequest) -> Result<HttpResponse, ConsoleError> {
+    let q = web::Query::from_query(req.query_string())
+        .map_err(|e| AppError::unprocessable("validation_failed", e.to_string()))?;
+    let answer = to_value(crate::custom_fields::routes::list(again(&shop), q).await?.into_inner())?;
+    let columns = [
+        ("entity", "For"),
+        ("key", "Key"),
+        ("label", "Label"),
+        ("type", "Type"),
+        ("options", "Choices"),
+        ("required", "Required"),
+    ];
+    Ok(list_and_form(
+        &session,
+        "Custom fields",
+        "/admin/custom-fields",
+        &answer,
+        &columns,
+        CUSTOM_FIELD_FIELDS,
+        &req,
+        None,
+    ))
+}
+
+async fn create_custom_field(
+    session: Session,
+    shop: Console,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let mut body = kit::body(&form, CUSTOM_FIELD_FIELDS)?;
+    // A select field's choices, one per line.
+    if let Some(choices) = form.get("options").filter(|o| !o.trim().is_empty()) {
+        let list: Vec<Value> =
+            choices.lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| Value::String(l.into())).collect();
+        body["options"] = Value::Array(list);
+    }
+    let done = match kit::parse(body) {
+        Ok(body) => crate::custom_fields::routes::create(again(&shop), body).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    super::super_admin::after(&session, done, "Custom field added.")?;
+    Ok(redirect("/admin/custom-fields"))
+}
+
+async fn delete_custom_field(
+    session: Session,
+    shop: Console,
+    id: web::Path<i64>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    checked_form(&session, form)?;
+    let done = crate::custom_fields::routes::delete(again(&shop), id).await.map(|_| ());
+    super::super_admin::after(&session, done, "Custom field deleted.")?;
+    Ok(redirect("/admin/custom-fields"))
+}
+
+const SHIPPING_FIELDS: &[Field] = &[
+    field("name", "Name", Kind::Text),
+    field("kind", "Kind", Kind::Choice(&["flat", "free_over", "weight"])),
+    field("price_cents", "Price (cents)", Kind::Integer),
+    field("free_over_cents", "Free from (cents, for free_over)", Kind::Integer),
+];
+
+async fn shipping(session: Session, shop: Console, req: HttpRequest) -> Result<HttpResponse, ConsoleError> {
+    let methods = to_value(crate::shipping::routes::list(again(&shop)).await?.into_inner())?;
+    let rates = to_value(crate::shipping::routes::tax_rates(again(&shop)).await?.into_inner())?;
+    let csrf = csrf_token(&session);
+    let lines: String =
+        rates["rates"].as_object().map(|m| m.iter().map(|(k, v)| format!("{k}={v}\n")).collect()).unwrap_or_default();
+    let delete = |r: &Value| {
+        html! {
+            form.inline method="post" action=(format!("/admin/shipping/{}/delete", r["id"])) {
+                (csrf_field(&csrf))
+                button.secondary type="submit" { "Delete" }
+            }
+        }
+    };
+    Ok(signed_in(
+        &session,
+        "Shipping and tax",
+        html! {
+            h1 { "Shipping methods" }
+            (kit::listing(&methods, &[("name", "Name"), ("kind", "Kind"), ("price_cents", "Cents"), ("free_over_cents", "Free from"),
+                ("bands", "Weight bands"), ("countries", "Countries"), ("active", "Active")], "/admin/shipping", &params(&req), Some(&delete)))
+            h2 { "New method" }
+            form.stack method="post" action="/admin/shipping" {
+                (csrf_field(&csrf))
+                @for f in SHIPPING_FIELDS {
+                    label { (f.label)
+                        @match f.kind {
+                            Kind::Choice(options) => { select name=(f.name) { @for o in options { option value=(o) { (o) } } } }
+                            Kind::Integer => { input type="number" name=(f.name); }
+                            _ => { input name=(f.name); }
+                        }
+                    }
+                }
+                label { "Weight bands (for weight: one per line, grams=cents, e.g. 1000=495)" textarea name="bands" rows="3" {} }
+                label { "Countries (ISO codes separated by spaces; empty: everywhere)" input name="countries"; }
+                button type="submit" { "Add" }
+            }
+            h1 { "Tax rates by country" }
+            form.stack method="post" action="/admin/tax-rates" {
+                (csrf_field(&csrf))
+                label { "One per line: country=basis points (DE=1900), * for every other country"
+                    textarea name="rates" rows="6" { (lines) }
+                }
+                button type="submit" { "Save the rates" }
+            }
+        },
+    ))
+}
+
+/// `key=value` lines as pairs (blank lines skipped; a line without `=` is kept whole as the key).
+fn pairs(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
+            None => (l.to_string(), String::new()),
+        })
+        .collect()
+}
+
+fn number_or_text(v: &str) -> Value {
+    v.parse::<i64>().map(Value::from).unwrap_or_else(|_| Value::String(v.to_string()))
+}
+
+async fn create_shipping_method(
+    session: Session,
+    shop: Console,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let mut body = kit::body(&form, SHIPPING_FIELDS)?;
+    if let Some(bands) = form.get("bands").filter(|b| !b.trim().is_empty()) {
+        body["bands"] = Value::Array(
+            pairs(bands)
+                .into_iter()
+                .map(|(g, c)| serde_json::json!({"up_to_grams": number_or_text(&g), "price_cents": number_or_text(&c)}))
+                .collect(),
+        );
+    }
+    if let Some(countries) = form.get("countries").filter(|c| !c.trim().is_empty()) {
+        body["countries"] = Value::Array(countries.split_whitespace().map(|c| Value::String(c.to_string())).collect());
+    }
+    let done = match kit::parse(body) {
+        Ok(body) => crate::shipping::routes::create(again(&shop), body).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    super::super_admin::after(&session, done, "Shipping method added.")?;
+    Ok(redirect("/admin/shipping"))
+}
+
+async fn delete_shipping_method(
+    session: Session,
+    shop: Console,
+    id: web::Path<i64>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    checked_form(&session, form)?;
+    let done = crate::shipping::routes::delete(again(&shop), id).await.map(|_| ());
+    super::super_admin::after(&session, done, "Shipping method deleted.")?;
+    Ok(redirect("/admin/shipping"))
+}
+
+async fn save_tax_rates(
+    session: Session,
+    shop: Console,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let rates: Map<String, Value> = pairs(form.get("rates").map(String::as_str).unwrap_or(""))
+        .into_iter()
+        .map(|(k, v)| (k, number_or_text(&v)))
+        .collect();
+    let done = match kit::parse(serde_json::json!({ "rates": rates })) {
+        Ok(body) => crate::shipping::routes::set_tax_rates(again(&shop), body).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    super::super_admin::after(&session, done, "Tax rates saved.")?;
+    Ok(redirect("/admin/shipping"))
+}
+
+async fn add_order_note(
+    session: Session,
+    shop: Console,
+    id: web::Path<i64>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let order = *id;
+    let body = serde_json::json!({
+        "note": form.get("note").cloned().unwrap_or_default(),
+        "visible_to_customer": form.get("visible_to_customer").map(String::as_str) == Some("true"),
+    });
+    let done = match kit::parse(body) {
+        Ok(body) => crate::orders::routes::add_note(again(&shop), id, body).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    super::super_admin::after(&session, done, "Note added.")?;
+    Ok(redirect(&format!("/admin/orders/{order}")))
+}
+
+async fn refund_order(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    session: Session,
+    shop: Console,
+    id: web::Path<i64>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let order = *id;
+    let mut body = serde_json::json!({ "restock": form.get("restock").map(String::as_str) == Some("true") });
+    if let Some(a) = form.get("amount_cents").map(|a| a.trim()).filter(|a| !a.is_empty()) {
+        body["amount_cents"] = number_or_text(a);
+    }
+    if let Some(r) = form.get("reason").map(|r| r.trim()).filter(|r| !r.is_empty()) {
+        body["reason"] = Value::String(r.to_string());
+    }
+    let done = match kit::parse(body) {
+        Ok(body) => crate::payments::routes::refund(state, req, again(&shop), id, body).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    super::super_admin::after(&session, done, "Refunded.")?;
+    Ok(redirect(&format!("/admin/orders/{order}")))
+}
+
+async fn audit(
+    state: web::Data<AppState>,
+    session: Session,
+    shop: Console,
+    req: HttpRequest,
+) -> Result<HttpResponse, ConsoleError> {
+    let q = web::Query::from_query(req.query_string())
+        .map_err(|e| AppError::unprocessable("validation_failed", e.to_string()))?;
+    let answer = to_value(crate::audit::routes::list_shop(state, again(&shop), q).await?.into_inner())?;
+    Ok(signed_in(
+        &session,
+        "Audit log",
+        html! {
+            h1 { "Audit log" }
+            (kit::listing(&answer, &[("at", "When"), ("actor", "Who"), ("action", "Action"), ("target", "Target"), ("ip", "Address")],
+                "/admin/audit", &params(&req), None))
         },
     ))
 }

@@ -52,12 +52,12 @@ pub fn routes(api: &mut Api) {
 
 /// Every definition (at most 50 per entity, so never paginated).
 #[derive(Serialize, schemars::JsonSchema)]
-struct FieldList {
+pub(crate) struct FieldList {
     data: Vec<CustomField>,
 }
 
 #[derive(Deserialize)]
-struct ListQuery {
+pub(crate) struct ListQuery {
     entity: Option<String>,
 }
 
@@ -65,7 +65,7 @@ fn entity(raw: &str) -> Result<Entity, String> {
     Entity::parse(raw).ok_or_else(|| "must be product, customer or order".into())
 }
 
-async fn list(admin: ShopAdmin, q: web::Query<ListQuery>) -> Result<web::Json<FieldList>, AppError> {
+pub(crate) async fn list(admin: ShopAdmin, q: web::Query<ListQuery>) -> Result<web::Json<FieldList>, AppError> {
     let wanted = match q.entity.as_deref() {
         None => None,
         Some(raw) => Some(entity(raw).map_err(|e| AppError::invalid_field("entity", e))?),
@@ -76,7 +76,7 @@ async fn list(admin: ShopAdmin, q: web::Query<ListQuery>) -> Result<web::Json<Fi
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"entity": "product", "key": "color", "label": "Colour", "type": "select", "options": ["red", "green"]}))]
-struct FieldBody {
+pub(crate) struct FieldBody {
     /// Create only.
     #[schemars(with = "Option<Entity>")]
     entity: Option<String>,
@@ -127,7 +127,7 @@ fn check_position(errors: &mut FieldErrors, position: Option<i64>) -> Option<i64
     }
 }
 
-async fn create(admin: ShopAdmin, body: Body<FieldBody>) -> Result<HttpResponse, AppError> {
+pub(crate) async fn create(admin: ShopAdmin, body: Body<FieldBody>) -> Result<HttpResponse, AppError> {
     let b = body.into_inner();
     let mut errors = FieldErrors::default();
     for (field, missing) in [
@@ -211,7 +211,7 @@ async fn update(
     admin.0.db.write(move |tx| store::update(tx, id, &changes)).await.map(web::Json)
 }
 
-async fn delete(admin: ShopAdmin, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+pub(crate) async fn delete(admin: ShopAdmin, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     let cleared = admin.0.db.write(move |tx| store::delete(tx, id)).await?;
     tracing::info!(field_id = id, values_removed = cleared, "custom field removed with its values");

@@ -98,7 +98,7 @@ pub fn routes(api: &mut Api) {
 }
 
 #[derive(serde::Serialize, schemars::JsonSchema)]
-struct EventList {
+pub(crate) struct EventList {
     data: Vec<OrderEvent>,
 }
 
@@ -106,7 +106,7 @@ fn no_order() -> AppError {
     AppError::not_found("not_found", "no such order")
 }
 
-async fn admin_events(admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<EventList>, AppError> {
+pub(crate) async fn admin_events(admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<EventList>, AppError> {
     let id = id.into_inner();
     let data = admin
         .0
@@ -134,14 +134,18 @@ async fn my_events(customer: ShopCustomer, id: web::Path<i64>) -> Result<web::Js
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"note": "Gift wrapped as asked", "visible_to_customer": true}))]
-struct NoteBody {
+pub(crate) struct NoteBody {
     #[schemars(length(min = 1, max = 2000))]
     note: Option<String>,
     /// Shown on the customer's order history; internal when false (the default).
     visible_to_customer: Option<bool>,
 }
 
-async fn add_note(admin: ShopAdmin, id: web::Path<i64>, body: Body<NoteBody>) -> Result<HttpResponse, AppError> {
+pub(crate) async fn add_note(
+    admin: ShopAdmin,
+    id: web::Path<i64>,
+    body: Body<NoteBody>,
+) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     let b = body.into_inner();
     let note = match b.note.as_deref().map(str::trim) {

@@ -318,7 +318,7 @@ async fn stripe_api(state: &AppState, shop: &Shop) -> Result<super::stripe::Stri
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"amount_cents": 500, "restock": false, "reason": "damaged in transit"}))]
-struct RefundBody {
+pub(crate) struct RefundBody {
     #[schemars(range(min = 1))]
     amount_cents: Option<i64>,
     /// Put every item of the order back in stock (once per order).
@@ -358,7 +358,7 @@ struct RefundRequest<'a> {
     reason: Option<&'a str>,
 }
 
-async fn refund(
+pub(crate) async fn refund(
     state: web::Data<AppState>,
     req: HttpRequest,
     admin: ShopAdmin,
@@ -492,11 +492,11 @@ fn check_refundable(payment: &Payment, amount: i64) -> Result<(), AppError> {
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
-struct RefundList {
+pub(crate) struct RefundList {
     data: Vec<Refund>,
 }
 
-async fn list_refunds(admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<RefundList>, AppError> {
+pub(crate) async fn list_refunds(admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<RefundList>, AppError> {
     let id = id.into_inner();
     let data = admin
         .0

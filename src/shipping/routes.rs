@@ -69,11 +69,11 @@ pub fn routes(api: &mut Api) {
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
-struct ShippingMethodList {
+pub(crate) struct ShippingMethodList {
     data: Vec<ShippingMethod>,
 }
 
-async fn list(admin: ShopAdmin) -> Result<web::Json<ShippingMethodList>, AppError> {
+pub(crate) async fn list(admin: ShopAdmin) -> Result<web::Json<ShippingMethodList>, AppError> {
     let data = admin.0.db.run(|c| Ok(store::list(c)?)).await?;
     Ok(web::Json(ShippingMethodList { data }))
 }
@@ -81,7 +81,7 @@ async fn list(admin: ShopAdmin) -> Result<web::Json<ShippingMethodList>, AppErro
 #[derive(Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"name": "Parcel EU", "kind": "weight", "countries": ["DE", "AT"],
     "bands": [{"up_to_grams": 1000, "price_cents": 495}, {"up_to_grams": 5000, "price_cents": 895}]}))]
-struct MethodBody {
+pub(crate) struct MethodBody {
     #[schemars(length(min = 1, max = 100))]
     name: Option<String>,
     #[schemars(with = "Option<Kind>")]
@@ -169,7 +169,7 @@ impl MethodBody {
     }
 }
 
-async fn create(admin: ShopAdmin, body: Body<MethodBody>) -> Result<HttpResponse, AppError> {
+pub(crate) async fn create(admin: ShopAdmin, body: Body<MethodBody>) -> Result<HttpResponse, AppError> {
     let f = body.into_inner().parse(true)?;
     let made = admin.0.db.write(move |tx| store::insert(tx, &f)).await?;
     Ok(HttpResponse::Created().json(made))
@@ -194,7 +194,7 @@ async fn update(
     admin.0.db.write(move |tx| store::update(tx, id, &f)).await.map(web::Json)
 }
 
-async fn delete(admin: ShopAdmin, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+pub(crate) async fn delete(admin: ShopAdmin, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     admin.0.db.write(move |tx| store::delete(tx, id)).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -202,18 +202,18 @@ async fn delete(admin: ShopAdmin, id: web::Path<i64>) -> Result<HttpResponse, Ap
 
 #[derive(Serialize, Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"rates": {"DE": 1900, "AT": 2000, "*": 0}}))]
-struct TaxRates {
+pub(crate) struct TaxRates {
     /// Basis points by ISO 3166-1 alpha-2 code, `*` for every other country. Countries without a
     /// rate (and no `*`) use the shop setting `tax_rate_bp`.
     rates: BTreeMap<String, i64>,
 }
 
-async fn tax_rates(admin: ShopAdmin) -> Result<web::Json<TaxRates>, AppError> {
+pub(crate) async fn tax_rates(admin: ShopAdmin) -> Result<web::Json<TaxRates>, AppError> {
     let rates = admin.0.db.run(|c| Ok(store::tax_rates(c)?)).await?;
     Ok(web::Json(TaxRates { rates }))
 }
 
-async fn set_tax_rates(admin: ShopAdmin, body: Body<TaxRates>) -> Result<web::Json<TaxRates>, AppError> {
+pub(crate) async fn set_tax_rates(admin: ShopAdmin, body: Body<TaxRates>) -> Result<web::Json<TaxRates>, AppError> {
     let mut e = FieldErrors::default();
     let mut rates = BTreeMap::new();
     if body.rates.len() > 300 {

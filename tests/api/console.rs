@@ -640,6 +640,28 @@ async fn every_console_page_answers_and_its_forms_work() {
     let (_, html) =
         admin.post("/admin/pages", &[("slug", "about"), ("title", "About us"), ("published", "true")]).await;
     assert!(html.contains("Page added"), "{html}");
+    // An order: a note in its history; a refund of an order nobody paid is refused with the reason.
+    app.create(
+        &shop.admin_token,
+        "/api/admin/products",
+        serde_json::json!({"name": "Tea", "price_cents": 500, "stock": 5}),
+    )
+    .await;
+    let buyer = app.register_customer("pagesshop", "buyer@pagesshop.test").await;
+    let address = crate::shop_journeys::address(&app, &buyer).await;
+    let product = app.fetch(&shop.admin_token, "/api/admin/products").await["data"][0]["id"].clone();
+    app.create(&buyer, "/api/shop/cart/items", serde_json::json!({"product_id": product})).await;
+    let order = app
+        .create(&buyer, "/api/shop/checkout", serde_json::json!({"address_id": address, "shipping_method_id": 1}))
+        .await;
+    let id = order["id"].as_i64().unwrap();
+    let (_, html) = admin
+        .post(&format!("/admin/orders/{id}/notes"), &[("note", "Gift wrap"), ("visible_to_customer", "true")])
+        .await;
+    assert!(html.contains("Note added") && html.contains("Gift wrap"), "{html}");
+    let (_, html) = admin.post(&format!("/admin/orders/{id}/refunds"), &[("amount_cents", "100")]).await;
+    assert!(html.contains("Not done"), "{html}");
+
     // The shop admin's console reaches only its shop; the super admin's is not for it.
     let (status, _) = admin.get("/super-admin/clients").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
