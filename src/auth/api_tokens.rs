@@ -96,7 +96,7 @@ struct ApiToken {
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
-struct TokenList {
+pub(crate) struct TokenList {
     data: Vec<ApiToken>,
 }
 
@@ -111,7 +111,7 @@ struct CreatedToken {
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"name": "ERP sync", "abilities": ["catalog:read", "orders:read"], "expires_at": "2027-02-27T10:00:00Z"}))]
-struct TokenBody {
+pub(crate) struct TokenBody {
     #[schemars(length(min = 1, max = 100))]
     name: Option<String>,
     /// `catalog`, `orders`, `content`, `settings` (shop admins) or `registry` (super admins), each
@@ -143,7 +143,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApiToken> {
     })
 }
 
-async fn list(state: web::Data<AppState>, caller: Caller) -> Result<web::Json<TokenList>, AppError> {
+pub(crate) async fn list(state: web::Data<AppState>, caller: Caller) -> Result<web::Json<TokenList>, AppError> {
     let (user_id, _) = session_user(&caller)?;
     let data = state
         .main
@@ -159,7 +159,11 @@ async fn list(state: web::Data<AppState>, caller: Caller) -> Result<web::Json<To
     Ok(web::Json(TokenList { data }))
 }
 
-async fn create(state: web::Data<AppState>, caller: Caller, body: Body<TokenBody>) -> Result<HttpResponse, AppError> {
+pub(crate) async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: Body<TokenBody>,
+) -> Result<HttpResponse, AppError> {
     let (user_id, holder) = session_user(&caller)?;
     let b = body.into_inner();
     let mut e = FieldErrors::default();
@@ -239,7 +243,11 @@ async fn create(state: web::Data<AppState>, caller: Caller, body: Body<TokenBody
     Ok(HttpResponse::Created().json(CreatedToken { api_token: token, token: secret }))
 }
 
-async fn revoke(state: web::Data<AppState>, caller: Caller, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+pub(crate) async fn revoke(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
     let (user_id, _) = session_user(&caller)?;
     let id = id.into_inner();
     let gone = state

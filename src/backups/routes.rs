@@ -154,11 +154,11 @@ async fn restore(
 }
 
 #[derive(Deserialize)]
-struct AllQuery {
+pub(crate) struct AllQuery {
     force: Option<bool>,
 }
 
-async fn backup_all(
+pub(crate) async fn backup_all(
     state: web::Data<AppState>,
     _: SuperAdmin,
     q: web::Query<AllQuery>,

@@ -439,7 +439,7 @@ async fn shop_show_product(shop: Shop, id: web::Path<i64>) -> Result<web::Json<P
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"sku": "KETTLE-RED-L", "price_cents": 3499, "stock": 5, "options": {"colour": "red", "size": "L"}}))]
-struct VariantBody {
+pub(crate) struct VariantBody {
     /// Unique in the shop; 1–64 characters; null clears it.
     #[serde(default, deserialize_with = "validate::explicit_null")]
     #[schemars(with = "Option<String>", length(min = 1, max = 64))]
@@ -462,7 +462,7 @@ struct VariantBody {
 }
 
 impl VariantBody {
-    fn parse(self) -> Result<VariantFields, AppError> {
+    pub(crate) fn parse(self) -> Result<VariantFields, AppError> {
         let mut errors = FieldErrors::default();
         let sku = match self.sku {
             Some(Some(s)) => errors.take("sku", validate_sku(&s)).map(Some),

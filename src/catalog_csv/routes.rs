@@ -43,7 +43,7 @@ pub fn routes(api: &mut Api) {
     );
 }
 
-async fn export(admin: ShopAdmin) -> Result<HttpResponse, AppError> {
+pub(crate) async fn export(admin: ShopAdmin) -> Result<HttpResponse, AppError> {
     let subdomain = admin.0.client.subdomain.clone();
     let body = admin
         .0

@@ -176,3 +176,15 @@ where
     let body = parse(body(form, fields)?)?;
     handler(body).await.map(|_| ())
 }
+
+/// [`submit`] for a body already made.
+pub async fn submit_value<T, R, Fut>(
+    body: Value,
+    handler: impl FnOnce(crate::body::Body<T>) -> Fut,
+) -> Result<(), AppError>
+where
+    T: serde::de::DeserializeOwned,
+    Fut: std::future::Future<Output = Result<R, AppError>>,
+{
+    handler(parse(body)?).await.map(|_| ())
+}

@@ -69,7 +69,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/tax-rates", web::post().to(save_tax_rates))
         .route("/orders/{id}/notes", web::post().to(add_order_note))
         .route("/orders/{id}/refunds", web::post().to(refund_order))
-        .route("/audit", web::get().to(audit));
+        .route("/audit", web::get().to(audit))
+        .route("/payments", web::get().to(payments))
+        .route("/payments", web::post().to(set_provider))
+        .route("/payments/{provider}/delete", web::post().to(delete_provider))
+        .route("/tokens", web::get().to(tokens))
+        .route("/tokens", web::post().to(create_token))
+        .route("/tokens/{id}/delete", web::post().to(revoke_token))
+        .route("/products/{id}/variants", web::post().to(add_variant))
+        .route("/products/{id}/delete", web::post().to(delete_product))
+        .route("/catalog", web::get().to(catalog_page))
+        .route("/catalog", web::post().to(import_catalog))
+        .route("/catalog/export", web::get().to(export_catalog));
 }
 
 const NAV: &[(&str, &str)] = &[
@@ -85,7 +96,10 @@ const NAV: &[(&str, &str)] = &[
     ("/admin/webhooks", "Webhooks"),
     ("/admin/custom-fields", "Custom fields"),
     ("/admin/shipping", "Shipping and tax"),
+    ("/admin/payments", "Payments"),
+    ("/admin/catalog", "CSV"),
     ("/admin/settings", "Settings"),
+    ("/admin/tokens", "API tokens"),
     ("/admin/audit", "Audit"),
 ];
 
@@ -581,6 +595,26 @@ async fn edit_product(session: Session, shop: Console, id: web::Path<i64>) -> Re
                          td { (money(v.price_cents)) } td { (v.stock) } }
                 } }
             } }
+            @if !product.options.is_empty() {
+                h2 { "New variant" }
+                form.stack method="post" action=(format!("/admin/products/{id}/variants")) {
+                    (csrf_field(&csrf))
+                    @for o in &product.options {
+                        label { (o.name)
+                            select name=(format!("option.{}", o.name)) { @for v in &o.values { option value=(v) { (v) } } }
+                        }
+                    }
+                    label { "SKU" input name="sku" maxlength="64"; }
+                    label { "Price (cents)" input type="number" min="0" name="price_cents" required; }
+                    label { "Stock" input type="number" min="0" name="stock"; }
+                    button.secondary type="submit" { "Add the variant" }
+                }
+            }
+            h2 { "Delete" }
+            form.inline method="post" action=(format!("/admin/products/{id}/delete")) {
+                (csrf_field(&csrf))
+                button.danger type="submit" { "Delete this product" }
+            }
         },
     ))
 }
@@ -1485,4 +1519,258 @@ async fn audit(
                 "/admin/audit", &params(&req), None))
         },
     ))
+}
+
+async fn add_variant(
+    session: Session,
+    shop: Console,
+    id: web::Path<i64>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let product = *id;
+    const FIELDS: &[Field] =
+        &[field("sku", "", Kind::Text), field("price_cents", "", Kind::Integer), field("stock", "", Kind::Integer)];
+    let mut body = kit::body(&form, FIELDS)?;
+    let options: Map<String, Value> = form
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("option.")?.to_string(), Value::String(v.clone()))))
+        .collect();
+    body["options"] = Value::Object(options);
+    let parsed: crate::catalog::routes::VariantBody =
+        serde_json::from_value(body).map_err(|e| AppError::unprocessable("validation_failed", e.to_string()))?;
+    let done = match parsed.parse() {
+        Ok(f) => shop.0.0.db.write(move |tx| crate::catalog::variants::insert(tx, product, &f)).await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    super::super_admin::after(&session, done, "Variant added.")?;
+    Ok(redirect(&format!("/admin/products/{product}")))
+}
+
+async fn delete_product(
+    session: Session,
+    shop: Console,
+    id: web::Path<i64>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    checked_form(&session, form)?;
+    let id = id.into_inner();
+    let done = shop.0.0.db.write(move |tx| catalog::delete_product(tx, id)).await;
+    super::super_admin::after(&session, done, "Product deleted.")?;
+    Ok(redirect("/admin/products"))
+}
+
+const PROVIDER_FIELDS: &[Field] = &[
+    field("provider", "Provider", Kind::Choice(&["manual", "bank_transfer", "cash_on_delivery", "stripe"])),
+    field("enabled", "Enabled", Kind::Bool),
+    field("instructions", "Instructions shown to buyers (offline providers)", Kind::LongText),
+    field("capture", "Capture (stripe: automatic or manual)", Kind::Choice(&["automatic", "manual"])),
+    field("secret_key", "Secret key (stripe; write-only)", Kind::Text),
+    field("webhook_secret", "Webhook signing secret (stripe; write-only)", Kind::Text),
+];
+
+async fn payments(session: Session, shop: Console, req: HttpRequest) -> Result<HttpResponse, ConsoleError> {
+    let answer = to_value(crate::payments::routes::list_providers(again(&shop)).await?.into_inner())?;
+    let csrf = csrf_token(&session);
+    let delete = |r: &Value| {
+        html! {
+            form.inline method="post" action=(format!("/admin/payments/{}/delete", r["provider"].as_str().unwrap_or_default())) {
+                (csrf_field(&csrf))
+                button.secondary type="submit" { "Remove" }
+            }
+        }
+    };
+    Ok(signed_in(
+        &session,
+        "Payments",
+        html! {
+            h1 { "Payment providers" }
+            (kit::listing(&answer, &[("provider", "Provider"), ("enabled", "Enabled"), ("capture", "Capture"),
+                ("secret_key_set", "Secret key set"), ("webhook_secret_set", "Webhook secret set")], "/admin/payments", &params(&req), Some(&delete)))
+            h2 { "Set up a provider" }
+            (kit::form(&csrf, "/admin/payments", PROVIDER_FIELDS, &Map::new(), "Save"))
+        },
+    ))
+}
+
+async fn set_provider(
+    state: web::Data<AppState>,
+    session: Session,
+    shop: Console,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let provider = form.get("provider").cloned().unwrap_or_default();
+    let mut body = kit::body(&form, &PROVIDER_FIELDS[1..])?;
+    if provider != "stripe"
+        && let Some(o) = body.as_object_mut()
+    {
+        o.remove("capture");
+    }
+    let done = kit::submit_value(body, |body| {
+        crate::payments::routes::put_provider(state, again(&shop), web::Path::from(provider), body)
+    })
+    .await;
+    super::super_admin::after(&session, done, "Provider saved.")?;
+    Ok(redirect("/admin/payments"))
+}
+
+async fn delete_provider(
+    session: Session,
+    shop: Console,
+    provider: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    checked_form(&session, form)?;
+    let done = crate::payments::routes::delete_provider(again(&shop), provider).await.map(|_| ());
+    super::super_admin::after(&session, done, "Provider removed.")?;
+    Ok(redirect("/admin/payments"))
+}
+
+const ABILITIES: &[&str] = &[
+    "catalog:read",
+    "catalog:write",
+    "orders:read",
+    "orders:write",
+    "content:read",
+    "content:write",
+    "settings:read",
+    "settings:write",
+];
+
+async fn tokens(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    session: Session,
+    shop: Console,
+) -> Result<HttpResponse, ConsoleError> {
+    let caller = shop.0.0.caller.clone();
+    let answer = to_value(crate::auth::api_tokens::list(state, caller).await?.into_inner())?;
+    let csrf = csrf_token(&session);
+    let revoke = |r: &Value| {
+        html! {
+            form.inline method="post" action=(format!("/admin/tokens/{}/delete", r["id"])) {
+                (csrf_field(&csrf))
+                button.secondary type="submit" { "Revoke" }
+            }
+        }
+    };
+    Ok(signed_in(
+        &session,
+        "API tokens",
+        html! {
+            h1 { "API tokens" }
+            (kit::listing(&answer, &[("name", "Name"), ("abilities", "Abilities"), ("expires_at", "Expires"), ("last_used_at", "Last used")],
+                "/admin/tokens", &params(&req), Some(&revoke)))
+            h2 { "New token" }
+            form.stack method="post" action="/admin/tokens" {
+                (csrf_field(&csrf))
+                label { "Name" input name="name" required maxlength="100"; }
+                fieldset {
+                    legend { "Abilities" }
+                    @for a in ABILITIES { label { input type="checkbox" name=(format!("ability.{a}")) value="on"; " " (a) } }
+                }
+                button type="submit" { "Create" }
+            }
+        },
+    ))
+}
+
+async fn create_token(
+    state: web::Data<AppState>,
+    session: Session,
+    shop: Console,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let abilities: Vec<Value> = ABILITIES
+        .iter()
+        .filter(|a| form.contains_key(&format!("ability.{a}")))
+        .map(|a| Value::String(a.to_string()))
+        .collect();
+    let body = serde_json::json!({ "name": form.get("name").cloned().unwrap_or_default(), "abilities": abilities });
+    let caller = shop.0.0.caller.clone();
+    let created = match kit::parse(body) {
+        Ok(body) => crate::auth::api_tokens::create(state, caller, body).await,
+        Err(e) => Err(e),
+    };
+    match created {
+        Ok(res) => {
+            let bytes = actix_web::body::to_bytes(res.into_body()).await.unwrap_or_default();
+            let token =
+                serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| v["token"].as_str().map(str::to_string));
+            flash(
+                &session,
+                format!("Token created; copy it now, it is not shown again: {}", token.unwrap_or_default()),
+            );
+        }
+        Err(e) if e.status_code().is_client_error() => flash(&session, format!("Not created: {}", kit::problem(&e))),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(redirect("/admin/tokens"))
+}
+
+async fn revoke_token(
+    state: web::Data<AppState>,
+    session: Session,
+    shop: Console,
+    id: web::Path<i64>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    checked_form(&session, form)?;
+    let caller = shop.0.0.caller.clone();
+    let done = crate::auth::api_tokens::revoke(state, caller, id).await.map(|_| ());
+    super::super_admin::after(&session, done, "Token revoked.")?;
+    Ok(redirect("/admin/tokens"))
+}
+
+async fn catalog_page(session: Session, shop: Console, req: HttpRequest) -> Result<HttpResponse, ConsoleError> {
+    let page = page_of(&params(&req));
+    let (rows, total) = shop.0.0.db.run(move |c| Ok(crate::catalog_csv::import::list(c, page)?)).await?;
+    let answer = serde_json::json!({ "data": to_value(rows)?, "meta": {"page": page.page, "per_page": page.per_page, "total": total} });
+    let csrf = csrf_token(&session);
+    Ok(signed_in(
+        &session,
+        "Catalogue CSV",
+        html! {
+            h1 { "Catalogue CSV" }
+            p { a.button href="/admin/catalog/export" hx-boost="false" { "Download the catalogue" } }
+            h2 { "Imports" }
+            (kit::listing(&answer, &[("id", "Id"), ("status", "Status"), ("dry_run", "Dry run"), ("rows_done", "Rows done"),
+                ("rows_total", "Rows"), ("report", "Report"), ("error", "Error")], "/admin/catalog", &params(&req), None))
+            h2 { "Import" }
+            p.muted { "Paste the file (for large files use the API or `vergeflow catalog import`)." }
+            form.stack method="post" action="/admin/catalog" {
+                (csrf_field(&csrf))
+                label { "CSV" textarea name="csv" rows="10" required {} }
+                label { "Dry run (report only)" select name="dry_run" { option value="true" { "yes" } option value="false" { "no" } } }
+                button type="submit" { "Import" }
+            }
+        },
+    ))
+}
+
+async fn import_catalog(
+    state: web::Data<AppState>,
+    session: Session,
+    shop: Console,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let csv = form.get("csv").cloned().unwrap_or_default().into_bytes();
+    let dry_run = form.get("dry_run").map(String::as_str) != Some("false");
+    // As the API's upload does: the file checked as a whole, stored in the shop, applied by a job.
+    if let Err(why) = crate::catalog_csv::import::parse(&csv) {
+        flash(&session, format!("Not imported: {why}"));
+        return Ok(redirect("/admin/catalog"));
+    }
+    let created = shop.0.0.db.write(move |tx| Ok(crate::catalog_csv::import::create(tx, &csv, dry_run)?)).await?;
+    let task = crate::jobs::Task::ImportCatalog { client_id: shop.0.0.client.id, import_id: created.id };
+    state.main.run(move |c| crate::jobs::enqueue(c, &task)).await?;
+    flash(&session, format!("Import {} queued; its progress and report appear below.", created.id));
+    Ok(redirect("/admin/catalog"))
+}
+
+async fn export_catalog(shop: Console) -> Result<HttpResponse, ConsoleError> {
+    Ok(crate::catalog_csv::routes::export(shop.0).await?)
 }

@@ -40,6 +40,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/jobs", web::get().to(jobs))
         .route("/jobs/failed", web::get().to(failed_jobs))
         .route("/jobs/failed/{id}/retry", web::post().to(retry_job))
+        .route("/jobs/failed/{id}/forget", web::post().to(forget_job))
+        .route("/schedules", web::get().to(schedules))
+        .route("/schedules", web::post().to(save_schedule))
+        .route("/features", web::get().to(feature_defaults))
+        .route("/features", web::post().to(save_feature_defaults))
+        .route("/migrations", web::get().to(migrations))
+        .route("/migrations", web::post().to(start_migrations))
+        .route("/backups", web::post().to(back_up_all))
         .route("/audit", web::get().to(audit))
         .route("/settings", web::get().to(settings))
         .route("/settings", web::post().to(save_settings))
@@ -56,6 +64,9 @@ const NAV: &[(&str, &str)] = &[
     ("/super-admin/clients", "Shops"),
     ("/super-admin/clients/create", "New shop"),
     ("/super-admin/jobs", "Jobs"),
+    ("/super-admin/schedules", "Schedules"),
+    ("/super-admin/migrations", "Migrations"),
+    ("/super-admin/features", "Features"),
     ("/super-admin/audit", "Audit"),
     ("/super-admin/banners", "Banners"),
     ("/super-admin/pages", "Pages"),
@@ -149,6 +160,10 @@ async fn dashboard(state: web::Data<AppState>, session: Session, caller: Caller)
                 @for (status, n) in &by_status { (card(n.to_string(), status)) }
                 (card(failed_migrations.to_string(), "failed migrations"))
                 (card(format!("{:.1} MB", disk as f64 / 1e6), "shop files on disk"))
+            }
+            form.inline method="post" action="/super-admin/backups" {
+                (csrf_field(&csrf_token(&session)))
+                button.secondary type="submit" { "Back up every shop now" }
             }
             h2 { "Serving" }
             div.cards {
@@ -726,6 +741,11 @@ async fn failed_jobs(
                 (csrf_field(&csrf))
                 button.secondary type="submit" { "Retry" }
             }
+            " "
+            form.inline method="post" action=(format!("/super-admin/jobs/failed/{}/forget", r["id"])) {
+                (csrf_field(&csrf))
+                button.secondary type="submit" { "Forget" }
+            }
         }
     };
     Ok(signed_in(
@@ -997,4 +1017,183 @@ pub(super) fn after(session: &Session, done: Result<(), AppError>, message: &str
         Err(e) => return Err(e.into()),
     }
     Ok(())
+}
+
+async fn forget_job(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let sa = as_super_admin(&caller)?;
+    checked_form(&session, form)?;
+    after(&session, crate::jobs::routes::forget_failed(state, sa, path).await.map(|_| ()), "Forgotten.")?;
+    Ok(redirect("/super-admin/jobs/failed"))
+}
+
+async fn back_up_all(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let sa = as_super_admin(&caller)?;
+    checked_form(&session, form)?;
+    let q = web::Query::from_query("").map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
+    let done = crate::backups::routes::backup_all(state, sa, q).await.map(|_| ());
+    after(&session, done, "A backup of every shop is queued (see Jobs).")?;
+    Ok(redirect("/super-admin/"))
+}
+
+async fn schedules(state: web::Data<AppState>, session: Session, caller: Caller) -> Result<HttpResponse, ConsoleError> {
+    let sa = as_super_admin(&caller)?;
+    let answer = serde_json::to_value(crate::schedules::routes::list(state, sa).await?.into_inner())
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let csrf = csrf_token(&session);
+    let rows = answer["data"].as_array().cloned().unwrap_or_default();
+    Ok(signed_in(
+        &session,
+        "Schedules",
+        html! {
+            h1 { "Schedules" }
+            (super::kit::table(&rows, &[("name", "Name"), ("client_id", "Shop (override)"), ("cron", "Cron (UTC)"),
+                ("enabled", "Enabled"), ("setting", "Setting"), ("next_run_at", "Next run")], None))
+            h2 { "Change a schedule" }
+            form.stack method="post" action="/super-admin/schedules" {
+                (csrf_field(&csrf))
+                label { "Name" select name="name" { @for n in ["backups", "prune", "order_auto_cancel"] { option value=(n) { (n) } } } }
+                label { "Shop id (empty: the global schedule)" input type="number" name="client_id"; }
+                label { "Cron, five fields (e.g. 0 3 * * *)" input name="cron"; }
+                label { "Enabled" select name="enabled" { option value="" { "–" } option value="true" { "yes" } option value="false" { "no" } } }
+                label { "Minutes an unpaid order may wait (order_auto_cancel)" input type="number" name="setting"; }
+                button type="submit" { "Save" }
+            }
+        },
+    ))
+}
+
+async fn save_schedule(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let sa = as_super_admin(&caller)?;
+    let form = checked_form(&session, form)?;
+    const FIELDS: &[super::kit::Field] = &[
+        super::kit::field("name", "", super::kit::Kind::Text),
+        super::kit::field("client_id", "", super::kit::Kind::Integer),
+        super::kit::field("cron", "", super::kit::Kind::Text),
+        super::kit::field("enabled", "", super::kit::Kind::Bool),
+        super::kit::field("setting", "", super::kit::Kind::Integer),
+    ];
+    let done = super::kit::submit(&form, FIELDS, |body| crate::schedules::routes::put(state, sa, body)).await;
+    after(&session, done, "Schedule saved.")?;
+    Ok(redirect("/super-admin/schedules"))
+}
+
+async fn feature_defaults(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+) -> Result<HttpResponse, ConsoleError> {
+    let sa = as_super_admin(&caller)?;
+    let answer = serde_json::to_value(crate::features::routes::defaults(state, sa).await?.into_inner())
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let csrf = csrf_token(&session);
+    let flags = answer["data"].as_array().cloned().unwrap_or_default();
+    Ok(signed_in(
+        &session,
+        "Feature defaults",
+        html! {
+            h1 { "Feature defaults" }
+            p.muted { "What shops without their own setting have (a shop's page overrides them)." }
+            form.stack method="post" action="/super-admin/features" {
+                (csrf_field(&csrf))
+                @for f in &flags {
+                    @let name = f["name"].as_str().unwrap_or_default();
+                    label { (name.replace('_', " ")) " — " (f["description"].as_str().unwrap_or_default())
+                        select name=(name) {
+                            option value="true" selected[f["default"] == true] { "on" }
+                            option value="false" selected[f["default"] == false] { "off" }
+                        }
+                    }
+                }
+                button type="submit" { "Save" }
+            }
+        },
+    ))
+}
+
+async fn save_feature_defaults(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let sa = as_super_admin(&caller)?;
+    let form = checked_form(&session, form)?;
+    let flags: serde_json::Map<String, serde_json::Value> = form
+        .iter()
+        .filter(|(k, _)| k.as_str() != "_csrf")
+        .map(|(k, v)| (k.clone(), serde_json::Value::Bool(v == "true")))
+        .collect();
+    let done = crate::features::routes::set_defaults(state, sa, crate::body::Body(flags)).await.map(|_| ());
+    after(&session, done, "Feature defaults saved.")?;
+    Ok(redirect("/super-admin/features"))
+}
+
+async fn migrations(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+) -> Result<HttpResponse, ConsoleError> {
+    let sa = as_super_admin(&caller)?;
+    let summary = serde_json::to_value(crate::fleet::routes::summary(state, sa).await?.into_inner())
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let csrf = csrf_token(&session);
+    let by_version: Vec<(String, String)> = summary["shops_by_version"]
+        .as_object()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), super::kit::cell(v))).collect())
+        .unwrap_or_default();
+    let failed = summary["failed"].as_array().cloned().unwrap_or_default();
+    Ok(signed_in(
+        &session,
+        "Migrations",
+        html! {
+            h1 { "Migrations" }
+            dl {
+                dt { "This server's version" } dd { (super::kit::cell(&summary["target_version"])) }
+                @for (v, n) in &by_version { dt { "Shops at version " (v) } dd { (n) } }
+                dt { "Failed" } dd { (super::kit::cell(&summary["failed_count"])) }
+                dt { "Fleet run" } dd { (summary["running"]["status"].as_str().unwrap_or("none")) }
+            }
+            (super::kit::table(&failed, &[("client_id", "Shop"), ("version", "Version"), ("error", "Reason")], None))
+            h2 { "Migrate every shop behind" }
+            form.stack method="post" action="/super-admin/migrations" {
+                (csrf_field(&csrf))
+                label { "Canary shop id (optional: migrated first; if it fails, no other is)" input type="number" name="canary"; }
+                button type="submit" { "Start" }
+            }
+        },
+    ))
+}
+
+async fn start_migrations(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let sa = as_super_admin(&caller)?;
+    let form = checked_form(&session, form)?;
+    let query = match form.get("canary").map(|c| c.trim()).filter(|c| !c.is_empty()) {
+        Some(c) => format!("canary={}", urlencoding(c)),
+        None => String::new(),
+    };
+    let q = web::Query::from_query(&query).map_err(|e| AppError::unprocessable("validation_failed", e.to_string()))?;
+    let done = crate::fleet::routes::start(state, sa, q).await.map(|_| ());
+    after(&session, done, "Fleet migration queued (see Jobs).")?;
+    Ok(redirect("/super-admin/migrations"))
 }

@@ -62,7 +62,7 @@ struct Flag {
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
-struct Flags {
+pub(crate) struct Flags {
     data: Vec<Flag>,
 }
 
@@ -97,12 +97,12 @@ fn flags(defaults: Features) -> Flags {
     }
 }
 
-async fn defaults(state: web::Data<AppState>, _: SuperAdmin) -> Result<web::Json<Flags>, AppError> {
+pub(crate) async fn defaults(state: web::Data<AppState>, _: SuperAdmin) -> Result<web::Json<Flags>, AppError> {
     let d = state.main.run(|c| Ok(store::defaults(c)?)).await?;
     Ok(web::Json(flags(d)))
 }
 
-async fn set_defaults(
+pub(crate) async fn set_defaults(
     state: web::Data<AppState>,
     _: SuperAdmin,
     body: Body<Map<String, Value>>,

@@ -40,7 +40,7 @@ pub fn routes(api: &mut Api) {
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
-struct Summary {
+pub(crate) struct Summary {
     /// The schema version this server serves.
     target_version: i64,
     /// Active and suspended shops by the schema version of their file.
@@ -53,7 +53,7 @@ struct Summary {
     running: Option<queue::JobView>,
 }
 
-async fn summary(state: web::Data<AppState>, _: SuperAdmin) -> Result<web::Json<Summary>, AppError> {
+pub(crate) async fn summary(state: web::Data<AppState>, _: SuperAdmin) -> Result<web::Json<Summary>, AppError> {
     let summary = state
         .main
         .run(|c| {
@@ -71,11 +71,11 @@ async fn summary(state: web::Data<AppState>, _: SuperAdmin) -> Result<web::Json<
 }
 
 #[derive(Deserialize)]
-struct StartQuery {
+pub(crate) struct StartQuery {
     canary: Option<String>,
 }
 
-async fn start(
+pub(crate) async fn start(
     state: web::Data<AppState>,
     _: SuperAdmin,
     query: web::Query<StartQuery>,

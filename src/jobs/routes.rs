@@ -162,7 +162,7 @@ pub(crate) async fn retry_failed(
         .json(Accepted { job }))
 }
 
-async fn forget_failed(
+pub(crate) async fn forget_failed(
     state: web::Data<AppState>,
     _: SuperAdmin,
     path: web::Path<String>,

@@ -95,7 +95,7 @@ pub fn routes(api: &mut Api) {
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
-struct ProviderList {
+pub(crate) struct ProviderList {
     data: Vec<ProviderConfig>,
 }
 
@@ -105,14 +105,14 @@ fn provider_from_path(raw: &str) -> Result<Provider, AppError> {
     })
 }
 
-async fn list_providers(admin: ShopAdmin) -> Result<web::Json<ProviderList>, AppError> {
+pub(crate) async fn list_providers(admin: ShopAdmin) -> Result<web::Json<ProviderList>, AppError> {
     let data = admin.0.db.run(|c| Ok(store::providers(c)?)).await?;
     Ok(web::Json(ProviderList { data }))
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"enabled": true, "capture": "manual", "secret_key": "sk_test_…", "webhook_secret": "whsec_…"}))]
-struct ProviderBody {
+pub(crate) struct ProviderBody {
     enabled: Option<bool>,
     /// Shown to buyers of offline providers (bank details, what to have ready); null removes them.
     #[serde(default, deserialize_with = "validate::explicit_null")]
@@ -139,7 +139,7 @@ fn secret_field(errors: &mut FieldErrors, field: &str, v: &Option<Option<String>
     }
 }
 
-async fn put_provider(
+pub(crate) async fn put_provider(
     state: web::Data<AppState>,
     admin: ShopAdmin,
     path: web::Path<String>,
@@ -201,7 +201,7 @@ async fn put_provider(
     Ok(web::Json(saved))
 }
 
-async fn delete_provider(admin: ShopAdmin, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+pub(crate) async fn delete_provider(admin: ShopAdmin, path: web::Path<String>) -> Result<HttpResponse, AppError> {
     let provider = provider_from_path(&path)?;
     let removed = admin.0.db.write(move |tx| Ok(store::remove_provider(tx, provider)?)).await?;
     if !removed {

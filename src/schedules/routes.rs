@@ -33,13 +33,13 @@ pub fn routes(api: &mut Api) {
 }
 
 #[derive(Serialize, schemars::JsonSchema)]
-struct Schedules {
+pub(crate) struct Schedules {
     data: Vec<Schedule>,
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"name": "order_auto_cancel", "client_id": 3, "cron": "0 * * * *", "enabled": true, "setting": 120}))]
-struct PutBody {
+pub(crate) struct PutBody {
     /// `backups`, `prune` or `order_auto_cancel`.
     name: String,
     /// A shop's id for that shop's override; absent or null for the global schedule.
@@ -52,12 +52,16 @@ struct PutBody {
     setting: Option<i64>,
 }
 
-async fn list(state: web::Data<AppState>, _: SuperAdmin) -> Result<web::Json<Schedules>, AppError> {
+pub(crate) async fn list(state: web::Data<AppState>, _: SuperAdmin) -> Result<web::Json<Schedules>, AppError> {
     let data = state.main.run(|c| Ok(super::list(c)?)).await?;
     Ok(web::Json(Schedules { data }))
 }
 
-async fn put(state: web::Data<AppState>, _: SuperAdmin, body: Body<PutBody>) -> Result<web::Json<Schedules>, AppError> {
+pub(crate) async fn put(
+    state: web::Data<AppState>,
+    _: SuperAdmin,
+    body: Body<PutBody>,
+) -> Result<web::Json<Schedules>, AppError> {
     let b = body.into_inner();
     let mut errors = FieldErrors::default();
     if !super::NAMES.contains(&b.name.as_str()) {

@@ -434,11 +434,11 @@ async fn a_shop_admin_runs_the_shop_from_the_console() {
     c.goto(&format!("{base}/admin/orders/{}", order["id"])).await.unwrap();
     heading(c, &format!("Order {}", order["number"].as_str().unwrap())).await;
     c.find(Locator::Css("select[name='status'] option[value='paid']")).await.unwrap().click().await.unwrap();
-    click(c, "form.stack button[type=submit]").await;
+    click(c, "form[action$='/status'] button[type=submit]").await;
     assert!(text_of(c, ".flash").await.contains("is paid now"));
     c.find(Locator::Css("select[name='status'] option[value='shipped']")).await.unwrap().click().await.unwrap();
     fill(c, "tracking_number", "TRACK-1").await;
-    click(c, "form.stack button[type=submit]").await;
+    click(c, "form[action$='/status'] button[type=submit]").await;
     for _ in 0..100 {
         if text_of(c, ".flash").await.contains("is shipped now") {
             break;
@@ -605,7 +605,64 @@ async fn every_console_page_answers_and_its_forms_work() {
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.bytes().await.unwrap().len() > 1000, "an export is a file");
 
+    for path in ["/super-admin/schedules", "/super-admin/features", "/super-admin/migrations"] {
+        let (status, html) = sa.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {html}");
+    }
+    let (_, html) = sa.post("/super-admin/schedules", &[("name", "prune"), ("cron", "0 4 * * *")]).await;
+    assert!(html.contains("Schedule saved") && html.contains("0 4 * * *"), "{html}");
+    let (_, html) = sa.post("/super-admin/schedules", &[("name", "prune"), ("cron", "not cron")]).await;
+    assert!(html.contains("Not done"), "{html}");
+    let (_, html) = sa
+        .post(
+            "/super-admin/features",
+            &[("reviews", "true"), ("coupons", "true"), ("recently_viewed", "false"), ("webhooks", "true")],
+        )
+        .await;
+    assert!(html.contains("Feature defaults saved"), "{html}");
+    let (_, html) = sa.post("/super-admin/backups", &[]).await;
+    assert!(html.contains("A backup of every shop is queued"), "{html}");
+    let (_, html) = sa.post("/super-admin/migrations", &[]).await;
+    assert!(html.contains("Fleet migration queued") || html.contains("Not done"), "{html}");
+
     let admin = Session::sign_in(&app, "admin", &shop.admin_email, "shop-admin-password").await;
+    for path in ["/admin/payments", "/admin/tokens", "/admin/catalog"] {
+        let (status, html) = admin.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {html}");
+    }
+    let (_, html) = admin.post("/admin/payments", &[("provider", "manual"), ("enabled", "true")]).await;
+    assert!(html.contains("Provider saved") && html.contains("manual"), "{html}");
+    let (_, html) = admin.post("/admin/tokens", &[("name", "ERP"), ("ability.catalog:read", "on")]).await;
+    assert!(html.contains("copy it now") && html.contains("vf_"), "{html}");
+    let (_, html) = admin
+        .post("/admin/catalog", &[("csv", "handle,name,price_cents\ncsv-thing,CSV thing,100\n"), ("dry_run", "false")])
+        .await;
+    assert!(html.contains("queued"), "{html}");
+    let res = admin
+        .http
+        .get(format!("{}/admin/catalog/export", admin.base))
+        .header("cookie", &admin.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.text().await.unwrap().starts_with("handle,name"));
+    let shirt = app
+        .create(
+            &shop.admin_token,
+            "/api/admin/products",
+            serde_json::json!({"name": "Shirt", "price_cents": 900, "options": [{"name": "size", "values": ["S", "M"]}]}),
+        )
+        .await;
+    let shirt_id = shirt["id"].as_i64().unwrap();
+    let (_, html) = admin
+        .post(
+            &format!("/admin/products/{shirt_id}/variants"),
+            &[("option.size", "M"), ("sku", "SH-M"), ("price_cents", "950")],
+        )
+        .await;
+    assert!(html.contains("Variant added") && html.contains("SH-M"), "{html}");
+    let (_, html) = admin.post(&format!("/admin/products/{shirt_id}/delete"), &[]).await;
+    assert!(html.contains("Product deleted"), "{html}");
     for path in [
         "/admin/",
         "/admin/products",
@@ -641,15 +698,16 @@ async fn every_console_page_answers_and_its_forms_work() {
         admin.post("/admin/pages", &[("slug", "about"), ("title", "About us"), ("published", "true")]).await;
     assert!(html.contains("Page added"), "{html}");
     // An order: a note in its history; a refund of an order nobody paid is refused with the reason.
-    app.create(
-        &shop.admin_token,
-        "/api/admin/products",
-        serde_json::json!({"name": "Tea", "price_cents": 500, "stock": 5}),
-    )
-    .await;
+    let tea = app
+        .create(
+            &shop.admin_token,
+            "/api/admin/products",
+            serde_json::json!({"name": "Tea", "price_cents": 500, "stock": 5}),
+        )
+        .await;
     let buyer = app.register_customer("pagesshop", "buyer@pagesshop.test").await;
     let address = crate::shop_journeys::address(&app, &buyer).await;
-    let product = app.fetch(&shop.admin_token, "/api/admin/products").await["data"][0]["id"].clone();
+    let product = tea["id"].clone();
     app.create(&buyer, "/api/shop/cart/items", serde_json::json!({"product_id": product})).await;
     let order = app
         .create(&buyer, "/api/shop/checkout", serde_json::json!({"address_id": address, "shipping_method_id": 1}))
