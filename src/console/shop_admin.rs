@@ -78,6 +78,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/tokens/{id}/delete", web::post().to(revoke_token))
         .route("/products/{id}/variants", web::post().to(add_variant))
         .route("/products/{id}/delete", web::post().to(delete_product))
+        .route("/products/{id}/images", web::post().to(upload_image))
+        .route("/images/{id}", web::get().to(image_thumbnail))
+        .route("/images/{id}/first", web::post().to(image_first))
+        .route("/images/{id}/delete", web::post().to(delete_image))
         .route("/catalog", web::get().to(catalog_page))
         .route("/catalog", web::post().to(import_catalog))
         .route("/catalog/export", web::get().to(export_catalog));
@@ -595,6 +599,28 @@ async fn edit_product(session: Session, shop: Console, id: web::Path<i64>) -> Re
                          td { (money(v.price_cents)) } td { (v.stock) } }
                 } }
             } }
+            h2 { "Images" }
+            div.cards {
+                @for i in &product.images {
+                    div.card {
+                        img src=(format!("/admin/images/{}", i.id)) alt=(i.alt) width="160";
+                        div.l { (i.alt) }
+                        form.inline method="post" action=(format!("/admin/images/{}/first", i.id)) {
+                            (csrf_field(&csrf)) button.secondary type="submit" { "First" }
+                        }
+                        " "
+                        form.inline method="post" action=(format!("/admin/images/{}/delete", i.id)) {
+                            (csrf_field(&csrf)) button.secondary type="submit" { "Delete" }
+                        }
+                    }
+                }
+            }
+            form.stack method="post" action=(format!("/admin/products/{id}/images")) enctype="multipart/form-data" {
+                (csrf_field(&csrf))
+                label { "Image (JPEG, PNG or WebP, at most 10 MB)" input type="file" name="image" accept="image/jpeg,image/png,image/webp" required; }
+                label { "Alt text" input name="alt" maxlength="500"; }
+                button.secondary type="submit" { "Upload" }
+            }
             @if !product.options.is_empty() {
                 h2 { "New variant" }
                 form.stack method="post" action=(format!("/admin/products/{id}/variants")) {
@@ -1773,4 +1799,88 @@ async fn import_catalog(
 
 async fn export_catalog(shop: Console) -> Result<HttpResponse, ConsoleError> {
     Ok(crate::catalog_csv::routes::export(shop.0).await?)
+}
+
+/// An image upload from the product page (multipart): the CSRF field, the alt text and the file,
+/// then the API's checks and re-encoding.
+async fn upload_image(
+    session: Session,
+    shop: Console,
+    id: web::Path<i64>,
+    mut multipart: actix_multipart::Multipart,
+) -> Result<HttpResponse, ConsoleError> {
+    use futures_util::StreamExt as _;
+    let product = id.into_inner();
+    let (mut csrf, mut alt, mut bytes) = (None, String::new(), Vec::new());
+    while let Some(field) = multipart.next().await {
+        let mut field =
+            field.map_err(|e| AppError::bad_request("malformed_body", format!("the upload could not be read: {e}")))?;
+        let name = field.name().unwrap_or_default().to_string();
+        let mut value = Vec::new();
+        while let Some(chunk) = field.next().await {
+            let chunk = chunk
+                .map_err(|e| AppError::bad_request("malformed_body", format!("the upload could not be read: {e}")))?;
+            if value.len() + chunk.len() > crate::images::process::MAX_UPLOAD_BYTES {
+                return Err(AppError::PayloadTooLarge { limit: crate::images::process::MAX_UPLOAD_BYTES }.into());
+            }
+            value.extend_from_slice(&chunk);
+        }
+        match name.as_str() {
+            "_csrf" => csrf = Some(String::from_utf8_lossy(&value).into_owned()),
+            "alt" => alt = String::from_utf8_lossy(&value).trim().to_string(),
+            "image" => bytes = value,
+            _ => {}
+        }
+    }
+    let mut form = HashMap::new();
+    if let Some(token) = csrf {
+        form.insert("_csrf".to_string(), token);
+    }
+    checked_form(&session, web::Form(form))?;
+    let done = async {
+        if alt.chars().count() > 500 {
+            return Err(AppError::invalid_field("alt", "must be at most 500 characters"));
+        }
+        let processed = web::block(move || crate::images::process::process(&bytes)).await??;
+        shop.0.0.db.write(move |tx| crate::images::store::insert(tx, product, None, &alt, &processed)).await.map(|_| ())
+    }
+    .await;
+    super::super_admin::after(&session, done, "Image added.")?;
+    Ok(redirect(&format!("/admin/products/{product}")))
+}
+
+/// An image's thumbnail for the console (the shop's admin sees those of inactive products too).
+async fn image_thumbnail(shop: Console, id: web::Path<i64>) -> Result<HttpResponse, ConsoleError> {
+    let id = id.into_inner();
+    let found = shop.0.0.db.run(move |c| Ok(crate::images::store::bytes(c, id, true, false)?)).await?;
+    let (content_type, _, bytes) = found.ok_or_else(|| AppError::not_found("not_found", "no such image"))?;
+    Ok(HttpResponse::Ok().content_type(content_type).body(bytes))
+}
+
+async fn image_first(
+    session: Session,
+    shop: Console,
+    id: web::Path<i64>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    checked_form(&session, form)?;
+    let id = id.into_inner();
+    let moved = shop.0.0.db.write(move |tx| crate::images::store::update(tx, id, None, Some(0), None)).await;
+    let product = crate::images::store::find_product_of(&shop.0.0.db, id).await;
+    super::super_admin::after(&session, moved.map(|_| ()), "Image moved first.")?;
+    Ok(redirect(&product.map(|p| format!("/admin/products/{p}")).unwrap_or_else(|| "/admin/products".into())))
+}
+
+async fn delete_image(
+    session: Session,
+    shop: Console,
+    id: web::Path<i64>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    checked_form(&session, form)?;
+    let id = id.into_inner();
+    let product = crate::images::store::find_product_of(&shop.0.0.db, id).await;
+    let done = shop.0.0.db.write(move |tx| crate::images::store::delete(tx, id)).await;
+    super::super_admin::after(&session, done, "Image deleted.")?;
+    Ok(redirect(&product.map(|p| format!("/admin/products/{p}")).unwrap_or_else(|| "/admin/products".into())))
 }

@@ -237,3 +237,8 @@ pub fn attach_copy(conn: &Connection, image_id: i64, product_id: i64) -> Result<
     )?;
     Ok(true)
 }
+
+/// The product an image belongs to (the console's redirects), if the image exists.
+pub async fn find_product_of(db: &crate::tenancy::pools::ClientDb, id: i64) -> Option<i64> {
+    db.run(move |c| Ok(find(c, id)?)).await.ok().flatten().map(|(_, product)| product)
+}

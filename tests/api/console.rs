@@ -90,6 +90,23 @@ pub async fn text_of(client: &Client, css: &str) -> String {
     panic!("nothing matches {css} at {}", client.current_url().await.unwrap());
 }
 
+/// Waits until the page's flash message contains `want`; what it last said otherwise.
+pub async fn flash_says(client: &Client, want: &str) -> Result<(), String> {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(e) = client.find(Locator::Css(".flash, .error")).await
+            && let Ok(t) = e.text().await
+        {
+            if t.contains(want) {
+                return Ok(());
+            }
+            last = t;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(last)
+}
+
 /// Waits until the page's `h1` reads `want`.
 pub async fn heading(client: &Client, want: &str) {
     for _ in 0..100 {
@@ -407,6 +424,23 @@ async fn a_shop_admin_runs_the_shop_from_the_console() {
     screenshot(c, "console-shop-admin-product").await;
     let problems = accessibility_problems(c).await;
     assert!(problems.is_empty(), "axe-core on a product's form: {problems:?}");
+    // An image uploaded from the product's page, shown there.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kettle.png");
+    std::fs::write(&file, crate::catalog_depth::png(400, 300)).unwrap();
+    c.find(Locator::Css("input[name='image']")).await.unwrap().send_keys(file.to_str().unwrap()).await.unwrap();
+    fill(c, "alt", "The tea tin").await;
+    click(c, "form[enctype='multipart/form-data'] button").await;
+    flash_says(c, "Image added").await.unwrap();
+    let loaded = c
+        .execute("const i = document.querySelector('main img'); return i ? i.complete && i.naturalWidth : 0;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(loaded.as_i64(), Some(320), "the thumbnail shows");
+    assert_eq!(
+        app.fetch(t, &format!("/api/admin/products/{}", product["id"])).await["images"][0]["alt"],
+        "The tea tin"
+    );
     c.set_window_size(375, 800).await.unwrap();
     c.goto(&format!("{base}/admin/products")).await.unwrap();
     heading(c, "Products").await;
