@@ -124,7 +124,7 @@ pub(crate) async fn download(
     stream_file(file, false, &format!("client_{id}-{}.db", info.name)).await
 }
 
-async fn delete(
+pub(crate) async fn delete(
     state: web::Data<AppState>,
     _: SuperAdmin,
     path: web::Path<(String, String)>,

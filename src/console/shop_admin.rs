@@ -80,6 +80,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/products/{id}/delete", web::post().to(delete_product))
         .route("/products/{id}/images", web::post().to(upload_image))
         .route("/images/{id}", web::get().to(image_thumbnail))
+        .route("/variants/{id}", web::post().to(update_variant))
+        .route("/variants/{id}/delete", web::post().to(delete_variant))
+        .route("/categories/{id}/delete", web::post().to(delete_category))
+        .route("/reviews/{id}/delete", web::post().to(delete_review))
+        .route("/orders/{id}/payment/{action}", web::post().to(payment_action))
         .route("/images/{id}/first", web::post().to(image_first))
         .route("/images/{id}/delete", web::post().to(delete_image))
         .route("/catalog", web::get().to(catalog_page))
@@ -593,10 +598,26 @@ async fn edit_product(session: Session, shop: Console, id: web::Path<i64>) -> Re
             (product_form(&csrf, &action, &product_values(&product), &cats, &fields, None))
             h2 { "Variants" }
             div.table-wrap { table {
-                thead { tr { th { "SKU" } th { "Options" } th { "Price" } th { "Stock" } } }
+                thead { tr { th { "SKU" } th { "Options" } th { "Price and stock" } th {} } }
                 tbody { @for v in &product.variants {
-                    tr { td { (v.sku.as_deref().unwrap_or("–")) } td { (serde_json::to_string(&v.options).unwrap_or_default()) }
-                         td { (money(v.price_cents)) } td { (v.stock) } }
+                    tr {
+                        td { (v.sku.as_deref().unwrap_or("–")) }
+                        td { (serde_json::to_string(&v.options).unwrap_or_default()) }
+                        td {
+                            form.inline method="post" action=(format!("/admin/variants/{}", v.id)) {
+                                (csrf_field(&csrf))
+                                label { "Price (cents)" input type="number" min="0" name="price_cents" value=(v.price_cents); }
+                                label { "Stock" input type="number" min="0" name="stock" value=(v.stock); }
+                                button.secondary type="submit" { "Save" }
+                            }
+                        }
+                        td {
+                            form.inline method="post" action=(format!("/admin/variants/{}/delete", v.id)) {
+                                (csrf_field(&csrf))
+                                button.secondary type="submit" { "Delete" }
+                            }
+                        }
+                    }
                 } }
             } }
             h2 { "Images" }
@@ -705,10 +726,12 @@ async fn categories(session: Session, shop: Console) -> Result<HttpResponse, Con
         html! {
             h1 { "Categories" }
             div.table-wrap { table {
-                thead { tr { th { "Name" } th { "Slug" } th { "Parent" } } }
+                thead { tr { th { "Name" } th { "Slug" } th { "Parent" } th {} } }
                 tbody { @for c in &cats {
                     tr { td { (c.name) } td { (c.slug) }
-                         td { (c.parent_id.and_then(|p| cats.iter().find(|x| x.id == p)).map(|p| p.name.as_str()).unwrap_or("–")) } }
+                         td { (c.parent_id.and_then(|p| cats.iter().find(|x| x.id == p)).map(|p| p.name.as_str()).unwrap_or("–")) }
+                         td { form.inline method="post" action=(format!("/admin/categories/{}/delete", c.id)) {
+                             (csrf_field(&csrf)) button.secondary type="submit" { "Delete" } } } }
                 } }
             } }
             h2 { "New category" }
@@ -831,6 +854,17 @@ async fn order(session: Session, shop: Console, id: web::Path<i64>) -> Result<Ht
                     tr { td { (i.name) } td { (i.quantity) } td { (money(i.unit_price_cents)) } td { (money(i.line_total_cents)) } }
                 } }
             } }
+            @if o.payment.is_some() {
+                h2 { "Payment" }
+                p { (o.payment.as_ref().map(|p| p.status.clone()).unwrap_or_default()) }
+                div.actions {
+                    @for (action, label) in [("capture", "Capture"), ("sync", "Read back from the provider")] {
+                        form.inline method="post" action=(format!("/admin/orders/{id}/payment/{action}")) {
+                            (csrf_field(&csrf)) button.secondary type="submit" { (label) }
+                        }
+                    }
+                }
+            }
             h2 { "History" }
             (kit::table(&history, &[("created_at", "When"), ("kind", "What"), ("note", "Note"), ("actor", "Who")], None))
             form.stack method="post" action=(format!("/admin/orders/{id}/notes")) {
@@ -949,6 +983,11 @@ async fn reviews(
                                 (csrf_field(&csrf))
                                 input type="hidden" name="hidden" value=(if r.hidden { "false" } else { "true" });
                                 button.secondary type="submit" { (if r.hidden { "Show" } else { "Hide" }) }
+                            }
+                            " "
+                            form.inline method="post" action=(format!("/admin/reviews/{}/delete", r.id)) {
+                                (csrf_field(&csrf))
+                                button.secondary type="submit" { "Delete" }
                             }
                         }
                     }
@@ -1883,4 +1922,85 @@ async fn delete_image(
     let done = shop.0.0.db.write(move |tx| crate::images::store::delete(tx, id)).await;
     super::super_admin::after(&session, done, "Image deleted.")?;
     Ok(redirect(&product.map(|p| format!("/admin/products/{p}")).unwrap_or_else(|| "/admin/products".into())))
+}
+
+async fn update_variant(
+    session: Session,
+    shop: Console,
+    id: web::Path<i64>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let id = id.into_inner();
+    const FIELDS: &[Field] = &[field("price_cents", "", Kind::Integer), field("stock", "", Kind::Integer)];
+    let done = match kit::body(&form, FIELDS).and_then(|b| {
+        serde_json::from_value::<crate::catalog::routes::VariantBody>(b)
+            .map_err(|e| AppError::unprocessable("validation_failed", e.to_string()))
+    }) {
+        Ok(b) => match b.parse() {
+            Ok(f) => shop.0.0.db.write(move |tx| crate::catalog::variants::update(tx, id, &f)).await,
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    let product = done.as_ref().ok().map(|v| v.product_id);
+    super::super_admin::after(&session, done.map(|_| ()), "Variant saved.")?;
+    Ok(redirect(&product.map(|p| format!("/admin/products/{p}")).unwrap_or_else(|| "/admin/products".into())))
+}
+
+async fn delete_variant(
+    session: Session,
+    shop: Console,
+    id: web::Path<i64>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    checked_form(&session, form)?;
+    let id = id.into_inner();
+    let product = shop.0.0.db.run(move |c| Ok(crate::catalog::variants::find(c, id)?)).await?.map(|v| v.product_id);
+    let done = shop.0.0.db.write(move |tx| crate::catalog::variants::delete(tx, id)).await;
+    super::super_admin::after(&session, done, "Variant deleted.")?;
+    Ok(redirect(&product.map(|p| format!("/admin/products/{p}")).unwrap_or_else(|| "/admin/products".into())))
+}
+
+async fn delete_category(
+    session: Session,
+    shop: Console,
+    id: web::Path<i64>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    checked_form(&session, form)?;
+    let id = id.into_inner();
+    let done = shop.0.0.db.write(move |tx| catalog::delete_category(tx, id)).await;
+    super::super_admin::after(&session, done, "Category deleted.")?;
+    Ok(redirect("/admin/categories"))
+}
+
+async fn delete_review(
+    session: Session,
+    shop: Console,
+    id: web::Path<i64>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    checked_form(&session, form)?;
+    let done = crate::reviews::routes::remove(again(&shop), id).await.map(|_| ());
+    super::super_admin::after(&session, done, "Review deleted.")?;
+    Ok(redirect("/admin/reviews"))
+}
+
+async fn payment_action(
+    state: web::Data<AppState>,
+    session: Session,
+    shop: Console,
+    path: web::Path<(i64, String)>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    checked_form(&session, form)?;
+    let (id, action) = path.into_inner();
+    let done = match action.as_str() {
+        "capture" => crate::payments::routes::capture(state, again(&shop), web::Path::from(id)).await.map(|_| ()),
+        "sync" => crate::payments::routes::sync(state, again(&shop), web::Path::from(id)).await.map(|_| ()),
+        _ => Err(AppError::not_found("not_found", "no such payment action")),
+    };
+    super::super_admin::after(&session, done, "Done.")?;
+    Ok(redirect(&format!("/admin/orders/{id}")))
 }

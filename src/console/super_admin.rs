@@ -35,6 +35,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/clients/{id}/migrate", web::post().to(migrate))
         .route("/clients/{id}/move", web::post().to(move_region))
         .route("/clients/{id}/quotas", web::post().to(set_quotas))
+        .route("/clients/{id}/edit", web::post().to(edit_client))
+        .route("/clients/{id}/backups/{name}/delete", web::post().to(delete_backup))
         .route("/clients/{id}/export", web::get().to(export))
         .route("/clients/{id}/backups/{name}", web::get().to(download))
         .route("/jobs", web::get().to(jobs))
@@ -368,6 +370,13 @@ async fn client_page(
                 @if let Some(e) = &client.migration_error { dt { "Migration error" } dd.error { (e) } }
                 dt { "Created" } dd { (client.created_at) }
             }
+            form.stack method="post" action=(action("edit")) {
+                (csrf_field(&csrf))
+                label { "Name" input name="name" value=(client.name) maxlength="200"; }
+                label { "Custom domain (empty: none)" input name="domain" value=(client.domain.as_deref().unwrap_or("")); }
+                label { "Backup schedule (30m, 6h, 1d, 1w, off; empty: the global one)" input name="backup_every" value=(client.backup_every.as_deref().unwrap_or("")); }
+                button.secondary type="submit" { "Save" }
+            }
             h2 { "Usage and quotas" }
             dl {
                 dt { "Storage" } dd { (format!("{:.2} MB", usage.storage_bytes as f64 / 1e6)) " (" (quota(client.quotas.max_storage_mb, " MB")) ")" }
@@ -457,6 +466,11 @@ async fn client_page(
                                         form.inline method="post" action=(action(&format!("backups/{}/restore", b.name))) {
                                             (csrf_field(&csrf))
                                             button.secondary type="submit" { "Restore" }
+                                        }
+                                        " "
+                                        form.inline method="post" action=(action(&format!("backups/{}/delete", b.name))) {
+                                            (csrf_field(&csrf))
+                                            button.secondary type="submit" { "Delete" }
                                         }
                                     }
                                 }
@@ -1196,4 +1210,37 @@ async fn start_migrations(
     let done = crate::fleet::routes::start(state, sa, q).await.map(|_| ());
     after(&session, done, "Fleet migration queued (see Jobs).")?;
     Ok(redirect("/super-admin/migrations"))
+}
+
+async fn edit_client(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    path: web::Path<String>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let sa = as_super_admin(&caller)?;
+    let form = checked_form(&session, form)?;
+    let id = path.clone();
+    let text = |k: &str| form.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
+    let or_null = |v: String| if v.is_empty() { serde_json::Value::Null } else { serde_json::Value::String(v) };
+    let body = serde_json::json!({ "name": text("name"), "domain": or_null(text("domain")), "backup_every": or_null(text("backup_every")) });
+    let done = super::kit::submit_value(body, |body| crate::super_admin::routes::update(state, sa, path, body)).await;
+    after(&session, done, "Saved.")?;
+    Ok(redirect(&format!("/super-admin/clients/{id}")))
+}
+
+async fn delete_backup(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let sa = as_super_admin(&caller)?;
+    checked_form(&session, form)?;
+    let id = path.0.clone();
+    let done = crate::backups::routes::delete(state, sa, path).await.map(|_| ());
+    after(&session, done, "Backup deleted.")?;
+    Ok(redirect(&format!("/super-admin/clients/{id}")))
 }

@@ -229,7 +229,7 @@ fn actor(shop: &Shop) -> String {
     shop.caller.actor()
 }
 
-async fn capture(
+pub(crate) async fn capture(
     state: web::Data<AppState>,
     admin: ShopAdmin,
     id: web::Path<i64>,
@@ -270,7 +270,11 @@ async fn capture(
     apply(&state, &shop, id, standing, who).await
 }
 
-async fn sync(state: web::Data<AppState>, admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<Order>, AppError> {
+pub(crate) async fn sync(
+    state: web::Data<AppState>,
+    admin: ShopAdmin,
+    id: web::Path<i64>,
+) -> Result<web::Json<Order>, AppError> {
     let id = id.into_inner();
     let shop = admin.0;
     let (order, payment) = shop.db.run(move |c| order_and_payment(c, id, None)).await?;

@@ -145,7 +145,7 @@ async fn moderate(
     admin.0.db.write(move |tx| store::set_hidden(tx, id, hidden)).await.map(web::Json)
 }
 
-async fn remove(admin: ShopAdmin, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
+pub(crate) async fn remove(admin: ShopAdmin, id: web::Path<i64>) -> Result<HttpResponse, AppError> {
     admin.0.client.features.require(crate::features::Feature::Reviews)?;
     let id = id.into_inner();
     admin.0.db.write(move |tx| store::delete(tx, id)).await?;

@@ -172,7 +172,7 @@ pub async fn create_client(
 }
 
 #[derive(Deserialize, schemars::JsonSchema)]
-struct UpdateBody {
+pub(crate) struct UpdateBody {
     name: Option<String>,
     subdomain: Option<String>,
     /// A custom domain, or null to remove it.
@@ -186,7 +186,7 @@ struct UpdateBody {
     backup_every: Option<Option<String>>,
 }
 
-async fn update(
+pub(crate) async fn update(
     state: web::Data<AppState>,
     _: SuperAdmin,
     path: web::Path<String>,

@@ -282,12 +282,12 @@ async fn the_super_admin_runs_shops_from_the_console() {
 
     // Deleting needs the subdomain typed: a wrong one deletes nothing.
     fill(c, "confirm", "console2").await;
-    click(c, "form[action$='/delete'] button").await;
+    click(c, &format!("form[action='/super-admin/clients/{id}/delete'] button")).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(app.data_dir.join(format!("client_{id}.db")).exists());
     c.goto(&format!("{base}/super-admin/clients/{id}")).await.unwrap();
     fill(c, "confirm", "console1").await;
-    click(c, "form[action$='/delete'] button").await;
+    click(c, &format!("form[action='/super-admin/clients/{id}/delete'] button")).await;
     heading(c, "Shops").await;
     assert!(!app.data_dir.join(format!("client_{id}.db")).exists(), "the shop's file is gone");
     screenshot(c, "console-super-admin-deleted").await;
@@ -604,6 +604,13 @@ async fn every_console_page_answers_and_its_forms_work() {
         app.fetch(&app.super_token, &format!("/api/super-admin/clients/{}/features", shop.id)).await["reviews"],
         false
     );
+    let (_, html) = sa
+        .post(
+            &format!("/super-admin/clients/{}/edit", shop.id),
+            &[("name", "Pages & Co"), ("domain", ""), ("backup_every", "6h")],
+        )
+        .await;
+    assert!(html.contains("Saved.") && html.contains("Pages &amp; Co"), "{html}");
     let (_, html) = sa.post(&format!("/super-admin/clients/{}/migrate", shop.id), &[]).await;
     assert!(html.contains("Migrated"), "{html}");
     let (_, html) = sa
@@ -695,6 +702,10 @@ async fn every_console_page_answers_and_its_forms_work() {
         )
         .await;
     assert!(html.contains("Variant added") && html.contains("SH-M"), "{html}");
+    let variant = shirt["variants"][0]["id"].as_i64().unwrap();
+    let (_, html) = admin.post(&format!("/admin/variants/{variant}"), &[("price_cents", "990"), ("stock", "7")]).await;
+    assert!(html.contains("Variant saved"), "{html}");
+    assert_eq!(app.fetch(&shop.admin_token, &format!("/api/admin/variants/{variant}")).await["stock"], 7);
     let (_, html) = admin.post(&format!("/admin/products/{shirt_id}/delete"), &[]).await;
     assert!(html.contains("Product deleted"), "{html}");
     for path in [
