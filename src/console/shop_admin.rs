@@ -43,6 +43,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/orders/{id}", web::get().to(order))
         .route("/orders/{id}/status", web::post().to(order_status))
         .route("/customers", web::get().to(customers))
+        .route("/customers/{id}", web::get().to(customer))
+        .route("/customers/{id}", web::post().to(update_customer))
         .route("/reviews", web::get().to(reviews))
         .route("/reviews/{id}", web::post().to(moderate_review))
         .route("/coupons", web::get().to(coupons))
@@ -418,6 +420,9 @@ fn product_form(
                     @for c in cats { option value=(c.id) selected[v("category_id") == c.id.to_string()] { (c.name) } }
                 }
             }
+            label { "Options, one per line: name: value, value (e.g. size: S, M, L); empty: one form"
+                textarea name="options" rows="3" { (v("options")) }
+            }
             label { "Active"
                 select name="active" {
                     option value="true" selected[v("active") != "false"] { "yes" }
@@ -486,6 +491,21 @@ fn product_body(
                 continue;
             }
             "name" | "description" | "slug" => Value::String(raw.to_string()),
+            "options" => Value::Array(
+                v.lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|l| {
+                        let (name, values) = l.split_once(':').unwrap_or((l, ""));
+                        let values: Vec<Value> = values
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|x| !x.is_empty())
+                            .map(|x| Value::String(x.to_string()))
+                            .collect();
+                        serde_json::json!({ "name": name.trim(), "values": values })
+                    })
+                    .collect(),
+            ),
             _ => continue,
         };
         body.insert(k.clone(), value);
@@ -566,6 +586,10 @@ fn product_values(p: &catalog::Product) -> HashMap<String, String> {
         ("stock".to_string(), p.stock.to_string()),
         ("category_id".to_string(), p.category_id.map(|c| c.to_string()).unwrap_or_default()),
         ("active".to_string(), p.active.to_string()),
+        (
+            "options".to_string(),
+            p.options.iter().map(|o| format!("{}: {}", o.name, o.values.join(", "))).collect::<Vec<_>>().join("\n"),
+        ),
     ]);
     for (k, value) in &p.custom {
         let text = match value {
@@ -943,7 +967,7 @@ async fn customers(
             div.table-wrap { table {
                 thead { tr { th { "Name" } th { "E-mail" } th { "Orders" } th { "Spent" } th { "Last order" } } }
                 tbody { @for c in &rows {
-                    tr { td { (c.name) } td { (c.email) } td { (c.orders_count) } td { (money(c.total_spent_cents)) }
+                    tr { td { a href=(format!("/admin/customers/{}", c.id)) { (c.name) } } td { (c.email) } td { (c.orders_count) } td { (money(c.total_spent_cents)) }
                          td { (c.last_order_at.as_deref().unwrap_or("–")) } }
                 } }
             } }
@@ -2003,4 +2027,73 @@ async fn payment_action(
     };
     super::super_admin::after(&session, done, "Done.")?;
     Ok(redirect(&format!("/admin/orders/{id}")))
+}
+
+async fn customer(session: Session, shop: Console, id: web::Path<i64>) -> Result<HttpResponse, ConsoleError> {
+    let id = id.into_inner();
+    let c = to_value(crate::customers::routes::show(again(&shop), web::Path::from(id)).await?.into_inner())?;
+    let fields = shop.0.0.db.run(|c| Ok(crate::custom_fields::store::list(c, Some(Entity::Customer))?)).await?;
+    let csrf = csrf_token(&session);
+    Ok(signed_in(
+        &session,
+        c["name"].as_str().unwrap_or("Customer"),
+        html! {
+            h1 { (c["name"].as_str().unwrap_or("")) }
+            dl {
+                dt { "E-mail" } dd { (kit::cell(&c["email"])) }
+                dt { "Orders" } dd { (kit::cell(&c["orders_count"])) }
+                dt { "Spent" } dd { (money(c["total_spent_cents"].as_i64().unwrap_or(0))) }
+                dt { "Last order" } dd { (kit::cell(&c["last_order_at"])) }
+            }
+            @if fields.is_empty() {
+                p.muted { "The shop has no customer custom fields (see Custom fields)." }
+            } @else {
+                form.stack method="post" action=(format!("/admin/customers/{id}")) {
+                    (csrf_field(&csrf))
+                    @for f in &fields {
+                        label { (f.label) input name=(format!("custom.{}", f.key)) value=(kit::cell(&c["custom"][&f.key]).replace('–', "")); }
+                    }
+                    button type="submit" { "Save" }
+                }
+            }
+        },
+    ))
+}
+
+async fn update_customer(
+    session: Session,
+    shop: Console,
+    id: web::Path<i64>,
+    form: web::Form<HashMap<String, String>>,
+) -> Result<HttpResponse, ConsoleError> {
+    let form = checked_form(&session, form)?;
+    let customer = *id;
+    let fields = shop.0.0.db.run(|c| Ok(crate::custom_fields::store::list(c, Some(Entity::Customer))?)).await?;
+    // Typed as the product form types them; an emptied field removes its value.
+    let mut custom = Map::new();
+    for f in &fields {
+        let Some(raw) = form.get(&format!("custom.{}", f.key)) else { continue };
+        let v = raw.trim();
+        let value = if v.is_empty() {
+            Value::Null
+        } else {
+            match f.kind {
+                FieldType::Number => v
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
+                    .map(Value::Number)
+                    .unwrap_or_else(|| Value::String(v.into())),
+                FieldType::Boolean => Value::Bool(v == "true"),
+                _ => Value::String(v.into()),
+            }
+        };
+        custom.insert(f.key.clone(), value);
+    }
+    let done = kit::submit_value(serde_json::json!({ "custom": custom }), |body| {
+        crate::customers::routes::update(again(&shop), id, body)
+    })
+    .await;
+    super::super_admin::after(&session, done, "Saved.")?;
+    Ok(redirect(&format!("/admin/customers/{customer}")))
 }

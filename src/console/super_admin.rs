@@ -26,6 +26,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/clients", web::get().to(clients))
         .route("/clients", web::post().to(create))
         .route("/clients/create", web::get().to(create_page))
+        .route("/clients/import", web::get().to(import_page))
+        .route("/clients/import", web::post().to(import_shop))
         .route("/clients/{id}", web::get().to(client_page))
         .route("/clients/{id}/status", web::post().to(set_status))
         .route("/clients/{id}/backups", web::post().to(back_up))
@@ -231,6 +233,7 @@ async fn clients(
                 }
                 button type="submit" { "Filter" }
             }
+            p { a href="/super-admin/clients/import" { "Import a shop from an export file" } }
             p.muted { (total) " shops" }
             div.table-wrap {
                 table {
@@ -1243,4 +1246,109 @@ async fn delete_backup(
     let done = crate::backups::routes::delete(state, sa, path).await.map(|_| ());
     after(&session, done, "Backup deleted.")?;
     Ok(redirect(&format!("/super-admin/clients/{id}")))
+}
+
+async fn import_page(session: Session, caller: Caller) -> Result<HttpResponse, ConsoleError> {
+    super_admin(&caller)?;
+    let csrf = csrf_token(&session);
+    Ok(signed_in(
+        &session,
+        "Import a shop",
+        html! {
+            h1 { "Import a shop" }
+            p.muted { "An export file (Download an export on a shop's page, or vergeflow clients export) becomes a new shop." }
+            form.stack method="post" action="/super-admin/clients/import" enctype="multipart/form-data" {
+                (csrf_field(&csrf))
+                label { "Export file" input type="file" name="file" required; }
+                label { "Subdomain (empty: the one in the file)" input name="subdomain"; }
+                button type="submit" { "Import" }
+            }
+        },
+    ))
+}
+
+/// An export file uploaded as multipart, written to the data folder's transfer area chunk by
+/// chunk (bounded by `VERGEFLOW_IMPORT_MAX_MB`), then imported as the API's import does.
+async fn import_shop(
+    state: web::Data<AppState>,
+    session: Session,
+    caller: Caller,
+    mut multipart: actix_multipart::Multipart,
+) -> Result<HttpResponse, ConsoleError> {
+    use futures_util::StreamExt as _;
+    use std::io::Write as _;
+    super_admin(&caller)?;
+    let limit = state.settings.import_max_bytes;
+    let upload = crate::backups::transfer::new_upload_path(&state.settings.data_dir)
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let (mut csrf, mut subdomain, mut written) = (None, None, 0u64);
+    let read: Result<(), AppError> = async {
+        while let Some(field) = multipart.next().await {
+            let mut field = field
+                .map_err(|e| AppError::bad_request("malformed_body", format!("the upload could not be read: {e}")))?;
+            let name = field.name().unwrap_or_default().to_string();
+            let mut small = Vec::new();
+            let mut file = if name == "file" {
+                Some(std::fs::File::create(&upload).map_err(|e| AppError::Internal(e.into()))?)
+            } else {
+                None
+            };
+            while let Some(chunk) = field.next().await {
+                let chunk = chunk.map_err(|e| {
+                    AppError::bad_request("malformed_body", format!("the upload could not be read: {e}"))
+                })?;
+                match file.as_mut() {
+                    Some(f) => {
+                        written += chunk.len() as u64;
+                        if written > limit {
+                            return Err(AppError::PayloadTooLarge { limit: limit as usize });
+                        }
+                        f.write_all(&chunk).map_err(|e| AppError::Internal(e.into()))?;
+                    }
+                    None if small.len() + chunk.len() <= 1024 => small.extend_from_slice(&chunk),
+                    None => return Err(AppError::bad_request("malformed_body", "a form field is too long")),
+                }
+            }
+            match name.as_str() {
+                "_csrf" => csrf = Some(String::from_utf8_lossy(&small).into_owned()),
+                "subdomain" => {
+                    subdomain = Some(String::from_utf8_lossy(&small).trim().to_string()).filter(|s| !s.is_empty())
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+    .await;
+    let mut form = HashMap::new();
+    if let Some(token) = csrf {
+        form.insert("_csrf".to_string(), token);
+    }
+    let checked = checked_form(&session, web::Form(form));
+    if let Err(e) = read.map_err(ConsoleError).and(checked) {
+        let _ = crate::tenancy::files::remove_family(&upload);
+        return Err(e);
+    }
+    let (tenancy, main) = (state.tenancy.clone(), state.main.clone());
+    let imported = web::block(move || {
+        let result = main.get().and_then(|mut conn| {
+            crate::backups::transfer::import_client(&tenancy, &mut conn, &upload, subdomain.as_deref(), limit)
+        });
+        let _ = crate::tenancy::files::remove_family(&upload);
+        result
+    })
+    .await
+    .map_err(AppError::from)
+    .and_then(|r| r);
+    match imported {
+        Ok(client) => {
+            flash(&session, format!("Shop {} imported.", client.name));
+            Ok(redirect(&format!("/super-admin/clients/{}", client.id)))
+        }
+        Err(e) if e.status_code().is_client_error() => {
+            flash(&session, format!("Not imported: {}", super::kit::problem(&e)));
+            Ok(redirect("/super-admin/clients/import"))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -82,7 +82,7 @@ pub fn routes(api: &mut Api) {
 
 #[derive(Deserialize, schemars::JsonSchema)]
 #[schemars(example = serde_json::json!({"custom": {"loyalty_tier": "gold"}}))]
-struct CustomerBody {
+pub(crate) struct CustomerBody {
     /// Values of the shop's customer custom fields to set (null removes one).
     #[schemars(with = "std::collections::BTreeMap<String, serde_json::Value>")]
     custom: serde_json::Map<String, serde_json::Value>,
@@ -92,12 +92,12 @@ fn no_customer() -> AppError {
     AppError::not_found("not_found", "no such customer")
 }
 
-async fn show(admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<Customer>, AppError> {
+pub(crate) async fn show(admin: ShopAdmin, id: web::Path<i64>) -> Result<web::Json<Customer>, AppError> {
     let id = id.into_inner();
     admin.0.db.run(move |c| store::find_customer(c, id)?.ok_or_else(no_customer)).await.map(web::Json)
 }
 
-async fn update(
+pub(crate) async fn update(
     admin: ShopAdmin,
     id: web::Path<i64>,
     body: Body<CustomerBody>,

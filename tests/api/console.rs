@@ -280,6 +280,12 @@ async fn the_super_admin_runs_shops_from_the_console() {
     }
     assert!(restored, "the restore never took the shop back");
 
+    // The shop's export imported as a new shop through the upload form.
+    let export =
+        app.admin_api(reqwest::Method::GET, &format!("/api/super-admin/clients/{id}/export")).send().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shop.vfexport");
+    std::fs::write(&file, export.bytes().await.unwrap()).unwrap();
     // Deleting needs the subdomain typed: a wrong one deletes nothing.
     fill(c, "confirm", "console2").await;
     click(c, &format!("form[action='/super-admin/clients/{id}/delete'] button")).await;
@@ -291,6 +297,16 @@ async fn the_super_admin_runs_shops_from_the_console() {
     heading(c, "Shops").await;
     assert!(!app.data_dir.join(format!("client_{id}.db")).exists(), "the shop's file is gone");
     screenshot(c, "console-super-admin-deleted").await;
+    // The export taken before, imported again through the upload form.
+    c.goto(&format!("{base}/super-admin/clients/import")).await.unwrap();
+    heading(c, "Import a shop").await;
+    c.find(Locator::Css("input[name='file']")).await.unwrap().send_keys(file.to_str().unwrap()).await.unwrap();
+    fill(c, "subdomain", "console1again").await;
+    click(c, "form.stack button[type=submit]").await;
+    flash_says(c, "Shop <img src=x onerror=alert(1)> imported").await.unwrap();
+    let copies = app.fetch(&app.super_token, "/api/super-admin/clients?per_page=100").await;
+    assert!(copies["data"].as_array().unwrap().iter().any(|c| c["subdomain"] == "console1again"), "{copies}");
+
     c.clone().close().await.unwrap();
 }
 
@@ -702,6 +718,13 @@ async fn every_console_page_answers_and_its_forms_work() {
         )
         .await;
     assert!(html.contains("Variant added") && html.contains("SH-M"), "{html}");
+    // Options given in the product form; a customer's custom value set on their page.
+    let (_, html) = admin
+        .post("/admin/products", &[("name", "Cap"), ("price_cents", "500"), ("options", "colour: red, blue")])
+        .await;
+    assert!(html.contains("Cap created"), "{html}");
+    let cap = app.fetch(&shop.admin_token, "/api/admin/products?q=cap").await["data"][0].clone();
+    assert_eq!(cap["options"], serde_json::json!([{"name": "colour", "values": ["red", "blue"]}]));
     let variant = shirt["variants"][0]["id"].as_i64().unwrap();
     let (_, html) = admin.post(&format!("/admin/variants/{variant}"), &[("price_cents", "990"), ("stock", "7")]).await;
     assert!(html.contains("Variant saved"), "{html}");
@@ -765,6 +788,21 @@ async fn every_console_page_answers_and_its_forms_work() {
     let (_, html) = admin.post(&format!("/admin/orders/{id}/refunds"), &[("amount_cents", "100")]).await;
     assert!(html.contains("Not done"), "{html}");
 
+    app.create(
+        &shop.admin_token,
+        "/api/admin/custom-fields",
+        serde_json::json!({"entity": "customer", "key": "tier", "label": "Tier", "type": "text"}),
+    )
+    .await;
+    let customer = app.fetch(&shop.admin_token, "/api/admin/customers").await["data"][0]["id"].as_i64().unwrap();
+    let (status, _) = admin.get(&format!("/admin/customers/{customer}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, html) = admin.post(&format!("/admin/customers/{customer}"), &[("custom.tier", "gold")]).await;
+    assert!(html.contains("Saved."), "{html}");
+    assert_eq!(
+        app.fetch(&shop.admin_token, &format!("/api/admin/customers/{customer}")).await["custom"]["tier"],
+        "gold"
+    );
     // The shop admin's console reaches only its shop; the super admin's is not for it.
     let (status, _) = admin.get("/super-admin/clients").await;
     assert_eq!(status, StatusCode::FORBIDDEN);

@@ -339,6 +339,12 @@ async fn a_legacy_database_becomes_a_file_per_shop_that_serves_and_a_rerun_impor
     assert_eq!(table(&report, 1, "coupons")["skipped"], 1, "'ten' repeats 'TEN'");
     assert_eq!(report["global"]["settings"]["skipped"], 1, "the reserved key");
 
+    let stock: i64 = rusqlite::Connection::open(data.join(format!("client_{}.db", report["clients"][0]["client_id"])))
+        .unwrap()
+        .query_row("SELECT stock FROM products WHERE id = 8", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stock, 0, "negative stock is imported as 0");
+
     // The shops serve: catalogue searchable, orders visible to their customer, old passwords work.
     let app = spawn_on(&data, |_| {}).await;
     let shop = |m: Method, path: &str| app.on_shop(m, "legacy1", path);
@@ -378,8 +384,10 @@ async fn a_legacy_database_becomes_a_file_per_shop_that_serves_and_a_rerun_impor
     let admin = app.login_token("admin1@legacy.test", PASSWORD).await;
     let orders = app.fetch(&admin, "/api/admin/orders").await;
     assert_eq!(orders["meta"]["total"], 538);
+    // (Product 8's negative stock, made 0, is checked in the file right after the import: old
+    // pending orders that the running server's auto-cancel cancels put their items back.)
     let product = app.fetch(&admin, "/api/admin/products/8").await;
-    assert_eq!((product["stock"].as_i64(), product["variants"].as_array().unwrap().len()), (Some(0), 1));
+    assert_eq!(product["variants"].as_array().unwrap().len(), 1);
     app.login_token("root@legacy.test", PASSWORD).await;
     // Ratings rebuilt from visible reviews; the suspended client stays suspended.
     let reviewed = app.fetch(&admin, "/api/admin/products/2").await;
