@@ -589,6 +589,9 @@ async fn kills_during_a_catalogue_import_leave_exactly_the_rows_done_and_it_resu
     let shop_file = data.join("client_1.db");
     let check = |round: usize| -> (String, i64) {
         let c = ro(&shop_file);
+        // One read transaction: the import's progress and the catalogue from the same moment (the
+        // resumed job commits chunks meanwhile).
+        c.execute_batch("BEGIN").unwrap();
         let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
         assert_eq!(ok, "ok", "round {round}");
         let (status, done): (String, i64) = c
