@@ -218,6 +218,9 @@ pub struct TenantPools {
     timings: Arc<ConnectTimings>,
     /// Evicted pools waiting to be closed on the scheduler threads.
     pending_closes: Arc<AtomicUsize>,
+    /// Connections of evicted pools not yet closed: still counted in `open_connections`, already
+    /// on their way out, so the budget check must not evict again for them.
+    closing_connections: Arc<AtomicI64>,
 }
 
 /// At most this many evicted pools wait to be closed; past it the evicting thread closes inline, so
@@ -259,6 +262,7 @@ impl TenantPools {
             open_connections: Arc::new(AtomicI64::new(0)),
             timings: Arc::default(),
             pending_closes: Arc::default(),
+            closing_connections: Arc::default(),
         }
     }
 
@@ -267,17 +271,35 @@ impl TenantPools {
     /// connection frees is then reused by the next connection opened on the same thread, still in
     /// its cache and in its own allocator heap. When too many wait, closes here instead.
     fn close_later(&self, pools: Vec<Arc<TenantPool>>) {
+        let connections = self.mark_closing(&pools);
+        self.close_marked(pools, connections);
+    }
+
+    /// Counts the connections of evicted pools as closing until [`Self::close_marked`] closes them
+    /// (a connection a request still holds closes when it is returned).
+    fn mark_closing(&self, pools: &[Arc<TenantPool>]) -> i64 {
+        let connections: i64 = pools.iter().map(|p| i64::from(p.pool.state().connections)).sum();
+        self.closing_connections.fetch_add(connections, Ordering::AcqRel);
+        connections
+    }
+
+    fn close_marked(&self, pools: Vec<Arc<TenantPool>>, connections: i64) {
         if pools.is_empty() {
             return;
         }
+        let closing = Arc::clone(&self.closing_connections);
+        let close = move || {
+            drop(pools);
+            closing.fetch_sub(connections, Ordering::AcqRel);
+        };
         if self.pending_closes.fetch_add(1, Ordering::AcqRel) >= MAX_PENDING_CLOSES {
             self.pending_closes.fetch_sub(1, Ordering::AcqRel);
-            drop(pools);
+            close();
             return;
         }
         let pending = Arc::clone(&self.pending_closes);
         self.threads.execute(move || {
-            drop(pools);
+            close();
             pending.fetch_sub(1, Ordering::AcqRel);
         });
     }
@@ -356,18 +378,22 @@ impl TenantPools {
     /// pools (never `keep`'s) until there is room again, so that a connection about to open finds a
     /// place. The budget itself is enforced where connections open: past it they are refused (and
     /// r2d2 tries again), so open connections never exceed it, however many hot shops grow their
-    /// pools at once.
+    /// pools at once. Connections of pools already evicted and still closing count as gone: without
+    /// that, every request arriving before the closes finish evicted more pools again, and under
+    /// load a full budget emptied a fifth of the LRU (W3-large's hit rate fell from 93 % to 82 %).
     fn keep_within_budget(&self, keep: i64) {
         let high = self.budget as i64 - i64::from(self.pool_size);
-        if self.open_connections.load(Ordering::Relaxed) <= high {
+        let staying =
+            || self.open_connections.load(Ordering::Acquire) - self.closing_connections.load(Ordering::Acquire);
+        if staying() <= high {
             return;
         }
         let mut evicted = Vec::new();
-        {
+        let marked = {
             let mut st = self.state.lock();
             let mut kept = None;
             let mut freed = 0i64;
-            while self.open_connections.load(Ordering::Relaxed) - freed > high {
+            while staying() - freed > high {
                 let Some((id, pool)) = st.lru.pop_least() else { break };
                 if id == keep {
                     kept = Some((id, pool));
@@ -379,9 +405,11 @@ impl TenantPools {
             if let Some((id, pool)) = kept {
                 st.lru.insert(id, pool);
             }
-        }
+            // Marked under the lock, so the next request to take it already sees them leaving.
+            self.mark_closing(&evicted)
+        };
         self.budget_evictions.fetch_add(evicted.len() as u64, Ordering::Relaxed);
-        self.close_later(evicted);
+        self.close_marked(evicted, marked);
     }
 
     /// The open pool for a shop, if the LRU has it (a hit); refuses retired shops.
@@ -554,5 +582,57 @@ impl ClientDb {
             Ok(value)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use scheduled_thread_pool::ScheduledThreadPool;
+
+    use super::TenantPools;
+    use crate::db::ShopLocking;
+    use crate::tenancy::{regions::Regions, template::ClientTemplate};
+
+    /// Evicted pools close on the scheduler threads; until they have, their connections must count
+    /// as leaving, or each request arriving meanwhile evicts another pool for the same overshoot.
+    #[test]
+    fn pools_already_closing_are_not_evicted_for_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let template = ClientTemplate::new().unwrap();
+        for id in 1..=5 {
+            template.build_file(dir.path(), id).unwrap();
+        }
+        let threads = Arc::new(ScheduledThreadPool::new(1));
+        let regions = Arc::new(Regions::new(dir.path().to_path_buf(), Vec::new()));
+        // Budget 5 with pools of one connection: evictions start once 5 are open.
+        let pools = TenantPools::new(regions, 100, 1, None, ShopLocking::Shared, 5, Arc::clone(&threads));
+        for id in 1..=5 {
+            drop(pools.checkout(id).unwrap().get().unwrap());
+        }
+        assert_eq!(pools.stats().open_connections, 5);
+        assert_eq!(pools.stats().budget_evictions, 0);
+
+        // Hold the only scheduler thread, so evicted pools stay open (closing) for a while.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        threads.execute(move || {
+            let _ = held.recv();
+        });
+        pools.keep_within_budget(0);
+        assert_eq!(pools.stats().budget_evictions, 1, "one pool makes the room");
+        for _ in 0..10 {
+            pools.keep_within_budget(0);
+        }
+        assert_eq!(pools.stats().budget_evictions, 1, "the pool still closing was counted as gone");
+        assert_eq!(pools.stats().open_pools, 4);
+
+        release.send(()).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while pools.stats().open_connections > 4 {
+            assert!(std::time::Instant::now() < deadline, "the evicted pool never closed");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(pools.closing_connections.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 }
