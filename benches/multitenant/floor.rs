@@ -70,9 +70,13 @@ struct Shops {
     threads: Arc<scheduled_thread_pool::ScheduledThreadPool>,
 }
 
+/// One connection per shop file: what the server's pools hold while no request waits on them longer
+/// than `GROW_AFTER` (src/tenancy/pools.rs), so the floors get the same saving as the server.
+const FLOOR_POOL_SIZE: u32 = 1;
+
 fn shop_pool(dir: &Path, id: i64, threads: &Arc<scheduled_thread_pool::ScheduledThreadPool>, min_idle: u32) -> Pool {
     r2d2::Pool::builder()
-        .max_size(4)
+        .max_size(FLOOR_POOL_SIZE)
         .min_idle(Some(min_idle))
         .idle_timeout(None)
         .max_lifetime(None)
@@ -115,7 +119,7 @@ pub fn serve(dir: &Path, workers: usize, shops: Option<ShopFloors>) -> anyhow::R
     });
     let manager = FloorManager(dir.join("client_1.db"));
     let pool = r2d2::Pool::builder()
-        .max_size(4)
+        .max_size(FLOOR_POOL_SIZE)
         .min_idle(Some(1))
         .idle_timeout(None)
         .max_lifetime(None)

@@ -862,7 +862,6 @@ fn many_shop_pass(
     let env = [("VERGEFLOW_SHOP_LOCKING", mode)];
     let server = setup::start_server_with(data_dir, opt.capacity, setup::Hashing::Cheap, &env)?;
     let sa = server.addr;
-    let (base_rss, _, _) = setup::process_figures(server.child.id());
     eprintln!("[{mode}] W1, W2 ({warm} shops), W3 ({cold} shops, LRU {})", opt.capacity);
     let o = measure(Arc::new(move |_, _, _| one(0, get("/api/shop/products/1", "shop1.localhost"))), sa, c);
     check_errors("W1", &o);
@@ -951,13 +950,14 @@ fn many_shop_pass(
     ));
 
     // W3-large: the LRU as large as the open-file limit allows (descriptors per connection by mode,
-    // 512 kept back), and as RSS under 1 GiB allows at what one open shop cost after W3 (measured
-    // here: a shop's parsed schema alone is ~145 KiB since the catalogue's tables).
+    // 512 kept back), and as RSS under 1 GiB allows at what the W3 server's RSS came to per open
+    // connection (all of it counted against the shops, so the estimate errs high; a shop's parsed
+    // schema alone is ~145 KiB since the catalogue's tables).
     let fd_limit = vergeflow::sys::raise_fd_limit();
     let per_conn = if mode == "exclusive" { 2 } else { 3 };
     let open_after = after["open_connections"].as_u64().unwrap_or(1).max(1);
-    let per_shop = rss.saturating_sub(base_rss) / open_after;
-    let by_memory = ((950u64 << 20).saturating_sub(base_rss) / per_shop.max(1)) as usize;
+    let per_shop = rss / open_after;
+    let by_memory = ((950u64 << 20) / per_shop.max(1)) as usize;
     let large = ((fd_limit.saturating_sub(512) / per_conn) as usize).min(by_memory).min(cold);
     let env = [("VERGEFLOW_SHOP_LOCKING", mode), ("VERGEFLOW_SHOP_CACHE_MB", "16384")];
     let server = setup::start_server_with(data_dir, large, setup::Hashing::Cheap, &env)?;
