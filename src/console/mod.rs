@@ -131,6 +131,17 @@ fn flash(session: &Session, message: impl Into<String>) {
     let _ = session.insert(FLASH_KEY, message.into());
 }
 
+/// A change's outcome as the next page's flash: done, or refused with the reason (a server error
+/// is an error page).
+fn after(session: &Session, done: Result<(), AppError>, message: &str) -> Result<(), ConsoleError> {
+    match done {
+        Ok(()) => flash(session, message),
+        Err(e) if e.status_code().is_client_error() => flash(session, format!("Not done: {}", kit::problem(&e))),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
 fn take_flash(session: &Session) -> Option<String> {
     session.remove_as::<String>(FLASH_KEY).and_then(Result::ok)
 }

@@ -1119,7 +1119,7 @@ async fn create_coupon(
 ) -> Result<HttpResponse, ConsoleError> {
     let form = checked_form(&session, form)?;
     let done = kit::submit(&form, COUPON_FIELDS, |body| crate::coupons::routes::create(again(&shop), body)).await;
-    super::super_admin::after(&session, done, "Coupon added.")?;
+    super::after(&session, done, "Coupon added.")?;
     Ok(redirect("/admin/coupons"))
 }
 
@@ -1131,7 +1131,7 @@ async fn delete_coupon(
 ) -> Result<HttpResponse, ConsoleError> {
     checked_form(&session, form)?;
     let done = crate::coupons::routes::remove(again(&shop), id).await.map(|_| ());
-    super::super_admin::after(&session, done, "Coupon deleted.")?;
+    super::after(&session, done, "Coupon deleted.")?;
     Ok(redirect("/admin/coupons"))
 }
 
@@ -1166,7 +1166,7 @@ async fn save_settings(
     let form = checked_form(&session, form)?;
     let done =
         kit::submit(&form, SETTINGS_FIELDS, |body| crate::shop_settings::routes::update(again(&shop), body)).await;
-    super::super_admin::after(&session, done, "Settings saved.")?;
+    super::after(&session, done, "Settings saved.")?;
     Ok(redirect("/admin/settings"))
 }
 
@@ -1201,7 +1201,7 @@ async fn create_banner(
 ) -> Result<HttpResponse, ConsoleError> {
     let form = checked_form(&session, form)?;
     let done = kit::submit(&form, BANNER_FIELDS, |body| crate::content::routes::create_banner(own(&shop), body)).await;
-    super::super_admin::after(&session, done, "Banner added.")?;
+    super::after(&session, done, "Banner added.")?;
     Ok(redirect("/admin/banners"))
 }
 
@@ -1213,7 +1213,7 @@ async fn delete_banner(
 ) -> Result<HttpResponse, ConsoleError> {
     checked_form(&session, form)?;
     let done = crate::content::routes::delete_banner(own(&shop), id).await.map(|_| ());
-    super::super_admin::after(&session, done, "Banner deleted.")?;
+    super::after(&session, done, "Banner deleted.")?;
     Ok(redirect("/admin/banners"))
 }
 
@@ -1230,7 +1230,7 @@ async fn create_page(
 ) -> Result<HttpResponse, ConsoleError> {
     let form = checked_form(&session, form)?;
     let done = kit::submit(&form, PAGE_FIELDS, |body| crate::content::routes::create_page(own(&shop), body)).await;
-    super::super_admin::after(&session, done, "Page added.")?;
+    super::after(&session, done, "Page added.")?;
     Ok(redirect("/admin/pages"))
 }
 
@@ -1242,7 +1242,7 @@ async fn delete_page(
 ) -> Result<HttpResponse, ConsoleError> {
     checked_form(&session, form)?;
     let done = crate::content::routes::delete_page(own(&shop), id).await.map(|_| ());
-    super::super_admin::after(&session, done, "Page deleted.")?;
+    super::after(&session, done, "Page deleted.")?;
     Ok(redirect("/admin/pages"))
 }
 
@@ -1306,7 +1306,7 @@ async fn create_webhook(
         Ok(body) => crate::webhooks::routes::create(state, again(&shop), body).await.map(|_| ()),
         Err(e) => Err(e),
     };
-    super::super_admin::after(&session, done, "Webhook added.")?;
+    super::after(&session, done, "Webhook added.")?;
     Ok(redirect("/admin/webhooks"))
 }
 
@@ -1319,7 +1319,7 @@ async fn delete_webhook(
 ) -> Result<HttpResponse, ConsoleError> {
     checked_form(&session, form)?;
     let done = crate::webhooks::routes::remove(state, again(&shop), id).await.map(|_| ());
-    super::super_admin::after(&session, done, "Webhook deleted.")?;
+    super::after(&session, done, "Webhook deleted.")?;
     Ok(redirect("/admin/webhooks"))
 }
 
@@ -1401,7 +1401,7 @@ async fn create_custom_field(
         Ok(body) => crate::custom_fields::routes::create(again(&shop), body).await.map(|_| ()),
         Err(e) => Err(e),
     };
-    super::super_admin::after(&session, done, "Custom field added.")?;
+    super::after(&session, done, "Custom field added.")?;
     Ok(redirect("/admin/custom-fields"))
 }
 
@@ -1413,7 +1413,7 @@ async fn delete_custom_field(
 ) -> Result<HttpResponse, ConsoleError> {
     checked_form(&session, form)?;
     let done = crate::custom_fields::routes::delete(again(&shop), id).await.map(|_| ());
-    super::super_admin::after(&session, done, "Custom field deleted.")?;
+    super::after(&session, done, "Custom field deleted.")?;
     Ok(redirect("/admin/custom-fields"))
 }
 
@@ -1511,7 +1511,7 @@ async fn create_shipping_method(
         Ok(body) => crate::shipping::routes::create(again(&shop), body).await.map(|_| ()),
         Err(e) => Err(e),
     };
-    super::super_admin::after(&session, done, "Shipping method added.")?;
+    super::after(&session, done, "Shipping method added.")?;
     Ok(redirect("/admin/shipping"))
 }
 
@@ -1523,7 +1523,7 @@ async fn delete_shipping_method(
 ) -> Result<HttpResponse, ConsoleError> {
     checked_form(&session, form)?;
     let done = crate::shipping::routes::delete(again(&shop), id).await.map(|_| ());
-    super::super_admin::after(&session, done, "Shipping method deleted.")?;
+    super::after(&session, done, "Shipping method deleted.")?;
     Ok(redirect("/admin/shipping"))
 }
 
@@ -1541,7 +1541,7 @@ async fn save_tax_rates(
         Ok(body) => crate::shipping::routes::set_tax_rates(again(&shop), body).await.map(|_| ()),
         Err(e) => Err(e),
     };
-    super::super_admin::after(&session, done, "Tax rates saved.")?;
+    super::after(&session, done, "Tax rates saved.")?;
     Ok(redirect("/admin/shipping"))
 }
 
@@ -1561,7 +1561,7 @@ async fn add_order_note(
         Ok(body) => crate::orders::routes::add_note(again(&shop), id, body).await.map(|_| ()),
         Err(e) => Err(e),
     };
-    super::super_admin::after(&session, done, "Note added.")?;
+    super::after(&session, done, "Note added.")?;
     Ok(redirect(&format!("/admin/orders/{order}")))
 }
 
@@ -1586,7 +1586,7 @@ async fn refund_order(
         Ok(body) => crate::payments::routes::refund(state, req, again(&shop), id, body).await.map(|_| ()),
         Err(e) => Err(e),
     };
-    super::super_admin::after(&session, done, "Refunded.")?;
+    super::after(&session, done, "Refunded.")?;
     Ok(redirect(&format!("/admin/orders/{order}")))
 }
 
@@ -1632,7 +1632,7 @@ async fn add_variant(
         Ok(f) => shop.0.0.db.write(move |tx| crate::catalog::variants::insert(tx, product, &f)).await.map(|_| ()),
         Err(e) => Err(e),
     };
-    super::super_admin::after(&session, done, "Variant added.")?;
+    super::after(&session, done, "Variant added.")?;
     Ok(redirect(&format!("/admin/products/{product}")))
 }
 
@@ -1645,7 +1645,7 @@ async fn delete_product(
     checked_form(&session, form)?;
     let id = id.into_inner();
     let done = shop.0.0.db.write(move |tx| catalog::delete_product(tx, id)).await;
-    super::super_admin::after(&session, done, "Product deleted.")?;
+    super::after(&session, done, "Product deleted.")?;
     Ok(redirect("/admin/products"))
 }
 
@@ -1700,7 +1700,7 @@ async fn set_provider(
         crate::payments::routes::put_provider(state, again(&shop), web::Path::from(provider), body)
     })
     .await;
-    super::super_admin::after(&session, done, "Provider saved.")?;
+    super::after(&session, done, "Provider saved.")?;
     Ok(redirect("/admin/payments"))
 }
 
@@ -1712,7 +1712,7 @@ async fn delete_provider(
 ) -> Result<HttpResponse, ConsoleError> {
     checked_form(&session, form)?;
     let done = crate::payments::routes::delete_provider(again(&shop), provider).await.map(|_| ());
-    super::super_admin::after(&session, done, "Provider removed.")?;
+    super::after(&session, done, "Provider removed.")?;
     Ok(redirect("/admin/payments"))
 }
 
@@ -1809,7 +1809,7 @@ async fn revoke_token(
     checked_form(&session, form)?;
     let caller = shop.0.0.caller.clone();
     let done = crate::auth::api_tokens::revoke(state, caller, id).await.map(|_| ());
-    super::super_admin::after(&session, done, "Token revoked.")?;
+    super::after(&session, done, "Token revoked.")?;
     Ok(redirect("/admin/tokens"))
 }
 
@@ -1908,7 +1908,7 @@ async fn upload_image(
         shop.0.0.db.write(move |tx| crate::images::store::insert(tx, product, None, &alt, &processed)).await.map(|_| ())
     }
     .await;
-    super::super_admin::after(&session, done, "Image added.")?;
+    super::after(&session, done, "Image added.")?;
     Ok(redirect(&format!("/admin/products/{product}")))
 }
 
@@ -1930,7 +1930,7 @@ async fn image_first(
     let id = id.into_inner();
     let moved = shop.0.0.db.write(move |tx| crate::images::store::update(tx, id, None, Some(0), None)).await;
     let product = crate::images::store::find_product_of(&shop.0.0.db, id).await;
-    super::super_admin::after(&session, moved.map(|_| ()), "Image moved first.")?;
+    super::after(&session, moved.map(|_| ()), "Image moved first.")?;
     Ok(redirect(&product.map(|p| format!("/admin/products/{p}")).unwrap_or_else(|| "/admin/products".into())))
 }
 
@@ -1944,7 +1944,7 @@ async fn delete_image(
     let id = id.into_inner();
     let product = crate::images::store::find_product_of(&shop.0.0.db, id).await;
     let done = shop.0.0.db.write(move |tx| crate::images::store::delete(tx, id)).await;
-    super::super_admin::after(&session, done, "Image deleted.")?;
+    super::after(&session, done, "Image deleted.")?;
     Ok(redirect(&product.map(|p| format!("/admin/products/{p}")).unwrap_or_else(|| "/admin/products".into())))
 }
 
@@ -1968,7 +1968,7 @@ async fn update_variant(
         Err(e) => Err(e),
     };
     let product = done.as_ref().ok().map(|v| v.product_id);
-    super::super_admin::after(&session, done.map(|_| ()), "Variant saved.")?;
+    super::after(&session, done.map(|_| ()), "Variant saved.")?;
     Ok(redirect(&product.map(|p| format!("/admin/products/{p}")).unwrap_or_else(|| "/admin/products".into())))
 }
 
@@ -1982,7 +1982,7 @@ async fn delete_variant(
     let id = id.into_inner();
     let product = shop.0.0.db.run(move |c| Ok(crate::catalog::variants::find(c, id)?)).await?.map(|v| v.product_id);
     let done = shop.0.0.db.write(move |tx| crate::catalog::variants::delete(tx, id)).await;
-    super::super_admin::after(&session, done, "Variant deleted.")?;
+    super::after(&session, done, "Variant deleted.")?;
     Ok(redirect(&product.map(|p| format!("/admin/products/{p}")).unwrap_or_else(|| "/admin/products".into())))
 }
 
@@ -1995,7 +1995,7 @@ async fn delete_category(
     checked_form(&session, form)?;
     let id = id.into_inner();
     let done = shop.0.0.db.write(move |tx| catalog::delete_category(tx, id)).await;
-    super::super_admin::after(&session, done, "Category deleted.")?;
+    super::after(&session, done, "Category deleted.")?;
     Ok(redirect("/admin/categories"))
 }
 
@@ -2007,7 +2007,7 @@ async fn delete_review(
 ) -> Result<HttpResponse, ConsoleError> {
     checked_form(&session, form)?;
     let done = crate::reviews::routes::remove(again(&shop), id).await.map(|_| ());
-    super::super_admin::after(&session, done, "Review deleted.")?;
+    super::after(&session, done, "Review deleted.")?;
     Ok(redirect("/admin/reviews"))
 }
 
@@ -2025,7 +2025,7 @@ async fn payment_action(
         "sync" => crate::payments::routes::sync(state, again(&shop), web::Path::from(id)).await.map(|_| ()),
         _ => Err(AppError::not_found("not_found", "no such payment action")),
     };
-    super::super_admin::after(&session, done, "Done.")?;
+    super::after(&session, done, "Done.")?;
     Ok(redirect(&format!("/admin/orders/{id}")))
 }
 
@@ -2094,6 +2094,6 @@ async fn update_customer(
         crate::customers::routes::update(again(&shop), id, body)
     })
     .await;
-    super::super_admin::after(&session, done, "Saved.")?;
+    super::after(&session, done, "Saved.")?;
     Ok(redirect(&format!("/admin/customers/{customer}")))
 }

@@ -8,7 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError as _, web};
 use maud::{Markup, html};
 
 use super::views::{self, csrf_field};
-use super::{ConsoleError, checked_form, csrf_token, flash, html_page, redirect, super_admin, take_flash};
+use super::{ConsoleError, after, checked_form, csrf_token, flash, html_page, redirect, super_admin, take_flash};
 use crate::auth::caller::Caller;
 use crate::backups::Source;
 use crate::error::AppError;
@@ -1023,17 +1023,6 @@ async fn delete_page(
     checked_form(&session, form)?;
     after(&session, crate::content::routes::delete_page(sa, id).await.map(|_| ()), "Page deleted.")?;
     Ok(redirect("/super-admin/pages"))
-}
-
-/// A change's outcome as the next page's flash: done, or refused with the reason (a server error
-/// is an error page).
-pub(super) fn after(session: &Session, done: Result<(), AppError>, message: &str) -> Result<(), ConsoleError> {
-    match done {
-        Ok(()) => flash(session, message),
-        Err(e) if e.status_code().is_client_error() => flash(session, format!("Not done: {}", super::kit::problem(&e))),
-        Err(e) => return Err(e.into()),
-    }
-    Ok(())
 }
 
 async fn forget_job(
